@@ -1,10 +1,10 @@
 """The normalized reading: field names (the ``amshan`` names users already rely on) and its type.
 
 A :class:`MeterReading` is what the decoding core hands to everything above it.  ``fields`` is the
-normalized dictionary described in CONVENTIONS.md (power W, reactive power var, current A, voltage V,
-energy kWh, reactive energy kvarh, power factor 0..1, ``meter_datetime`` ISO 8601); ``obis`` keeps
-every value the frame carried under its OBIS code, including codes we have no name for, so that
-nothing a meter sends is lost on the way to MQTT.
+normalized dictionary described in CONVENTIONS.md (power W, reactive power var, current A,
+voltage V, energy kWh, reactive energy kvarh, power factor 0..1, ``meter_datetime`` ISO 8601);
+``obis`` keeps every value the frame carried under its OBIS code, including codes we have no name
+for, so that nothing a meter sends is lost on the way to MQTT.
 """
 
 from __future__ import annotations

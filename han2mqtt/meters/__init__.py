@@ -1,0 +1,1 @@
+"""Meter layouts (vendor lists as data), vendor detection and normalization."""

@@ -1,0 +1,1 @@
+"""Sans-IO protocol layers: HDLC, A-XDR, COSEM types, OBIS codes, APDUs."""

@@ -2,7 +2,7 @@
 
 Wire layout of one frame (ISO/IEC 13239 as profiled by IEC 62056-46 §6.4)::
 
-    7E | format (2) | dest addr (1-4) | src addr (1-4) | control (1) | HCS (2) | info (n) | FCS (2) | 7E
+    7E | format (2) | dest (1-4) | src (1-4) | control (1) | HCS (2) | info (n) | FCS (2) | 7E
 
 * The format field is ``1010 S LLL LLLLLLLL``: type 0xA, segmentation bit S, 11-bit length L
   counting every byte between the flags.
@@ -25,7 +25,7 @@ from typing import Final
 
 from han2mqtt.protocol.crc import crc16_x25
 
-__all__ = ["HdlcFrame", "HdlcFrameReader", "HdlcReaderStats"]
+__all__ = ["HdlcFrame", "HdlcFrameReader", "HdlcReaderStats", "HdlcSegmentAssembler"]
 
 FLAG: Final = 0x7E
 """Opening and closing flag sequence (IEC 62056-46 §6.4.1)."""
@@ -46,9 +46,9 @@ _MAX_BUFFER: Final = 64 * 1024
 class HdlcFrame:
     """One HDLC frame as read from the stream, valid or not.
 
-    ``raw`` holds the bytes between the flags.  Frames cut short by the stream (``is_expected_length``
-    false) keep what arrived.  Attributes are read-only by convention; the class uses ``__slots__``
-    because the reader creates one per frame on the hot path.
+    ``raw`` holds the bytes between the flags.  Frames cut short by the stream
+    (``is_expected_length`` false) keep what arrived.  Attributes are read-only by convention;
+    the class uses ``__slots__`` because the reader creates one per frame on the hot path.
     """
 
     __slots__ = (
@@ -215,7 +215,9 @@ def _parse_header(buf: bytes | bytearray, start: int, end: int) -> _Header | int
     return header
 
 
-def _build_frame(buf: bytes | bytearray, start: int, header: _Header, *, complete: bool) -> HdlcFrame:
+def _build_frame(
+    buf: bytes | bytearray, start: int, header: _Header, *, complete: bool
+) -> HdlcFrame:
     """Make a frame from ``buf[start:start+length]`` (or what there is of it if not complete)."""
     frame_end = start + header.length
     raw = bytes(buf[start : min(frame_end, len(buf))])
@@ -434,3 +436,44 @@ def _unstuff(data: bytes) -> bytes:
         else:
             out.append(byte)
     return bytes(out)
+
+
+MAX_SEGMENTED_CONTENT: Final = 64 * 1024
+"""Upper bound for one reassembled APDU; a chain that grows beyond it is dropped."""
+
+
+class HdlcSegmentAssembler:
+    """Join the information fields of segmented frames (format 0xA8..) into one content.
+
+    IEC 62056-46 §6.4.4.3: frames with the segmentation bit set are followed by more segments of
+    the same information; the last segment has the bit clear.  Only the first segment carries the
+    LLC header.  A damaged frame anywhere in a chain drops the whole chain.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._size = 0
+        self.chains_dropped = 0
+
+    def add(self, frame: HdlcFrame) -> bytes | None:
+        """Add a frame; return the complete content when ``frame`` ends a chain, else None."""
+        if not frame.is_valid:
+            self._drop()
+            return None
+        self._parts.append(frame.payload)
+        self._size += len(frame.payload)
+        if self._size > MAX_SEGMENTED_CONTENT:
+            self._drop()
+            return None
+        if frame.segmented:
+            return None
+        content = b"".join(self._parts)
+        self._parts.clear()
+        self._size = 0
+        return content or None
+
+    def _drop(self) -> None:
+        if self._parts:
+            self.chains_dropped += 1
+        self._parts.clear()
+        self._size = 0

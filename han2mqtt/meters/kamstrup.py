@@ -1,0 +1,111 @@
+"""Kamstrup (NEK list "Kamstrup_V0001"): a flat structure of OBIS/value pairs without scalers.
+
+The Kamstrup HAN-NVE interface description fixes the scaling: power in W and var, current in
+0.01 A, voltage in V, energy in 10 Wh and 10 varh, power factor in 0.01.  Meters in the field
+deviate from it, and the deviations are recognisable:
+
+* **CT meters** (current-transformer connected, meter type ``685...``) send current in 0.001 A.
+  Lists without a meter type are checked by power balance: with the wrong exponent the sum of
+  U·I over the phases is ten times the apparent power √(P² + Q²).
+* **Swedish firmware** (meter type ending ``09x``) sends energy in Wh.
+* **Danish firmware** ("5-digit voltage") sends voltage in 0.01 V: a value above 1000 cannot be
+  volts on a low-voltage grid.
+* Single-phase meters keep the three-phase structure and send null-data where L2/L3 would be.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+from han2mqtt.meters.normalize import ObisValue, field_for
+from han2mqtt.meters.profile import VendorProfile
+
+__all__ = ["PROFILE", "decode_frame_content"]
+
+CT_METER_TYPE_PREFIX: Final = "685"
+SWEDISH_TYPE_MARKER: Final = "09"
+"""Characters 16-17 of the 18-character meter type on Swedish firmware (e.g. 6841131BN245101092)."""
+CT_CURRENT_EXPONENT: Final = -3
+CENTI_VOLT_THRESHOLD: Final = 1000
+CENTI_VOLT_EXPONENT: Final = -2
+WH_ENERGY_EXPONENT: Final = 0
+_CT_RATIO: Final = math.sqrt(10)
+"""U·I / S above this means currents are read ten times too large."""
+_MIN_APPARENT_POWER: Final = 200.0
+"""Below this (VA) the power balance is too noisy to decide anything."""
+
+
+def _by_field(values: list[ObisValue]) -> dict[str, ObisValue]:
+    result: dict[str, ObisValue] = {}
+    for item in values:
+        known = field_for(item.obis)
+        if known is not None:
+            result[known[0]] = item
+    return result
+
+
+def _number(item: ObisValue | None) -> float:
+    if item is None or isinstance(item.value, str):
+        return 0.0
+    return item.value * 10.0**item.exponent
+
+
+def _is_ct_by_power_balance(fields: dict[str, ObisValue]) -> bool:
+    p = _number(fields.get("active_power_import")) - _number(fields.get("active_power_export"))
+    q = _number(fields.get("reactive_power_import")) - _number(fields.get("reactive_power_export"))
+    apparent = math.hypot(p, q)
+    if apparent < _MIN_APPARENT_POWER:
+        return False
+    ui = sum(
+        _number(fields.get(f"voltage_l{phase}")) * _number(fields.get(f"current_l{phase}"))
+        for phase in (1, 2, 3)
+    )
+    return ui / apparent > _CT_RATIO
+
+
+def adjust(values: list[ObisValue]) -> list[ObisValue]:
+    """Apply the meter-dependent scaling described in the module docstring."""
+    fields = _by_field(values)
+    meter_type = fields.get("meter_type")
+    type_text = meter_type.value if meter_type and isinstance(meter_type.value, str) else ""
+    ct = type_text.startswith(CT_METER_TYPE_PREFIX) or (
+        not type_text and _is_ct_by_power_balance(fields)
+    )
+    swedish = type_text[15:17] == SWEDISH_TYPE_MARKER
+    result = []
+    for item in values:
+        known = field_for(item.obis)
+        kind = known[1].kind if known else None
+        if kind == "current" and ct:
+            item = item._replace(exponent=CT_CURRENT_EXPONENT)  # noqa: PLW2901
+        elif (
+            kind == "voltage" and isinstance(item.value, int) and item.value > CENTI_VOLT_THRESHOLD
+        ):
+            item = item._replace(exponent=CENTI_VOLT_EXPONENT)  # noqa: PLW2901
+        elif kind in ("energy", "reactive_energy") and swedish:
+            item = item._replace(exponent=WH_ENERGY_EXPONENT)  # noqa: PLW2901
+        result.append(item)
+    return result
+
+
+PROFILE = VendorProfile(
+    name="kamstrup",
+    manufacturer="Kamstrup",
+    list_ids=("Kamstrup_",),
+    meter_id_prefixes=("5706567",),
+    implied_exponents={
+        "current": -2,
+        "energy": 1,
+        "reactive_energy": 1,
+        "power_factor": -2,
+    },
+    adjust=adjust,
+)
+
+
+def decode_frame_content(content: bytes) -> dict[str, int | float | str]:
+    """Decode HDLC frame content (LLC + APDU) as a Kamstrup list into the normalized dictionary."""
+    from han2mqtt.meters.detect import decode_content  # noqa: PLC0415 - avoids an import cycle
+
+    return decode_content(content, PROFILE).as_dict()

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import corpus
+import pytest
+
+from han2mqtt import AutoDecoder, LayoutError, kaifa, kamstrup
+
+SEED_EXAMPLE = bytes.fromhex("e6e7000f40000000000101020309060100010700ff060000011802020f00161b")
+
+
+def test_seed_example_decodes_as_aidon():
+    decoded = AutoDecoder().decode_frame_content(SEED_EXAMPLE)
+    assert decoded == {"meter_manufacturer": "Aidon", "active_power_import": 280}
+
+
+def test_message_payload_without_llc_header():
+    assert AutoDecoder().decode_message_payload(SEED_EXAMPLE[3:]) == {
+        "meter_manufacturer": "Aidon",
+        "active_power_import": 280,
+    }
+
+
+def test_bad_content_gives_none_and_is_counted():
+    decoder = AutoDecoder()
+    assert decoder.decode_frame_content(b"\xe6\xe7\x00\x0f\x00") is None
+    assert decoder.stats.failed == 1
+    assert decoder.stats.last_error
+
+
+def test_a_frame_never_inherits_the_previous_layout():
+    """amshan's AutoDecoder retries the last successful decoder first; a Kaifa list then
+    decodes as whatever came before. Each frame is recognised on its own here."""
+    decoder = AutoDecoder()
+    order = [
+        "no-kamstrup-list1-2018",
+        "no-kaifa-ma304h3e-list2-2017",
+        "no-aidon-6534-list2",
+        "no-kaifa-ma304h3e-list1-2017",
+        "no-kamstrup-list1-2018",
+    ]
+    layouts = [decoder.decode(corpus.content(corpus.by_id(i)) or b"").layout for i in order]
+    assert layouts == ["kamstrup", "kaifa", "aidon", "kaifa", "kamstrup"]
+
+
+def test_configured_meter_type_conflicting_with_the_frame_is_an_error():
+    content = corpus.content(corpus.by_id("no-kamstrup-list1-2018")) or b""
+    with pytest.raises(LayoutError, match="Kamstrup"):
+        AutoDecoder("aidon").decode(content)
+
+
+def test_unknown_meter_type_is_an_error():
+    with pytest.raises(LayoutError):
+        AutoDecoder("nonsense")
+
+
+def test_vendor_modules_decode_their_own_lists():
+    assert (
+        kaifa.decode_frame_content(
+            corpus.content(corpus.by_id("no-kaifa-ma304h3e-list1-2017")) or b""
+        )["active_power_import"]
+        == 1320
+    )
+    assert (
+        kamstrup.decode_frame_content(
+            corpus.content(corpus.by_id("no-kamstrup-list1-2018")) or b""
+        )["meter_id"]
+        == "5706567274389702"
+    )
