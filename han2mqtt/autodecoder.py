@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from han2mqtt.errors import ApduError, DecodeError
-from han2mqtt.meters.detect import decode_notification, profile_named
+from han2mqtt.meters.detect import execute, leaves, make_plan, profile_named
+from han2mqtt.meters.template import TemplateCache
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.apdu import ApduTag, decode_data_notification, strip_llc
 
@@ -38,6 +39,7 @@ class AutoDecoder:
     def __init__(self, meter_type: str = "auto") -> None:
         self._forced = profile_named(meter_type)
         self._previous: str | None = None
+        self._templates = TemplateCache()
         self.stats = DecoderStats()
 
     @property
@@ -65,7 +67,14 @@ class AutoDecoder:
         apdu = strip_llc(content)
         if apdu and apdu[0] in (ApduTag.GENERAL_GLO_CIPHERING, ApduTag.GENERAL_DED_CIPHERING):
             raise ApduError("ciphered APDU: no encryption key configured", offset=0)
-        return decode_notification(decode_data_notification(apdu), self._forced)
+        reading = self._templates.decode(apdu)
+        if reading is not None:
+            return reading
+        notification = decode_data_notification(apdu)
+        plan = make_plan(notification, self._forced)
+        reading = execute(plan, leaves(notification.body), notification.date_time)
+        self._templates.learn(apdu, plan)
+        return reading
 
     def decode_frame_content(self, frame_content: bytes) -> dict[str, FieldValue] | None:
         """Decode HDLC frame content into the normalized dictionary, or None if it cannot be."""

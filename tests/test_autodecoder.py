@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import corpus
 import pytest
 
 from han2mqtt import AutoDecoder, LayoutError, kaifa, kamstrup
+from tests import corpus
 
 SEED_EXAMPLE = bytes.fromhex("e6e7000f40000000000101020309060100010700ff060000011802020f00161b")
 

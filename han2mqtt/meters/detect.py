@@ -15,7 +15,9 @@ before it.
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, NamedTuple, TypeGuard
 
 from han2mqtt import model
 from han2mqtt.errors import LayoutError
@@ -25,16 +27,21 @@ from han2mqtt.meters.profile import VendorProfile
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.apdu import DataNotification, decode_data_notification, strip_llc
 from han2mqtt.protocol.axdr import AxdrValue
-from han2mqtt.protocol.cosem import CosemDate, CosemDateTime, CosemTime, unit_symbol
+from han2mqtt.protocol.cosem import CosemDateTime, unit_symbol
 from han2mqtt.protocol.obis import OBIS_LENGTH, Obis
 
 __all__ = [
     "GENERIC",
     "PROFILES",
     "Extracted",
+    "Plan",
+    "Slot",
     "decode_content",
     "decode_notification",
+    "execute",
     "extract",
+    "leaves",
+    "make_plan",
     "profile_named",
 ]
 
@@ -52,6 +59,8 @@ class _Item(NamedTuple):
     obis: Obis
     value: AxdrValue
     scaler_unit: tuple[int, int] | None
+    leaf: int
+    """Index of the value among the body's leaves in wire order (for templates)."""
 
 
 class Extracted(NamedTuple):
@@ -59,20 +68,30 @@ class Extracted(NamedTuple):
 
     items: list[_Item]
     loose: list[AxdrValue]
+    loose_leaves: list[int]
+
+
+_OBIS_OF: dict[bytes, Obis] = {}
+_MAX_CACHED: Final = 4096
 
 
 def _obis(value: AxdrValue) -> Obis | None:
-    if isinstance(value, bytes) and len(value) == OBIS_LENGTH:
-        return Obis(*value)
-    return None
+    if type(value) is not bytes or len(value) != OBIS_LENGTH:
+        return None
+    obis = _OBIS_OF.get(value)
+    if obis is None:
+        if len(_OBIS_OF) >= _MAX_CACHED:
+            _OBIS_OF.clear()
+        obis = _OBIS_OF[value] = Obis(*value)
+    return obis
 
 
 def _scaler_unit(value: AxdrValue) -> tuple[int, int] | None:
     if (
-        isinstance(value, tuple)
+        type(value) is tuple
         and len(value) == _SCALER_UNIT_SIZE
-        and isinstance(value[0], int)
-        and isinstance(value[1], int)
+        and type(value[0]) is int
+        and type(value[1]) is int
     ):
         return value[0], value[1]
     return None
@@ -80,28 +99,48 @@ def _scaler_unit(value: AxdrValue) -> tuple[int, int] | None:
 
 def extract(body: AxdrValue) -> Extracted:
     """Collect (OBIS, value, scaler-unit) items and loose values from a notification body."""
-    result = Extracted([], [])
+    result = Extracted([], [], [])
     _walk(body, result, 0)
     return result
 
 
-def _walk(node: AxdrValue, out: Extracted, depth: int) -> None:
-    if not isinstance(node, list | tuple):
+def _is_sequence(value: AxdrValue) -> TypeGuard[list[AxdrValue] | tuple[AxdrValue, ...]]:
+    """Array or structure.  ``type() is``: date-times and bit-strings are NamedTuples."""
+    return type(value) is list or type(value) is tuple
+
+
+def _walk(node: AxdrValue, out: Extracted, leaf: int) -> int:
+    """Walk ``node`` whose first leaf has index ``leaf``; return the index after its last leaf."""
+    if not _is_sequence(node):
         if node is not None:
             out.loose.append(node)
-        return
+            out.loose_leaves.append(leaf)
+        return leaf + 1
     index, count = 0, len(node)
     while index < count:
         element = node[index]
         obis = _obis(element)
-        value = node[index + 1] if index + 1 < count else None
-        if obis is not None and index + 1 < count and not isinstance(value, list | tuple):
-            scaler_unit = _scaler_unit(node[index + 2]) if index + 2 < count else None
-            out.items.append(_Item(obis, value, scaler_unit))
-            index += 3 if scaler_unit is not None else 2
-            continue
-        _walk(element, out, depth + 1)
+        if obis is not None and index + 1 < count:
+            value = node[index + 1]
+            if not _is_sequence(value):
+                scaler_unit = _scaler_unit(node[index + 2]) if index + 2 < count else None
+                out.items.append(_Item(obis, value, scaler_unit, leaf + 1))
+                index += 3 if scaler_unit is not None else 2
+                leaf += 4 if scaler_unit is not None else 2
+                continue
+        leaf = _walk(element, out, leaf)
         index += 1
+    return leaf
+
+
+def leaves(node: AxdrValue) -> list[AxdrValue]:
+    """The leaves of a value tree in wire order (what the templates' slots hold)."""
+    if not _is_sequence(node):
+        return [node]
+    result: list[AxdrValue] = []
+    for element in node:
+        result += leaves(element)
+    return result
 
 
 def _text(value: AxdrValue) -> str | None:
@@ -156,7 +195,7 @@ def _is_array_of_structures(body: AxdrValue) -> bool:
     Aidon list 1 carries nothing else to recognise it by.  (The Landis+Gyr E350 list copies the
     shape but names itself "EMBRIQ_..." in list 2.)
     """
-    return isinstance(body, list) and bool(body) and all(isinstance(x, tuple) for x in body)
+    return type(body) is list and bool(body) and all(type(x) is tuple for x in body)
 
 
 def _is_kaifa_list1(extracted: Extracted) -> bool:
@@ -171,54 +210,47 @@ def _positional(extracted: Extracted, profile: VendorProfile) -> list[_Item]:
             f"{len(extracted.loose)} values without OBIS codes match no "
             f"{profile.manufacturer or 'known'} list layout"
         )
-    return [_Item(code, value, None) for code, value in zip(codes, extracted.loose, strict=True)]
+    pairs = zip(codes, extracted.loose, extracted.loose_leaves, strict=True)
+    return [_Item(code, value, None, leaf) for code, value, leaf in pairs]
 
 
-def _convert(item: _Item, profile: VendorProfile) -> ObisValue | None:
-    """Make an ObisValue of an A-XDR value, with the scaler sent or the one the vendor implies."""
-    value = item.value
-    if isinstance(value, CosemDateTime):
-        text = value.isoformat(use_deviation=profile.trust_clock_deviation)
-        return None if text is None else ObisValue(item.obis, text)
-    if isinstance(value, bytes):
-        return _convert_octets(item.obis, value, profile)
-    if isinstance(value, str):
-        return ObisValue(item.obis, value.rstrip("\x00 "))
-    if isinstance(value, bool):
-        return ObisValue(item.obis, int(value))
-    if isinstance(value, int | float):
-        return _convert_number(item, value, profile)
-    if isinstance(value, CosemDate | CosemTime):
-        return None
-    return None  # null-data, bit-strings and nested lists carry nothing we publish
+class Slot(NamedTuple):
+    """A value the plan reads from the frame at decode time (the rest of a plan is constant).
+
+    Attributes:
+        leaf: index of the value among the frame's slots (body leaves, or a template's fields).
+        obis: the OBIS code it is reported under.
+        exponent: the scaler sent or implied.
+        unit: the unit symbol sent, if any.
+        is_stamp: True for a COSEM date-time (12 octets), False for a number.
+    """
+
+    leaf: int
+    obis: Obis
+    exponent: int
+    unit: str | None
+    is_stamp: bool
 
 
-def _convert_octets(obis: Obis, value: bytes, profile: VendorProfile) -> ObisValue | None:
-    if len(value) == _DATE_TIME_OCTETS and obis.cde == (1, 0, 0):
-        stamp = CosemDateTime.from_bytes(value)
-        text = stamp.isoformat(use_deviation=profile.trust_clock_deviation)
-        return None if text is None else ObisValue(obis, text)
-    text = _text(value)
-    return ObisValue(obis, text if text is not None else value.hex())
+Step = ObisValue | Slot
 
 
-def _convert_number(item: _Item, value: float, profile: VendorProfile) -> ObisValue:
-    if item.scaler_unit is not None:
-        scaler, unit = item.scaler_unit
-        return ObisValue(item.obis, value, scaler, unit_symbol(unit))
-    known = field_for(item.obis)
-    exponent = profile.implied_exponents.get(known[1].kind, 0) if known else 0
-    return ObisValue(item.obis, value, exponent, None)
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How to turn one shape of frame into a reading: the vendor, and one step per value.
+
+    A plan depends only on what is constant between two frames of the same list (structure,
+    OBIS codes, identifiers); numbers and time stamps are read through :class:`Slot` steps.
+    That is what lets :mod:`han2mqtt.meters.template` reuse it for every later frame.
+    """
+
+    profile: VendorProfile
+    steps: tuple[Step, ...]
+    extra: dict[str, FieldValue]
 
 
-def decode_notification(
-    notification: DataNotification, forced: VendorProfile | None = None
-) -> MeterReading:
-    """Decode a data-notification into a reading.
-
-    Args:
-        notification: the decoded APDU.
-        forced: the configured vendor, or None to recognise it from the frame.
+def make_plan(notification: DataNotification, forced: VendorProfile | None = None) -> Plan:
+    """Recognise the layout of a notification and plan its decoding.
 
     Raises:
         LayoutError: the body matches no layout, or contradicts the configured vendor.
@@ -226,21 +258,93 @@ def decode_notification(
     extracted = extract(notification.body)
     profile = _choose_profile(notification.body, extracted, forced)
     items = extracted.items or _positional(extracted, profile)
-    values = [converted for item in items if (converted := _convert(item, profile)) is not None]
-    extra: dict[str, FieldValue] = {}
+    steps: list[Step] = [step for item in items if (step := _step(item, profile)) is not None]
     list_id = _text(extracted.loose[0]) if extracted.items and extracted.loose else None
     if list_id and profile.matches_list_id(list_id):
-        values.insert(0, ObisValue(LIST_ID_OBIS, list_id))
-    values = profile.adjust(values)
-    if not values:
+        steps.insert(0, ObisValue(LIST_ID_OBIS, list_id))
+    if not steps:
         raise LayoutError("the notification carries no values")
+    extra: dict[str, FieldValue] = {}
     if profile.manufacturer:
         extra[model.FIELD_METER_MANUFACTURER] = profile.manufacturer
-    if notification.date_time is not None:
-        stamp = notification.date_time.isoformat(use_deviation=profile.trust_clock_deviation)
-        if stamp is not None:
-            extra[model.FIELD_METER_DATETIME] = stamp
+    return Plan(profile, tuple(steps), extra)
+
+
+def _step(item: _Item, profile: VendorProfile) -> Step | None:
+    """Plan one value: a slot for numbers and time stamps, a constant for everything else."""
+    value = item.value
+    if isinstance(value, bool):
+        return ObisValue(item.obis, int(value))  # a constant: templates do not read booleans
+    if isinstance(value, int | float):
+        return _number_slot(item, profile)
+    if isinstance(value, CosemDateTime) or (
+        isinstance(value, bytes)
+        and len(value) == _DATE_TIME_OCTETS
+        and item.obis.cde == (1, 0, 0)
+    ):
+        return Slot(item.leaf, item.obis, 0, None, is_stamp=True)
+    if isinstance(value, bytes):
+        text = _text(value)
+        return ObisValue(item.obis, text if text is not None else value.hex())
+    if isinstance(value, str):
+        return ObisValue(item.obis, value.rstrip("\x00 "))
+    return None  # null-data, bit-strings, dates, times and nested lists carry nothing we publish
+
+
+def _number_slot(item: _Item, profile: VendorProfile) -> Slot:
+    if item.scaler_unit is not None:
+        scaler, unit = item.scaler_unit
+        return Slot(item.leaf, item.obis, scaler, unit_symbol(unit), is_stamp=False)
+    known = field_for(item.obis)
+    exponent = profile.implied_exponents.get(known[1].kind, 0) if known else 0
+    return Slot(item.leaf, item.obis, exponent, None, is_stamp=False)
+
+
+def _stamp_text(raw: AxdrValue, profile: VendorProfile) -> str | None:
+    if isinstance(raw, bytes):
+        raw = CosemDateTime.from_bytes(raw)
+    if not isinstance(raw, CosemDateTime):
+        return None
+    return raw.isoformat(use_deviation=profile.trust_clock_deviation)
+
+
+def execute(
+    plan: Plan, slots: Sequence[AxdrValue], header_stamp: CosemDateTime | bytes | None
+) -> MeterReading:
+    """Build the reading of one frame from its plan, its slot values and its header time stamp."""
+    profile = plan.profile
+    values: list[ObisValue] = []
+    append = values.append
+    for step in plan.steps:
+        if not isinstance(step, Slot):
+            append(step)
+            continue
+        raw = slots[step.leaf]
+        if step.is_stamp:
+            text = _stamp_text(raw, profile)
+            if text is not None:
+                append(ObisValue(step.obis, text))
+        elif isinstance(raw, int | float):
+            append(ObisValue(step.obis, raw, step.exponent, step.unit))
+    values = profile.adjust(values)
+    extra = dict(plan.extra)
+    if header_stamp is not None:
+        text = _stamp_text(header_stamp, profile)
+        if text is not None:
+            extra[model.FIELD_METER_DATETIME] = text
     return build_reading(values, layout=profile.name, extra=extra)
+
+
+def decode_notification(
+    notification: DataNotification, forced: VendorProfile | None = None
+) -> MeterReading:
+    """Decode a data-notification into a reading (no template cache; see AutoDecoder for that).
+
+    Raises:
+        LayoutError: the body matches no layout, or contradicts the configured vendor.
+    """
+    plan = make_plan(notification, forced)
+    return execute(plan, leaves(notification.body), notification.date_time)
 
 
 def decode_content(content: bytes, forced: VendorProfile | None = None) -> MeterReading:

@@ -14,7 +14,7 @@ from han2mqtt import model
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.obis import Obis
 
-__all__ = ["ObisValue", "Quantity", "build_reading", "field_for", "scale"]
+__all__ = ["ObisValue", "Quantity", "build_reading", "describe", "field_for", "scale"]
 
 
 class Quantity(NamedTuple):
@@ -39,7 +39,8 @@ _TEXT: Final = Quantity("text", None, {None: 0})
 def _phase_fields() -> dict[tuple[int, int, int], tuple[str, Quantity]]:
     """Power and energy registers: C = 1..4 total, 21..24 L1, 41..44 L2, 61..64 L3.
 
-    IEC 62056-6-1 value group C: 1/2 active import/export, 3/4 reactive import/export; +20 per phase.
+    IEC 62056-6-1 value group C: 1/2 active import/export, 3/4 reactive import/export,
+    plus 20 per phase.
     """
     names = (
         "active_power_import",
@@ -85,7 +86,21 @@ _FIELDS: Final[dict[tuple[int, int, int], tuple[str, Quantity]]] = {
 
 def field_for(obis: Obis) -> tuple[str, Quantity] | None:
     """Return the normalized field an OBIS code feeds, with its quantity, or None."""
-    return _FIELDS.get((obis.c, obis.d, obis.e))
+    return describe(obis)[1]
+
+
+_DESCRIPTIONS: dict[Obis, tuple[str, tuple[str, Quantity] | None]] = {}
+_MAX_DESCRIPTIONS: Final = 4096
+
+
+def describe(obis: Obis) -> tuple[str, tuple[str, Quantity] | None]:
+    """Return the text of an OBIS code and the field it feeds (cached: lists repeat codes)."""
+    found = _DESCRIPTIONS.get(obis)
+    if found is None:
+        if len(_DESCRIPTIONS) >= _MAX_DESCRIPTIONS:
+            _DESCRIPTIONS.clear()  # bounded: codes come from checksummed frames, but still
+        found = _DESCRIPTIONS[obis] = (str(obis), _FIELDS.get((obis.c, obis.d, obis.e)))
+    return found
 
 
 class ObisValue(NamedTuple):
@@ -132,13 +147,12 @@ def build_reading(
     units: dict[str, str] = {}
     field_obis: dict[str, str] = {}
     for item in values:
-        code = str(item.obis)
+        code, known = describe(item.obis)
         raw = item.value
         as_sent = raw if isinstance(raw, str) else scale(raw, item.exponent)
         by_obis[code] = as_sent
         if item.unit:
             units[code] = item.unit
-        known = field_for(item.obis)
         if known is None:
             continue
         name, quantity = known

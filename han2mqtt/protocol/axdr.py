@@ -32,7 +32,7 @@ from typing import Final, NamedTuple
 from han2mqtt.errors import AxdrError
 from han2mqtt.protocol.cosem import CosemDate, CosemDateTime, CosemTime
 
-__all__ = ["AxdrValue", "BitString", "DataTag", "decode_data", "decode_length"]
+__all__ = ["AxdrValue", "BitString", "DataTag", "decode_data", "decode_length", "leaf_offsets"]
 
 
 class DataTag(IntEnum):
@@ -107,6 +107,12 @@ _FIXED: Final[dict[int, struct.Struct]] = {
     DataTag.FLOAT32: struct.Struct(">f"),
     DataTag.FLOAT64: struct.Struct(">d"),
 }
+# Plain ints for the hot path: comparing against IntEnum members costs an attribute lookup each.
+_OCTET_STRING: Final = int(DataTag.OCTET_STRING)
+_STRUCTURE: Final = int(DataTag.STRUCTURE)
+_ARRAY: Final = int(DataTag.ARRAY)
+_NULL_DATA: Final = int(DataTag.NULL_DATA)
+_FIXED_FAST: Final = {tag: (fmt.size, fmt.unpack_from) for tag, fmt in _FIXED.items()}
 _DATE_TIME_SIZES: Final[dict[int, int]] = {DataTag.DATE_TIME: 12, DataTag.DATE: 5, DataTag.TIME: 4}
 
 
@@ -142,11 +148,11 @@ def decode_data(buf: bytes, pos: int = 0, depth: int = 0) -> tuple[AxdrValue, in
         if end > len(buf):
             raise AxdrError(f"truncated {DataTag(tag).name.lower()}", offset=pos)
         return fixed.unpack_from(buf, pos)[0], end
-    if tag == DataTag.OCTET_STRING:
+    if tag == _OCTET_STRING:
         return _string(buf, pos)
-    if tag in (DataTag.STRUCTURE, DataTag.ARRAY):
-        return _sequence(buf, pos, depth, as_tuple=tag == DataTag.STRUCTURE)
-    if tag == DataTag.NULL_DATA:
+    if tag in (_STRUCTURE, _ARRAY):
+        return _sequence(buf, pos, depth, as_tuple=tag == _STRUCTURE)
+    if tag == _NULL_DATA:
         return None, pos
     return _decode_rare(buf, pos, tag)
 
@@ -170,9 +176,30 @@ def _sequence(
         raise AxdrError(f"truncated: {count} elements announced", offset=pos)
     items: list[AxdrValue] = []
     append = items.append
+    size = len(buf)
+    fixed_get = _FIXED_FAST.get
+    # The two element kinds that make up nearly every push list (fixed-size numbers and short
+    # octet-strings such as OBIS codes) are decoded inline: this loop is the decoder's hot path.
     for _ in range(count):
-        value, pos = decode_data(buf, pos, depth + 1)
-        append(value)
+        if pos >= size:
+            raise AxdrError("truncated: data tag expected", offset=pos)
+        tag = buf[pos]
+        fixed = fixed_get(tag)
+        if fixed is not None:
+            end = pos + 1 + fixed[0]
+            if end > size:
+                raise AxdrError(f"truncated {DataTag(tag).name.lower()}", offset=pos + 1)
+            append(fixed[1](buf, pos + 1)[0])
+            pos = end
+        elif tag == _OCTET_STRING and pos + 1 < size and buf[pos + 1] < 0x80:
+            end = pos + 2 + buf[pos + 1]
+            if end > size:
+                raise AxdrError(f"truncated string: {buf[pos + 1]} bytes announced", offset=pos + 2)
+            append(buf[pos + 2 : end])
+            pos = end
+        else:
+            value, pos = decode_data(buf, pos, depth + 1)
+            append(value)
     return (tuple(items) if as_tuple else items), pos
 
 
@@ -215,3 +242,25 @@ def _date_or_time(buf: bytes, pos: int, tag: int) -> tuple[AxdrValue, int]:
             CosemDate.from_bytes(raw) if tag == DataTag.DATE else CosemTime.from_bytes(raw)
         ), end
     raise AxdrError(f"unknown or unsupported data tag 0x{tag:02x}", offset=pos - 1)
+
+
+def leaf_offsets(buf: bytes, pos: int = 0) -> list[int]:
+    """Offsets of the tags of every non-sequence value in the Data at ``pos``, in wire order.
+
+    Only for data that :func:`decode_data` has already accepted: it assumes well-formed input.
+    """
+    offsets: list[int] = []
+    remaining = [1]
+    while remaining:
+        if not remaining[-1]:
+            remaining.pop()
+            continue
+        remaining[-1] -= 1
+        tag = buf[pos]
+        if tag in (_STRUCTURE, _ARRAY):
+            count, pos = decode_length(buf, pos + 1)
+            remaining.append(count)
+        else:
+            offsets.append(pos)
+            pos = decode_data(buf, pos)[1]
+    return offsets

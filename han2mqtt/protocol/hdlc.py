@@ -262,6 +262,8 @@ class HdlcFrameReader:
         """Offset (relative to the pending frame start) from which to look for later frames."""
         self._reported_until = 0
         """Buffer index up to which bytes were already reported as part of a damaged frame."""
+        self._pending: _Header | None = None
+        """Header of the incomplete frame at the start of the buffer, parsed on an earlier read."""
         self.stats = HdlcReaderStats()
 
     @property
@@ -295,6 +297,7 @@ class HdlcFrameReader:
             self._discard(len(buf))
         self._buffer = bytearray()
         self._lookahead = 0
+        self._pending = None
         return frames
 
     def _skip(self, start: int, end: int) -> None:
@@ -319,7 +322,8 @@ class HdlcFrameReader:
                 break
             self._skip(pos, flag_at)
             pos = flag_at
-            header = _parse_header(buf, flag_at + 1, end)
+            pending, self._pending = self._pending, None
+            header = pending if flag_at == 0 and pending else _parse_header(buf, flag_at + 1, end)
             if isinstance(header, int):
                 if header == _NEED_MORE:
                     break
@@ -330,6 +334,8 @@ class HdlcFrameReader:
             if closing >= end:
                 later = self._later_frame(flag_at, header)
                 if later is None:
+                    # Header positions are buffer indices: reusable while the frame starts at 0.
+                    self._pending = header if flag_at == 0 else None
                     break
                 frames.append(_build_frame(buf, flag_at + 1, header, complete=False))
                 self.stats.frames_bad += 1

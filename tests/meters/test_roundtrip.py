@@ -3,11 +3,11 @@ back to the same values, through the HDLC reader, in any chunking."""
 
 from __future__ import annotations
 
-import encoder as enc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from han2mqtt import AutoDecoder, HdlcFrameReader
+from tests import encoder as enc
 
 u16 = st.integers(min_value=0, max_value=0xFFFF)
 u32 = st.integers(min_value=0, max_value=0xFFFFFFFF)
@@ -22,7 +22,7 @@ _POWER_FIELDS = (
 )
 
 
-def _read_back(information: bytes) -> dict[str, object]:
+def _read_back(information: bytes) -> dict[str, int | float | str]:
     frames = HdlcFrameReader().read(enc.hdlc(enc.LLC + information))
     assert len(frames) == 1
     assert frames[0].is_valid
@@ -126,17 +126,17 @@ def test_kamstrup_list1(meter_id, powers, currents, volts, single_phase):
     ]
     for code, value in zip(_POWER, powers, strict=True):
         pairs += [enc.obis(f"1-1:{code}.255"), enc.u32(value)]
-    for index, code in enumerate((31, 51, 71)):
+    for index, current_code in enumerate((31, 51, 71)):
         pairs += (
             [enc.null(), enc.null()]
             if single_phase and index
-            else [enc.obis(f"1-1:{code}.7.0.255"), enc.u32(currents[index])]
+            else [enc.obis(f"1-1:{current_code}.7.0.255"), enc.u32(currents[index])]
         )
-    for index, code in enumerate((32, 52, 72)):
+    for index, voltage_code in enumerate((32, 52, 72)):
         pairs += (
             [enc.null(), enc.null()]
             if single_phase and index
-            else [enc.obis(f"1-1:{code}.7.0.255"), enc.u16(volts[index])]
+            else [enc.obis(f"1-1:{voltage_code}.7.0.255"), enc.u16(volts[index])]
         )
     fields = _read_back(enc.notification(enc.structure(*pairs), enc.date_time(2024, 1, 2, 3, 4, 5)))
     assert fields["meter_manufacturer"] == "Kamstrup"

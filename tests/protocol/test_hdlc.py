@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import random
 
-import corpus
-import encoder
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from han2mqtt.protocol.hdlc import HdlcFrameReader, HdlcSegmentAssembler
+from tests import corpus, encoder
 
 AIDON_LIST1 = bytes.fromhex(
     "7EA02A410883130413E6E7000F40000000000101020309060100010700FF060000067D02020F00161B1C057E"
@@ -186,7 +185,7 @@ def test_any_chunking_yields_the_same_frames(cuts):
     reader = HdlcFrameReader()
     frames = []
     previous = 0
-    for cut in sorted(c % (len(stream) + 1) for c in cuts) + [len(stream)]:
+    for cut in [*sorted(c % (len(stream) + 1) for c in cuts), len(stream)]:
         frames += reader.read(stream[previous:cut])
         previous = cut
     assert len(frames) == count

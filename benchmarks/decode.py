@@ -1,0 +1,162 @@
+"""Decode throughput: han2mqtt vs amshan 2.1.1 on the same long mixed stream, in the same run.
+
+The stream is real corpus frames (Aidon, Kaifa and Kamstrup lists 1, 2 and 3) repeated, fed in
+64-byte chunks (a serial read delivers small chunks). Each library reads frames and decodes every
+valid one into its normalized dictionary. amshan is installed into its own virtual environment
+(``benchmarks/.venv-amshan``) on first use, so it never becomes a dependency of ours.
+
+Usage: python benchmarks/decode.py [--frames N] [--amshan-frames N] [--no-amshan]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+from han2mqtt import AutoDecoder, HdlcFrameReader
+
+ROOT = Path(__file__).resolve().parent
+CORPUS = Path(
+    os.environ.get("HAN2MQTT_CORPUS", ROOT.parents[1] / "shared" / "corpus" / "frames.json")
+)
+AMSHAN_VENV = ROOT / ".venv-amshan"
+AMSHAN_VERSION = "2.1.1"
+CHUNK = 64
+MIX = (
+    "no-aidon-6534-list1",
+    "no-aidon-6534-list2",
+    "no-aidon-6534-list3",
+    "no-kaifa-ma304h3e-list1-2017",
+    "no-kaifa-ma304h3e-list2-2017",
+    "no-kaifa-ma304h4-list1-tn",
+    "no-kamstrup-list1-2018",
+    "no-kamstrup-list2-2017-oldfw",
+    "no-kamstrup-1p-list1-nullpad",
+    "se-aidon-doc-3p-list",
+)
+
+AMSHAN_WORKER = """
+import json, sys, time, tracemalloc, resource
+from han.hdlc import HdlcFrameReader
+from han.autodecoder import AutoDecoder
+stream = bytes.fromhex(sys.stdin.read())
+chunk = int(sys.argv[1])
+def run():
+    reader, decoder, decoded = HdlcFrameReader(), AutoDecoder(), 0
+    for start in range(0, len(stream), chunk):
+        for frame in reader.read(stream[start:start + chunk]):
+            if frame.is_good_ffc and frame.is_expected_length and frame.payload:
+                if decoder.decode_message_payload(frame.payload) is not None:
+                    decoded += 1
+    return decoded
+begin = time.perf_counter()
+decoded = run()
+elapsed = time.perf_counter() - begin
+tracemalloc.start()
+run()
+peak = tracemalloc.get_traced_memory()[1]
+print(json.dumps({"decoded": decoded, "seconds": elapsed, "peak_bytes": peak,
+                  "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def build_stream(frames: int) -> tuple[bytes, int]:
+    """A stream of about ``frames`` frames cycling through the mix; returns it and its count."""
+    items = {item["id"]: item for item in json.loads(CORPUS.read_text())}
+    unit = [bytes.fromhex(items[name]["hex_or_text"]) for name in MIX]
+    repeats = max(1, frames // len(unit))
+    return b"".join(unit) * repeats, repeats * len(unit)
+
+
+def run_ours(stream: bytes) -> int:
+    """Read and decode the whole stream; return the number of decoded frames."""
+    reader, decoder, decoded = HdlcFrameReader(), AutoDecoder(), 0
+    for start in range(0, len(stream), CHUNK):
+        for frame in reader.read(stream[start : start + CHUNK]):
+            if frame.is_valid and decoder.decode_frame_content(frame.payload) is not None:
+                decoded += 1
+    return decoded
+
+
+def measure_ours(stream: bytes) -> dict[str, float]:
+    run_ours(stream[: len(stream) // 20])  # warm caches (OBIS formatting, imports)
+    begin = time.perf_counter()
+    decoded = run_ours(stream)
+    elapsed = time.perf_counter() - begin
+    tracemalloc.start()
+    run_ours(stream)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {"decoded": decoded, "seconds": elapsed, "peak_bytes": peak}
+
+
+def ensure_amshan() -> Path:
+    python = AMSHAN_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(AMSHAN_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", f"amshan=={AMSHAN_VERSION}"], check=True
+        )
+    return python
+
+
+def measure_amshan(stream: bytes) -> dict[str, float]:
+    result = subprocess.run(
+        [str(ensure_amshan()), "-c", AMSHAN_WORKER, str(CHUNK)],
+        input=stream.hex(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    measured: dict[str, float] = json.loads(result.stdout)
+    return measured
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--frames", type=int, default=50_000)
+    parser.add_argument("--amshan-frames", type=int, default=5_000)
+    parser.add_argument("--no-amshan", action="store_true")
+    args = parser.parse_args()
+
+    stream, count = build_stream(args.frames)
+    ours = measure_ours(stream)
+    ours_rate = ours["decoded"] / ours["seconds"]
+    print(
+        f"stream: {count} frames, {len(stream)} bytes, {CHUNK}-byte chunks, mix of {len(MIX)} lists"
+    )
+    print(
+        f"han2mqtt : {ours['decoded']:>7} frames decoded in {ours['seconds']:.3f} s = "
+        f"{ours_rate:>9.0f} frames/s, {1e6 / ours_rate:.1f} us/frame, "
+        f"peak traced memory {ours['peak_bytes'] / 1024:.0f} KiB"
+    )
+    if ours["decoded"] != count:
+        print(f"WARNING: han2mqtt decoded {ours['decoded']} of {count} frames")
+    if args.no_amshan:
+        return
+    small, small_count = build_stream(args.amshan_frames)
+    theirs = measure_amshan(small)
+    theirs_rate = theirs["decoded"] / theirs["seconds"]
+    print(
+        f"amshan {AMSHAN_VERSION}: {theirs['decoded']:>7} frames decoded in "
+        f"{theirs['seconds']:.3f} s = "
+        f"{theirs_rate:>9.0f} frames/s, {1e6 / theirs_rate:.1f} us/frame, "
+        f"peak traced memory {theirs['peak_bytes'] / 1024:.0f} KiB (of {small_count} frames)"
+    )
+    print(f"ratio    : han2mqtt is {ours_rate / theirs_rate:.1f}x amshan's throughput")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        f"max RSS  : han2mqtt process {rss / 1024:.1f} MiB, "
+        f"amshan process {theirs['maxrss_kib'] / 1024:.1f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()
