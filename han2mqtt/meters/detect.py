@@ -43,6 +43,7 @@ __all__ = [
     "leaves",
     "make_plan",
     "profile_named",
+    "stamp_text",
 ]
 
 LANDIS_GYR = VendorProfile(name="landisgyr", manufacturer="Landis+Gyr", list_ids=("EMBRIQ_",))
@@ -278,9 +279,7 @@ def _step(item: _Item, profile: VendorProfile) -> Step | None:
     if isinstance(value, int | float):
         return _number_slot(item, profile)
     if isinstance(value, CosemDateTime) or (
-        isinstance(value, bytes)
-        and len(value) == _DATE_TIME_OCTETS
-        and item.obis.cde == (1, 0, 0)
+        isinstance(value, bytes) and len(value) == _DATE_TIME_OCTETS and item.obis.cde == (1, 0, 0)
     ):
         return Slot(item.leaf, item.obis, 0, None, is_stamp=True)
     if isinstance(value, bytes):
@@ -300,12 +299,13 @@ def _number_slot(item: _Item, profile: VendorProfile) -> Slot:
     return Slot(item.leaf, item.obis, exponent, None, is_stamp=False)
 
 
-def _stamp_text(raw: AxdrValue, profile: VendorProfile) -> str | None:
+def stamp_text(raw: AxdrValue, *, trust_deviation: bool) -> str | None:
+    """ISO 8601 text of a date-time slot (12 raw octets or a decoded date-time), or None."""
     if isinstance(raw, bytes):
         raw = CosemDateTime.from_bytes(raw)
     if not isinstance(raw, CosemDateTime):
         return None
-    return raw.isoformat(use_deviation=profile.trust_clock_deviation)
+    return raw.isoformat(use_deviation=trust_deviation)
 
 
 def execute(
@@ -321,7 +321,7 @@ def execute(
             continue
         raw = slots[step.leaf]
         if step.is_stamp:
-            text = _stamp_text(raw, profile)
+            text = stamp_text(raw, trust_deviation=profile.trust_clock_deviation)
             if text is not None:
                 append(ObisValue(step.obis, text))
         elif isinstance(raw, int | float):
@@ -329,7 +329,7 @@ def execute(
     values = profile.adjust(values)
     extra = dict(plan.extra)
     if header_stamp is not None:
-        text = _stamp_text(header_stamp, profile)
+        text = stamp_text(header_stamp, trust_deviation=profile.trust_clock_deviation)
         if text is not None:
             extra[model.FIELD_METER_DATETIME] = text
     return build_reading(values, layout=profile.name, extra=extra)

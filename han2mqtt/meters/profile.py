@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from han2mqtt.meters.normalize import ObisValue
 from han2mqtt.protocol.obis import Obis
 
-__all__ = ["Adjust", "VendorProfile"]
+__all__ = ["Adjust", "VendorProfile", "unchanged"]
 
 Adjust = Callable[[list[ObisValue]], list[ObisValue]]
 """A vendor's correction of values whose scaling depends on the meter (CT meters, firmware)."""
 
 
-def _unchanged(values: list[ObisValue]) -> list[ObisValue]:
+def unchanged(values: list[ObisValue]) -> list[ObisValue]:
+    """The adjustment of vendors whose lists need none."""
     return values
 
 
@@ -41,7 +42,7 @@ class VendorProfile:
     implied_exponents: dict[str, int] = field(default_factory=dict)
     positional: dict[int, tuple[Obis, ...]] = field(default_factory=dict)
     trust_clock_deviation: bool = True
-    adjust: Adjust = _unchanged
+    adjust: Adjust = unchanged
 
     def matches_list_id(self, list_id: str) -> bool:
         """True when ``list_id`` is one of this vendor's list version identifiers."""

@@ -17,7 +17,8 @@ from dataclasses import replace
 from operator import itemgetter
 from typing import Final
 
-from han2mqtt.meters.detect import Plan, Slot, execute
+from han2mqtt.meters.compiled import CompiledPlan
+from han2mqtt.meters.detect import Plan, Slot
 from han2mqtt.model import MeterReading
 from han2mqtt.protocol.axdr import DataTag, leaf_offsets
 
@@ -60,7 +61,7 @@ class Template:
         self._const_of = itemgetter(*constants)
         self._consts = self._const_of(layout.unpack(apdu))
         self._header_slot = header_slot
-        self._plan = plan
+        self._plan = CompiledPlan(plan)
 
     def decode(self, apdu: bytes) -> MeterReading | None:
         """Decode ``apdu`` if it has this shape, else return None."""
@@ -68,7 +69,7 @@ class Template:
         if self._const_of(fields) != self._consts:
             return None
         header = None if self._header_slot is None else fields[self._header_slot]
-        return execute(self._plan, fields, header)
+        return self._plan.run(fields, header)
 
 
 class _Builder:
