@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine for han2mqtt: system packages (only those missing), a virtual
+# environment in .venv, and the package with its test tools. Safe to run again.
+# Usage: scripts/setup.sh [--with-test-services]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_services=0
+[ "${1:-}" = "--with-test-services" ] && want_services=1
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+
+missing=()
+have python3 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+if [ "$want_services" = 1 ]; then
+  have mosquitto || missing+=(mosquitto)
+  have mosquitto_sub || missing+=(mosquitto-clients)
+  have socat || missing+=(socat)
+  have openssl || missing+=(openssl)
+  have systemd-analyze || missing+=(systemd)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
