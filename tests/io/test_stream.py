@@ -1,0 +1,77 @@
+"""The protocols with an in-memory transport: any chunking, bad frames, segmentation, loss."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from han2mqtt import SmartMeterFrameContentProtocol, SmartMeterFrameProtocol
+from han2mqtt.protocol.hdlc import HdlcFrame
+from tests.io.helpers import AIDON_LIST1, content_of, frame
+
+
+class MemoryTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_frame_protocol_delivers_every_frame_valid_or_not_in_any_chunking():
+    queue: asyncio.Queue[HdlcFrame] = asyncio.Queue()
+    protocol = SmartMeterFrameProtocol(queue)
+    protocol.connection_made(MemoryTransport())
+    damaged = bytearray(AIDON_LIST1)
+    damaged[20] ^= 0x40
+    stream = AIDON_LIST1 + bytes(damaged) + AIDON_LIST1
+    for index in range(0, len(stream), 7):
+        protocol.data_received(stream[index : index + 7])
+    frames = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert [f.is_valid for f in frames] == [True, False, True]
+    assert protocol.bytes_received == len(stream)
+
+
+async def test_content_protocol_delivers_only_valid_contents():
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    protocol = SmartMeterFrameContentProtocol(queue)
+    protocol.connection_made(MemoryTransport())
+    damaged = bytearray(AIDON_LIST1)
+    damaged[20] ^= 0x40
+    protocol.data_received(b"\x00garbage" + bytes(damaged) + AIDON_LIST1 + b"\xff" * 5)
+    assert queue.qsize() == 1
+    assert queue.get_nowait() == content_of(AIDON_LIST1)
+
+
+async def test_content_protocol_joins_hdlc_segments():
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    protocol = SmartMeterFrameContentProtocol(queue)
+    protocol.connection_made(MemoryTransport())
+    protocol.data_received(frame("xx-iskra-am550-hdlc-segmented"))
+    assert queue.qsize() == 1
+    assert queue.get_nowait().startswith(b"\xe6\xe7\x00\x0f")
+
+
+async def test_full_queue_drops_and_counts():
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)
+    protocol = SmartMeterFrameContentProtocol(queue)
+    protocol.connection_made(MemoryTransport())
+    protocol.data_received(AIDON_LIST1 * 3)
+    assert queue.qsize() == 1
+    assert protocol.frames_dropped == 2
+
+
+async def test_done_resolves_on_connection_lost():
+    protocol = SmartMeterFrameProtocol(asyncio.Queue())
+    protocol.connection_made(MemoryTransport())
+    assert not protocol.done.done()
+    protocol.connection_lost(None)
+    await protocol.done
+
+    other = SmartMeterFrameProtocol(asyncio.Queue())
+    other.connection_made(MemoryTransport())
+    other.connection_lost(ConnectionResetError("reset"))
+    with pytest.raises(ConnectionResetError):
+        await other.done
