@@ -7,12 +7,19 @@ health check that fails.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from han2mqtt._version import __version__
 from han2mqtt.errors import ConfigError, LayoutError
+
+if TYPE_CHECKING:
+    from han2mqtt.config import Settings
 
 __all__ = ["main"]
 
@@ -43,6 +50,74 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from exc
 
 
+def _setup_logging(level: str) -> None:
+    # Under journald (systemd sets JOURNAL_STREAM) the journal adds its own timestamps.
+    with_time = "JOURNAL_STREAM" not in os.environ
+    fmt = ("%(asctime)s " if with_time else "") + "%(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from han2mqtt.config import load_settings  # noqa: PLC0415 - pydantic only when needed
+
+    return load_settings(args.config)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from han2mqtt.app import run_daemon  # noqa: PLC0415 - keep start-up of other commands light
+
+    settings = _settings(args)
+    _setup_logging(settings.log.level)
+    return asyncio.run(run_daemon(settings))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from han2mqtt.app import run_demo  # noqa: PLC0415
+
+    _setup_logging("WARNING" if args.mqtt_host is None else "INFO")
+    return asyncio.run(
+        run_demo(args.mqtt_host, args.mqtt_port, args.interval, forever=args.forever)
+    )
+
+
+def _cmd_purge(args: argparse.Namespace) -> int:
+    from han2mqtt.app import purge  # noqa: PLC0415
+
+    settings = _settings(args)
+    _setup_logging(settings.log.level)
+    try:
+        count = asyncio.run(purge(settings))
+    except TimeoutError as exc:
+        raise ConfigError(
+            f"cannot reach the MQTT broker {settings.mqtt.host}:{settings.mqtt.port}"
+        ) from exc
+    print(f"removed {count} retained message(s)")
+    return EXIT_OK
+
+
+def _cmd_healthcheck(args: argparse.Namespace) -> int:
+    from han2mqtt.health import check_heartbeat  # noqa: PLC0415
+
+    settings = _settings(args)
+    path = settings.health.heartbeat_file
+    if path is None:
+        raise ConfigError("health.heartbeat_file is not set")
+    problem = check_heartbeat(path, settings.health.max_age)
+    if problem is not None:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+        return EXIT_UNHEALTHY
+    return EXIT_OK
+
+
+def _add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML configuration (default: /etc/han2mqtt/config.yaml or ./config.yaml if present)",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="han2mqtt",
@@ -62,6 +137,33 @@ def _parser() -> argparse.ArgumentParser:
         "--meter-type", default="auto", help="auto (default), aidon, kaifa, kamstrup ..."
     )
     decode.set_defaults(handler=_cmd_decode)
+
+    run = commands.add_parser("run", help="run the bridge daemon")
+    _add_config_option(run)
+    run.set_defaults(handler=_cmd_run)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole pipeline on built-in real meter frames (no meter needed)",
+        description="Without --mqtt-host, print the MQTT messages that would be published.",
+    )
+    demo.add_argument("--mqtt-host", help="publish to this broker instead of printing")
+    demo.add_argument("--mqtt-port", type=int, default=1883)
+    demo.add_argument("--interval", type=float, default=0.2, help="seconds between frames")
+    demo.add_argument("--forever", action="store_true", help="repeat the frames until Ctrl-C")
+    demo.set_defaults(handler=_cmd_demo)
+
+    purge = commands.add_parser(
+        "purge", help="remove every retained message han2mqtt published (discovery included)"
+    )
+    _add_config_option(purge)
+    purge.set_defaults(handler=_cmd_purge)
+
+    health = commands.add_parser(
+        "healthcheck", help="exit 1 when no frame arrived for health.max_age seconds"
+    )
+    _add_config_option(health)
+    health.set_defaults(handler=_cmd_healthcheck)
     return parser
 
 

@@ -1,0 +1,479 @@
+"""The bridge daemon: meter port → frames → readings → MQTT topics and Home Assistant discovery.
+
+:class:`Bridge` holds the decisions (which meter, which topics, when discovery and availability
+change); :func:`run_daemon` wires it to a :class:`~han2mqtt.io.ConnectionManager`, a publisher,
+signals and the supervisors (systemd notify, heartbeat file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from han2mqtt._version import __version__
+from han2mqtt.autodecoder import AutoDecoder
+from han2mqtt.config import Settings
+from han2mqtt.errors import DecodeError, TransportError
+from han2mqtt.health import notify, watchdog_interval, write_heartbeat
+from han2mqtt.io import (
+    BackOff,
+    ConnectionManager,
+    ConnectionState,
+    create_serial_frame_content_connection,
+    create_tcp_frame_content_connection,
+)
+from han2mqtt.model import MeterReading
+from han2mqtt.mqtt.discovery import discovery_messages, is_ours, removal_messages
+from han2mqtt.mqtt.publisher import MqttPublisher, PublisherStats
+from han2mqtt.mqtt.topics import (
+    OFFLINE,
+    ONLINE,
+    Message,
+    availability_topic,
+    bridge_info_topic,
+    bridge_state_topic,
+    messages_for_reading,
+)
+from han2mqtt.simulator import load_samples, serve_frames
+from han2mqtt.tracker import UNKNOWN_METER, MeterState, MeterTracker
+
+__all__ = ["Bridge", "PrintPublisher", "Publisher", "run_daemon", "source_factory"]
+
+_LOGGER = logging.getLogger("han2mqtt")
+METER_ID_GRACE = 30.0
+"""Seconds to hold back id-less frames (list 1) waiting for a list that names the meter."""
+_DECODE_LOG_INTERVAL = 300.0
+_HOUSEKEEPING_PERIOD = 1.0
+_HA_RESEND_DELAY = (1.0, 5.0)
+
+
+class Publisher(Protocol):
+    """What the bridge needs of the MQTT side: :class:`MqttPublisher` or :class:`PrintPublisher`."""
+
+    stats: PublisherStats
+
+    @property
+    def connected(self) -> bool:
+        """Whether messages go out now."""
+        ...
+
+    async def start(self) -> None:
+        """Begin publishing."""
+        ...
+
+    async def stop(self) -> None:
+        """Publish ``offline`` and stop."""
+        ...
+
+    def publish(self, message: Message) -> None:
+        """Publish or queue one message."""
+        ...
+
+    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+        """Receive messages on ``topic``."""
+        ...
+
+
+class PrintPublisher:
+    """Print what would be published, one ``topic payload`` line each (as ``mosquitto_sub -v``)."""
+
+    def __init__(self, base_topic: str, write: Callable[[str], object] = sys.stdout.write) -> None:
+        self._base = base_topic
+        self._write = write
+        self.stats = PublisherStats()
+
+    @property
+    def connected(self) -> bool:
+        """Always: printing never fails."""
+        return True
+
+    async def start(self) -> None:
+        """Print what a connect publishes."""
+        self.publish(Message(bridge_state_topic(self._base), ONLINE, 1, retain=True))
+
+    async def stop(self) -> None:
+        """Print what a clean disconnect publishes."""
+        self.publish(Message(bridge_state_topic(self._base), OFFLINE, 1, retain=True))
+
+    def publish(self, message: Message) -> None:
+        """Print the message."""
+        retained = " (retained)" if message.retain else ""
+        self._write(f"{message.topic} {message.payload}{retained}\n")
+        self.stats.published += 1
+
+    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+        """Nobody sends anything to a printer."""
+
+
+class Bridge:
+    """Turns frame contents into MQTT messages; owns the per-meter state.
+
+    Args:
+        settings: the configuration.
+        publisher: where messages go.
+        clock: monotonic seconds (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        publisher: Publisher,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self._clock = clock
+        self.decoder = AutoDecoder(settings.meter.type)
+        self.tracker = MeterTracker(settings.meter.offline_after, settings.meter.id, clock)
+        self.frames = 0
+        self.decode_errors = 0
+        self.held_back = 0
+        self.source_state = ConnectionState.CLOSED.value
+        self.started = clock()
+        self._first_frame: float | None = None
+        self._last_decode_log = -_DECODE_LOG_INTERVAL
+        self._errors_since_log = 0
+        self._resend_task: asyncio.Task[None] | None = None
+        self.on_frame: Callable[[], None] | None = None
+
+    # -- frames -----------------------------------------------------------------------------
+
+    def handle_content(self, content: bytes, received_at: datetime | None = None) -> None:
+        """Decode one frame's content and publish what it says."""
+        self.frames += 1
+        now = self._clock()
+        if self._first_frame is None:
+            self._first_frame = now
+        if self.on_frame is not None:
+            self.on_frame()
+        try:
+            reading = self.decoder.decode(content)
+        except DecodeError as exc:
+            self._decode_failed(exc, now)
+            return
+        if not self._has_meter(reading, now):
+            self.held_back += 1
+            return
+        state, came_online, needs_discovery = self.tracker.observe(reading)
+        if came_online:
+            self._publish_availability(state, online=True)
+            _LOGGER.info("meter %s online (%s)", state.meter_id, reading.layout)
+        if needs_discovery:
+            self._publish_discovery(state)
+        stamp = received_at or datetime.now(UTC)
+        for message in self._reading_messages(reading, state.meter_id, stamp):
+            self.publisher.publish(message)
+
+    def _has_meter(self, reading: MeterReading, now: float) -> bool:
+        if self.settings.meter.id or reading.meter_id or self.tracker.meters:
+            return True
+        assert self._first_frame is not None
+        if now - self._first_frame < METER_ID_GRACE:
+            return False  # a list naming the meter usually follows within 10 s
+        _LOGGER.warning(
+            "the meter sends no serial number; publishing as %r (set meter.id to name it)",
+            UNKNOWN_METER,
+        )
+        return True
+
+    def _decode_failed(self, exc: DecodeError, now: float) -> None:
+        """Count every failure; log a summary at most every few minutes, not one per frame."""
+        self.decode_errors += 1
+        self._errors_since_log += 1
+        if now - self._last_decode_log >= _DECODE_LOG_INTERVAL:
+            _LOGGER.warning(
+                "%d frame(s) could not be decoded since the last report; latest: %s",
+                self._errors_since_log,
+                exc,
+            )
+            self._last_decode_log = now
+            self._errors_since_log = 0
+
+    def _reading_messages(
+        self, reading: MeterReading, meter: str, stamp: datetime
+    ) -> list[Message]:
+        return messages_for_reading(
+            reading, meter, stamp, self.settings.mqtt, self.settings.publish
+        )
+
+    def _publish_availability(self, state: MeterState, *, online: bool) -> None:
+        topic = availability_topic(self.settings.mqtt.base_topic, state.meter_id)
+        self.publisher.publish(Message(topic, ONLINE if online else OFFLINE, 1, retain=True))
+
+    def _publish_discovery(self, state: MeterState) -> None:
+        ha = self.settings.homeassistant
+        if not ha.discovery or state.last_reading is None:
+            return
+        for message in discovery_messages(
+            state.meter_id,
+            state.last_reading,
+            self.settings.mqtt,
+            ha,
+            obis=self.settings.publish.obis,
+        ):
+            self.publisher.publish(message)
+
+    # -- broker and Home Assistant events ---------------------------------------------------------
+
+    def resend_all(self) -> None:
+        """Discovery, availability and the current state of every meter (after a (re)connect)."""
+        stamp = datetime.now(UTC)
+        for state in self.tracker.meters.values():
+            self._publish_discovery(state)
+            self._publish_availability(state, online=state.online)
+            if state.last_reading is not None:
+                for message in self._reading_messages(state.last_reading, state.meter_id, stamp):
+                    self.publisher.publish(message)
+        self.publisher.publish(self.info_message())
+
+    def on_homeassistant_status(self, _topic: str, payload: bytes) -> None:
+        """Home Assistant restarted: re-send discovery after a short random delay."""
+        if payload.strip().lower() != b"online":
+            return
+        if self._resend_task is not None and not self._resend_task.done():
+            return
+        delay = random.uniform(*_HA_RESEND_DELAY)  # noqa: S311 - spreading load, not security
+        self._resend_task = asyncio.get_running_loop().create_task(self._resend_later(delay))
+
+    async def _resend_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.resend_all()
+
+    def on_source_state(self, state: ConnectionState) -> None:
+        """Remember the source's state for ``bridge/info``."""
+        self.source_state = state.value
+
+    # -- periodic work --------------------------------------------------------------------------
+
+    def expire(self) -> None:
+        """Publish ``offline`` for meters that went silent."""
+        for state in self.tracker.expire():
+            _LOGGER.warning(
+                "meter %s offline: no frame for %.0f s",
+                state.meter_id,
+                self.settings.meter.offline_after,
+            )
+            self._publish_availability(state, online=False)
+
+    def healthy(self) -> bool:
+        """Frames arrived recently (or the daemon has only just started)."""
+        age = self.tracker.last_frame_age()
+        limit = self.settings.health.max_age
+        if age is None:
+            return self._clock() - self.started < limit
+        return age < limit
+
+    def info_message(self) -> Message:
+        """``bridge/info``: version, source, meters, counters; never secrets."""
+        age = self.tracker.last_frame_age()
+        info: dict[str, Any] = {
+            "version": __version__,
+            "source": {"type": self.settings.source.type, "state": self.source_state},
+            "meters": {
+                state.meter_id: {
+                    "online": state.online,
+                    "frames": state.frames,
+                    "manufacturer": state.manufacturer,
+                    "type": state.meter_type,
+                }
+                for state in self.tracker.meters.values()
+            },
+            "frames": self.frames,
+            "decoded": self.decoder.stats.decoded,
+            "decode_errors": self.decode_errors,
+            "last_frame_age": None if age is None else round(age, 1),
+            "mqtt": {
+                "published": self.publisher.stats.published,
+                "dropped": self.publisher.stats.dropped,
+                "reconnects": max(0, self.publisher.stats.connects - 1),
+            },
+        }
+        topic = bridge_info_topic(self.settings.mqtt.base_topic)
+        return Message(topic, json.dumps(info, separators=(",", ":")), 1, retain=True)
+
+
+def source_factory(settings: Settings, queue: asyncio.Queue[bytes]) -> Callable[[], Any]:
+    """A connection factory for the configured source."""
+    source = settings.source
+    if source.type == "serial":
+        return lambda: create_serial_frame_content_connection(
+            queue,
+            None,
+            url=source.device,
+            baudrate=source.baudrate,
+            parity=source.parity,
+            bytesize=source.bytesize,
+            stopbits=source.stopbits,
+        )
+    if source.host is None or source.port is None:
+        raise TransportError(f"source.type {source.type} needs source.host and source.port")
+    host, port = source.host, source.port
+    return lambda: create_tcp_frame_content_connection(queue, None, host, port)
+
+
+async def _consume(bridge: Bridge, queue: asyncio.Queue[bytes]) -> None:
+    while True:
+        content = await queue.get()
+        bridge.handle_content(content)
+
+
+async def _housekeeping(bridge: Bridge) -> None:
+    settings = bridge.settings
+    next_info = 0.0
+    ping = watchdog_interval()
+    next_ping = 0.0
+    last_frames = -1
+    while True:
+        now = time.monotonic()
+        bridge.expire()
+        if now >= next_info:
+            bridge.publisher.publish(bridge.info_message())
+            next_info = now + settings.publish.info_interval
+        if ping is not None and now >= next_ping and bridge.healthy():
+            notify("WATCHDOG=1")
+            next_ping = now + ping
+        if settings.health.heartbeat_file is not None and bridge.frames != last_frames:
+            last_frames = bridge.frames
+            write_heartbeat(settings.health.heartbeat_file)
+        await asyncio.sleep(_HOUSEKEEPING_PERIOD)
+
+
+async def run_daemon(
+    settings: Settings,
+    *,
+    publisher: Publisher | None = None,
+    stop: asyncio.Event | None = None,
+    frame_limit: int | None = None,
+) -> int:
+    """Run until SIGTERM/SIGINT, ``stop``, or ``frame_limit`` frames; return the exit code."""
+    stop = stop or asyncio.Event()
+    demo: asyncio.Server | None = None
+    if settings.source.type == "demo":
+        demo = await serve_frames(load_samples(), interval=settings.source.demo_interval)
+        port = demo.sockets[0].getsockname()[1]
+        settings = settings.model_copy(
+            update={
+                "source": settings.source.model_copy(update={"host": "127.0.0.1", "port": port})
+            }
+        )
+    try:
+        return await _run(settings, publisher, stop, frame_limit)
+    finally:
+        if demo is not None:
+            demo.close()
+            await demo.wait_closed()
+
+
+async def _run(
+    settings: Settings, publisher: Publisher | None, stop: asyncio.Event, frame_limit: int | None
+) -> int:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    mqtt: Publisher = publisher if publisher is not None else MqttPublisher(settings.mqtt)
+    bridge = Bridge(settings, mqtt)
+    if isinstance(mqtt, MqttPublisher):
+        mqtt.on_connected = bridge.resend_all
+    if frame_limit is not None:
+
+        def count() -> None:
+            if bridge.frames >= frame_limit:
+                stop.set()
+
+        bridge.on_frame = count
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=256)
+    source = settings.source
+    manager = ConnectionManager(
+        source_factory(settings, queue),
+        back_off=BackOff(source.reconnect_min, source.reconnect_max),
+        watchdog_timeout=source.watchdog,
+        on_state_change=bridge.on_source_state,
+    )
+    await mqtt.start()
+    if settings.homeassistant.discovery:
+        mqtt.subscribe(f"{settings.homeassistant.prefix}/status", bridge.on_homeassistant_status)
+    _LOGGER.info("han2mqtt %s started; source %s", __version__, _describe_source(settings))
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            source_task = tasks.create_task(manager.connect_loop(), name="source")
+            workers = [
+                tasks.create_task(_consume(bridge, queue), name="decode"),
+                tasks.create_task(_housekeeping(bridge), name="housekeeping"),
+            ]
+            notify("READY=1")
+            await stop.wait()
+            _LOGGER.info("stopping")
+            notify("STOPPING=1")
+            manager.close()
+            await source_task
+            for worker in workers:
+                worker.cancel()
+    finally:
+        with contextlib.suppress(Exception):
+            await mqtt.stop()
+    return 0
+
+
+def _describe_source(settings: Settings) -> str:
+    source = settings.source
+    if source.type == "serial":
+        line = f"{source.bytesize}{source.parity}{source.stopbits:g}"
+        return f"serial {source.device} {source.baudrate} {line}"
+    if source.type == "tcp":
+        return f"tcp {source.host}:{source.port}"
+    return "built-in demo frames"
+
+
+async def purge(settings: Settings, *, listen: float = 2.0) -> int:
+    """Delete every retained message han2mqtt created: bridge, meter and discovery topics.
+
+    Retained messages arrive right after subscribing; those on our topics are overwritten with
+    empty retained payloads, which makes the broker (and Home Assistant) forget them.
+    """
+    found: set[str] = set()
+    ha = settings.homeassistant
+
+    def collect(topic: str, payload: bytes) -> None:
+        if payload and (topic.startswith(settings.mqtt.base_topic + "/") or is_ours(topic, ha)):
+            found.add(topic)
+
+    # announce=False: no "online"/"offline" and no last will, so nothing new is left behind.
+    publisher = MqttPublisher(settings.mqtt, announce=False)
+    publisher.subscribe(f"{settings.mqtt.base_topic}/#", collect)
+    publisher.subscribe(f"{ha.prefix}/#", collect)
+    await publisher.start()
+    await publisher.wait_connected(timeout=10)
+    await asyncio.sleep(listen)
+    for message in removal_messages(sorted(found)):
+        publisher.publish(message)
+    await publisher.stop()
+    _LOGGER.info("purged %d retained topic(s)", len(found))
+    return len(found)
+
+
+def demo_settings(mqtt_host: str | None, mqtt_port: int, interval: float) -> Settings:
+    """Defaults with the built-in demo source (no configuration file, no environment)."""
+    data: dict[str, Any] = {"source": {"type": "demo", "demo_interval": interval}}
+    if mqtt_host is not None:
+        data["mqtt"] = {"host": mqtt_host, "port": mqtt_port, "client_id": "han2mqtt-demo"}
+    return Settings.model_validate(data)
+
+
+async def run_demo(
+    mqtt_host: str | None, mqtt_port: int = 1883, interval: float = 0.5, *, forever: bool = False
+) -> int:
+    """The whole pipeline on the built-in sample frames; printed, or published to a broker."""
+    settings = demo_settings(mqtt_host, mqtt_port, interval)
+    publisher = None if mqtt_host else PrintPublisher(settings.mqtt.base_topic)
+    limit = None if forever else len(load_samples())
+    return await run_daemon(settings, publisher=publisher, frame_limit=limit)

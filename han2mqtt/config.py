@@ -1,0 +1,328 @@
+"""Configuration: a YAML file, overridden by environment variables, with secrets from files.
+
+Precedence, highest first:
+
+1. environment variables ``HAN2MQTT_<SECTION>__<KEY>`` (``HAN2MQTT_MQTT__HOST=broker``);
+2. secret files named ``<section>__<key>`` (``mqtt__password``) in ``$CREDENTIALS_DIRECTORY``
+   (systemd ``LoadCredential``) or ``/run/secrets`` (Docker secrets);
+3. the YAML file (``--config``; else ``/etc/han2mqtt/config.yaml`` or ``./config.yaml`` if present);
+4. the defaults below.
+
+Every model forbids unknown keys, so a misspelt key is an error that names it.  Secrets are
+``SecretStr``: they never appear in a repr, a log line or ``bridge/info``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from han2mqtt.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_PATHS",
+    "HealthSettings",
+    "HomeAssistantSettings",
+    "LogSettings",
+    "MeterSettings",
+    "MqttSettings",
+    "PublishSettings",
+    "RetainSettings",
+    "Settings",
+    "SourceSettings",
+    "TlsSettings",
+    "load_settings",
+]
+
+DEFAULT_CONFIG_PATHS = (Path("/etc/han2mqtt/config.yaml"), Path("config.yaml"))
+SECRET_DIRECTORIES = ("/run/secrets",)
+METER_TYPES = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr", "generic")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class SourceSettings(_Section):
+    """Where the meter's bytes come from."""
+
+    type: Literal["serial", "tcp", "demo"] = "serial"
+    device: str = "/dev/ttyUSB0"
+    baudrate: int = Field(default=2400, gt=0)
+    parity: Literal["N", "E", "O"] = "N"
+    bytesize: Literal[5, 6, 7, 8] = 8
+    stopbits: float = 1
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    format: Literal["auto", "hdlc"] = "auto"
+    watchdog: float | None = Field(default=60.0, gt=0)
+    """Seconds without a byte after which the connection is reopened (null: never)."""
+    reconnect_min: float = Field(default=1.0, gt=0)
+    reconnect_max: float = Field(default=60.0, gt=0)
+    demo_interval: float = Field(default=2.0, ge=0)
+    """Seconds between frames of the built-in demo source."""
+
+    @field_validator("stopbits")
+    @classmethod
+    def _stopbits(cls, value: float) -> float:
+        if value not in (1, 1.5, 2):
+            raise ValueError("stopbits must be 1, 1.5 or 2")
+        return value
+
+    @model_validator(mode="after")
+    def _tcp_needs_an_address(self) -> SourceSettings:
+        if self.type == "tcp" and (not self.host or self.port is None):
+            raise ValueError("source.type tcp needs source.host and source.port")
+        if self.reconnect_max < self.reconnect_min:
+            raise ValueError("source.reconnect_max must be >= source.reconnect_min")
+        return self
+
+
+class MeterSettings(_Section):
+    """The meter behind the port."""
+
+    type: Literal["auto", "aidon", "kaifa", "kamstrup", "landisgyr", "generic"] = "auto"
+    offline_after: float = Field(default=60.0, gt=0)
+    """Seconds without a frame before the meter's availability turns offline."""
+    id: str | None = None
+    """Topic segment for this meter instead of its serial number."""
+    encryption_key: SecretStr | None = None
+    authentication_key: SecretStr | None = None
+
+
+class TlsSettings(_Section):
+    """TLS towards the broker."""
+
+    enabled: bool = False
+    ca_certs: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    insecure: bool = False
+    """Skip the broker's host name check (self-signed certificates on a LAN)."""
+
+
+class RetainSettings(_Section):
+    """Retain flags of the reading topics (bridge and availability topics are always retained)."""
+
+    state: bool = False
+    fields: bool = False
+    obis: bool = False
+
+
+class MqttSettings(_Section):
+    """The broker and how to talk to it."""
+
+    host: str = "localhost"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str = "han2mqtt"
+    base_topic: str = "han2mqtt"
+    qos: Literal[0, 1, 2] = 0
+    retain: RetainSettings = RetainSettings()
+    tls: TlsSettings = TlsSettings()
+    protocol: Literal["3.1.1", "5"] = "3.1.1"
+    keepalive: int = Field(default=60, ge=5)
+    queue_size: int = Field(default=1000, ge=1)
+    """Messages held while the broker is unreachable; the oldest go first when it is full."""
+
+    @model_validator(mode="after")
+    def _topic_is_plain(self) -> MqttSettings:
+        if (
+            not self.base_topic
+            or any(c in self.base_topic for c in "+#\0")
+            or self.base_topic.endswith("/")
+        ):
+            raise ValueError("mqtt.base_topic must be a plain topic without +, # or a trailing /")
+        return self
+
+
+class HomeAssistantSettings(_Section):
+    """Home Assistant MQTT discovery."""
+
+    discovery: bool = True
+    prefix: str = "homeassistant"
+    mode: Literal["device", "entity"] = "device"
+
+
+class PublishSettings(_Section):
+    """Which topic families to publish."""
+
+    state: bool = True
+    fields: bool = True
+    obis: bool = True
+    info_interval: float = Field(default=60.0, gt=0)
+    """Seconds between ``bridge/info`` updates."""
+
+
+class LogSettings(_Section):
+    """Logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class HealthSettings(_Section):
+    """Liveness for Docker's HEALTHCHECK."""
+
+    heartbeat_file: Path | None = None
+    max_age: float = Field(default=120.0, gt=0)
+    """``han2mqtt healthcheck`` fails when the last frame is older than this (seconds)."""
+
+
+class Settings(BaseSettings):
+    """The whole configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HAN2MQTT_",
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="forbid",
+        validate_default=True,
+    )
+
+    source: SourceSettings = SourceSettings()
+    meter: MeterSettings = MeterSettings()
+    mqtt: MqttSettings = MqttSettings()
+    homeassistant: HomeAssistantSettings = HomeAssistantSettings()
+    publish: PublishSettings = PublishSettings()
+    log: LogSettings = LogSettings()
+    health: HealthSettings = HealthSettings()
+
+    @model_validator(mode="after")
+    def _discovery_needs_field_topics(self) -> Settings:
+        if self.homeassistant.discovery and not self.publish.fields:
+            raise ValueError(
+                "homeassistant.discovery needs publish.fields (the sensors read the field topics)"
+            )
+        return self
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration without secrets, safe to log or publish."""
+        data = self.model_dump(mode="json")
+        for section, key in (
+            ("mqtt", "password"),
+            ("meter", "encryption_key"),
+            ("meter", "authentication_key"),
+        ):
+            if data[section].get(key) is not None:
+                data[section][key] = "**********"
+        return data
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env files
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - replaced below
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment over secret files over YAML over defaults."""
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            _SecretFiles(settings_cls),
+        ]
+        yaml_file = settings_cls.model_config.get("yaml_file")
+        if yaml_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+
+class _SecretFiles(PydanticBaseSettingsSource):
+    """Files named ``section__key`` (or ``han2mqtt_section__key``) in the secret directories."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: :meth:`__call__` reads whole directories."""
+        raise NotImplementedError
+
+    def __call__(self) -> dict[str, Any]:
+        """Nested settings from the secret files."""
+        found: dict[str, Any] = {}
+        for directory in _secret_directories():
+            for path in sorted(directory.iterdir()) if directory.is_dir() else ():
+                name = path.name.lower().removeprefix("han2mqtt_")
+                section, separator, key = name.partition("__")
+                if separator and section in Settings.model_fields and path.is_file():
+                    value = path.read_text(encoding="utf-8").rstrip("\r\n")
+                    found.setdefault(section, {})[key] = value
+        return found
+
+
+def _secret_directories() -> list[Path]:
+    directories = [Path(d) for d in SECRET_DIRECTORIES]
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials:
+        directories.insert(0, Path(credentials))
+    return directories
+
+
+def _one_line(error: ValidationError) -> str:
+    """``mqtt.prot: Extra inputs are not permitted`` (+ how many more problems there are)."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "configuration"
+    message = first["msg"].removeprefix("Value error, ")
+    more = len(error.errors()) - 1
+    return f"{where}: {message}" + (f" (and {more} more)" if more else "")
+
+
+def _find_config(path: Path | None) -> Path | None:
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    return next((candidate for candidate in DEFAULT_CONFIG_PATHS if candidate.is_file()), None)
+
+
+def _check_yaml(path: Path) -> None:
+    """Parse once ourselves so that a YAML error becomes a one-line ConfigError with a line."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: invalid YAML") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    if data is not None and not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+
+
+def load_settings(config_path: Path | None = None) -> Settings:
+    """Load the configuration (see the module docstring for the sources and their order).
+
+    Raises:
+        ConfigError: one line naming the file or key that is wrong.
+    """
+    path = _find_config(config_path)
+    if path is not None:
+        _check_yaml(path)
+
+    class _Loaded(Settings):
+        model_config = SettingsConfigDict(yaml_file=path)
+
+    try:
+        loaded = _Loaded()
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+    return Settings.model_validate(loaded.model_dump())

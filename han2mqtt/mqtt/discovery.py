@@ -1,0 +1,270 @@
+"""Home Assistant MQTT discovery payloads (pure functions; CONVENTIONS.md "Home Assistant").
+
+One sensor per value the meter sends: every normalized field, and every OBIS object that has no
+field name.  Each sensor reads its own plain topic (``<base>/<meter>/<field>`` or the OBIS topic),
+which only carries a value when a frame had one: a list 1 frame therefore never blanks the
+voltages, and nothing publishes 0 for a value that was not decoded.
+
+* ``unique_id`` = ``han2mqtt_<meter id>_<OBIS code>``: from the meter and the OBIS code, never
+  from a name, so it never changes.
+* ``default_entity_id`` = ``sensor.han2mqtt_<meter id>_<field>``: a full, valid entity id.
+* Availability: the bridge state and the meter's availability, ``avty_mode: all``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from han2mqtt._version import __version__
+from han2mqtt.config import HomeAssistantSettings, MqttSettings
+from han2mqtt.meters.normalize import field_for
+from han2mqtt.model import MeterReading
+from han2mqtt.mqtt.topics import (
+    Message,
+    availability_topic,
+    bridge_state_topic,
+    field_topic,
+    obis_topic,
+)
+from han2mqtt.protocol.obis import parse_obis
+
+__all__ = [
+    "SensorClass",
+    "discovery_messages",
+    "is_ours",
+    "node_id",
+    "removal_messages",
+    "sensor_class",
+]
+
+ORIGIN: Final = {
+    "name": "han2mqtt",
+    "sw": __version__,
+    "url": "https://pypi.org/project/han2mqtt/",
+}
+_ENTITY_UNSAFE: Final = re.compile(r"[^a-z0-9_]+")
+
+
+@dataclass(frozen=True, slots=True)
+class SensorClass:
+    """How Home Assistant should treat a quantity (Energy dashboard needs these exactly)."""
+
+    device_class: str | None
+    state_class: str | None
+    unit: str | None
+    diagnostic: bool = False
+
+
+_BY_KIND: Final = {
+    "power": SensorClass("power", "measurement", "W"),
+    "reactive_power": SensorClass("reactive_power", "measurement", "var"),
+    "energy": SensorClass("energy", "total_increasing", "kWh"),
+    "reactive_energy": SensorClass("reactive_energy", "total_increasing", "kvarh"),
+    "current": SensorClass("current", "measurement", "A"),
+    "voltage": SensorClass("voltage", "measurement", "V"),
+    # Our power factor is a ratio 0..1; HA's power_factor class accepts no unit for that.
+    "power_factor": SensorClass("power_factor", "measurement", None),
+    "text": SensorClass(None, None, None, diagnostic=True),
+}
+
+
+def sensor_class(code: str) -> SensorClass:
+    """The sensor class of a normalized field, by the OBIS code it came from."""
+    known = field_for(parse_obis(code))
+    if known is None:
+        return SensorClass(None, None, None)
+    return _BY_KIND[known[1].kind]
+
+
+def node_id(meter: str) -> str:
+    """``han2mqtt_<meter>``: the discovery node and device identifier."""
+    return "han2mqtt_" + _entity_part(meter)
+
+
+def _entity_part(text: str) -> str:
+    return _ENTITY_UNSAFE.sub("_", text.lower()).strip("_") or "x"
+
+
+def _title(name: str) -> str:
+    return (
+        name.replace("_", " ")
+        .capitalize()
+        .replace(" l1", " L1")
+        .replace(" l2", " L2")
+        .replace(" l3", " L3")
+    )
+
+
+def _device(meter: str, manufacturer: str | None, meter_type: str | None) -> dict[str, Any]:
+    device: dict[str, Any] = {
+        "ids": [node_id(meter)],
+        "name": " ".join(p for p in (manufacturer, meter_type, "meter", meter) if p),
+        "sn": meter,
+    }
+    if manufacturer:
+        device["mf"] = manufacturer
+    if meter_type:
+        device["mdl"] = meter_type
+    return device
+
+
+@dataclass(frozen=True, slots=True)
+class _Sensor:
+    key: str
+    name: str
+    topic: str
+    code: str
+    object_id: str
+    klass: SensorClass
+    unit: str | None
+
+
+def _sensors(meter: str, reading: MeterReading, mqtt: MqttSettings, *, obis: bool) -> list[_Sensor]:
+    base = mqtt.base_topic
+    sensors = []
+    for field, code in reading.field_obis.items():
+        klass = sensor_class(code)
+        sensors.append(
+            _Sensor(
+                _entity_part(code),
+                _title(field),
+                field_topic(base, meter, field),
+                code,
+                field,
+                klass,
+                klass.unit,
+            )
+        )
+    if obis:
+        named = set(reading.field_obis.values())
+        for code in reading.obis:
+            if code in named:
+                continue
+            unit = reading.units.get(code)
+            numeric = not isinstance(reading.obis[code], str)
+            klass = SensorClass(
+                None, "measurement" if numeric else None, unit, diagnostic=not numeric
+            )
+            object_id = "obis_" + _entity_part(code)
+            sensors.append(
+                _Sensor(
+                    _entity_part(code),
+                    f"OBIS {code}",
+                    obis_topic(base, meter, code),
+                    code,
+                    object_id,
+                    klass,
+                    unit,
+                )
+            )
+    return sensors
+
+
+def _component(sensor: _Sensor, meter: str) -> dict[str, Any]:
+    unique = f"{node_id(meter)}_{sensor.key}"
+    component: dict[str, Any] = {
+        "p": "sensor",
+        "name": sensor.name,
+        "uniq_id": unique,
+        "default_entity_id": f"sensor.{node_id(meter)}_{_entity_part(sensor.object_id)}",
+        "stat_t": sensor.topic,
+    }
+    klass = sensor.klass
+    if klass.device_class:
+        component["dev_cla"] = klass.device_class
+    if klass.state_class:
+        component["stat_cla"] = klass.state_class
+    if sensor.unit:
+        component["unit_of_meas"] = sensor.unit
+    if klass.diagnostic:
+        component["ent_cat"] = "diagnostic"
+    return component
+
+
+def _availability(meter: str, mqtt: MqttSettings) -> dict[str, Any]:
+    return {
+        "avty": [
+            {"t": bridge_state_topic(mqtt.base_topic)},
+            {"t": availability_topic(mqtt.base_topic, meter)},
+        ],
+        "avty_mode": "all",
+    }
+
+
+def discovery_messages(
+    meter: str,
+    reading: MeterReading,
+    mqtt: MqttSettings,
+    homeassistant: HomeAssistantSettings,
+    *,
+    obis: bool = True,
+) -> list[Message]:
+    """Discovery for one meter: one device message, or one message per entity in entity mode.
+
+    Args:
+        meter: the meter's topic id (its serial number unless configured).
+        reading: the meter's current state (fields and OBIS values seen so far).
+        mqtt: the ``mqtt`` section (base topic, QoS).
+        homeassistant: the ``homeassistant`` section (prefix, mode).
+        obis: include sensors for OBIS objects without a field name (their topics are on).
+    """
+    manufacturer = reading.fields.get("meter_manufacturer")
+    meter_type = reading.fields.get("meter_type")
+    device = _device(meter, _str(manufacturer), _str(meter_type))
+    sensors = _sensors(meter, reading, mqtt, obis=obis)
+    prefix = homeassistant.prefix
+    if homeassistant.mode == "device":
+        payload = {
+            "dev": device,
+            "o": ORIGIN,
+            **_availability(meter, mqtt),
+            "qos": mqtt.qos,
+            "cmps": {sensor.key: _component(sensor, meter) for sensor in sensors},
+        }
+        topic = f"{prefix}/device/{node_id(meter)}/config"
+        return [Message(topic, _json(payload), 1, retain=True)]
+    messages = []
+    for sensor in sensors:
+        component = _component(sensor, meter)
+        del component["p"]
+        payload = {
+            **component,
+            "dev": device,
+            "o": ORIGIN,
+            **_availability(meter, mqtt),
+            "qos": mqtt.qos,
+        }
+        topic = f"{prefix}/sensor/{node_id(meter)}/{_entity_part(sensor.object_id)}/config"
+        messages.append(Message(topic, _json(payload), 1, retain=True))
+    return messages
+
+
+def removal_messages(topics: Iterable[str]) -> list[Message]:
+    """Empty retained payloads that delete retained messages (``han2mqtt purge``)."""
+    return [Message(topic, "", 1, retain=True) for topic in topics]
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def is_ours(topic: str, homeassistant: HomeAssistantSettings) -> bool:
+    """True for discovery topics han2mqtt creates (used by purge to pick retained messages)."""
+    prefix = homeassistant.prefix + "/"
+    if not topic.startswith(prefix):
+        return False
+    parts = topic[len(prefix) :].split("/")
+    return (
+        len(parts) >= 3
+        and parts[1].startswith("han2mqtt_")
+        and parts[-1] == "config"
+        and (parts[0] in ("device", "sensor"))
+    )

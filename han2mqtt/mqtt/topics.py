@@ -1,0 +1,126 @@
+"""MQTT topics and payloads of readings (pure functions; CONVENTIONS.md "MQTT topics").
+
+=====================================  ==========================================  ========
+topic                                  payload                                     retained
+=====================================  ==========================================  ========
+``<base>/bridge/state``                ``online`` / ``offline`` (also the will)    yes
+``<base>/bridge/info``                 JSON: version, source, meters, counters     yes
+``<base>/<meter>/availability``        ``online`` / ``offline``                    yes
+``<base>/<meter>/state``               JSON: the normalized reading + timestamp    config
+``<base>/<meter>/<field>``             plain value of one field                    config
+``<base>/<meter>/obis/<A-B:C.D.E.F>``  plain value of one OBIS object as sent      config
+=====================================  ==========================================  ========
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from han2mqtt.config import MqttSettings, PublishSettings
+from han2mqtt.model import FieldValue, MeterReading
+
+__all__ = [
+    "OFFLINE",
+    "ONLINE",
+    "Message",
+    "availability_topic",
+    "bridge_info_topic",
+    "bridge_state_topic",
+    "field_topic",
+    "format_value",
+    "messages_for_reading",
+    "obis_topic",
+    "state_topic",
+    "topic_segment",
+]
+
+ONLINE: Final = "online"
+OFFLINE: Final = "offline"
+_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.:\-]")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One MQTT publication."""
+
+    topic: str
+    payload: str
+    qos: int = 0
+    retain: bool = False
+
+
+def topic_segment(text: str) -> str:
+    """Make a meter id safe as one topic level (no ``/``, ``+``, ``#``, spaces or NUL)."""
+    return _UNSAFE.sub("_", text) or "_"
+
+
+def bridge_state_topic(base: str) -> str:
+    """``<base>/bridge/state``."""
+    return f"{base}/bridge/state"
+
+
+def bridge_info_topic(base: str) -> str:
+    """``<base>/bridge/info``."""
+    return f"{base}/bridge/info"
+
+
+def availability_topic(base: str, meter: str) -> str:
+    """``<base>/<meter>/availability``."""
+    return f"{base}/{topic_segment(meter)}/availability"
+
+
+def state_topic(base: str, meter: str) -> str:
+    """``<base>/<meter>/state``."""
+    return f"{base}/{topic_segment(meter)}/state"
+
+
+def field_topic(base: str, meter: str, field: str) -> str:
+    """``<base>/<meter>/<field>``."""
+    return f"{base}/{topic_segment(meter)}/{field}"
+
+
+def obis_topic(base: str, meter: str, code: str) -> str:
+    """``<base>/<meter>/obis/<A-B:C.D.E.F>``."""
+    return f"{base}/{topic_segment(meter)}/obis/{code}"
+
+
+def format_value(value: FieldValue) -> str:
+    """A plain payload: ``1362``, ``9.3``, ``7359992890941742``; never ``9.300000000000001``.
+
+    Values are already the nearest doubles to their decimal values (see ``meters.normalize``), so
+    ``repr`` prints the short decimal form.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def messages_for_reading(
+    reading: MeterReading,
+    meter: str,
+    received_at: datetime,
+    mqtt: MqttSettings,
+    publish: PublishSettings,
+) -> list[Message]:
+    """The messages one reading becomes, per the enabled topic families."""
+    base, qos, retain = mqtt.base_topic, mqtt.qos, mqtt.retain
+    messages: list[Message] = []
+    if publish.state:
+        state = {**reading.fields, "timestamp": received_at.isoformat()}
+        payload = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
+        messages.append(Message(state_topic(base, meter), payload, qos, retain.state))
+    if publish.fields:
+        messages.extend(
+            Message(field_topic(base, meter, name), format_value(value), qos, retain.fields)
+            for name, value in reading.fields.items()
+        )
+    if publish.obis:
+        messages.extend(
+            Message(obis_topic(base, meter, code), format_value(value), qos, retain.obis)
+            for code, value in reading.obis.items()
+        )
+    return messages
