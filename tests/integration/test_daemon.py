@@ -1,0 +1,239 @@
+"""``han2mqtt run`` as users run it: a subprocess, a real mosquitto, a TCP meter or a serial pty."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paho.mqtt.publish as single
+import pytest
+
+from tests.conftest import Broker, Capture
+from tests.integration.helpers import (
+    AIDON,
+    AIDON_ID,
+    MeterSimulator,
+    han2mqtt,
+    start_daemon,
+    stop_daemon,
+    write_config,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
+
+BASE = "han2mqtt"
+DISCOVERY = f"homeassistant/device/han2mqtt_{AIDON_ID}/config"
+
+
+@pytest.fixture
+def meter() -> Iterator[MeterSimulator]:
+    simulator = MeterSimulator(AIDON)
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+def _publish(broker: Broker, topic: str, payload: str) -> None:
+    single.single(topic, payload, hostname=broker.host, port=broker.port, qos=1)
+
+
+def test_every_topic_family_discovery_ha_restart_and_sigterm(
+    broker: Broker, capture_factory: Callable[..., Capture], meter: MeterSimulator, tmp_path: Path
+):
+    capture = capture_factory(broker)
+    daemon = start_daemon(
+        write_config(tmp_path, broker, {"type": "tcp", "host": "127.0.0.1", "port": meter.port})
+    )
+    try:
+        capture.wait_for(
+            lambda _m: capture.last(f"{BASE}/{AIDON_ID}/obis/1-0:1.8.0.255") is not None
+        )
+        assert capture.last(f"{BASE}/bridge/state") == "online"
+        assert capture.last(f"{BASE}/{AIDON_ID}/availability") == "online"
+        state = json.loads(capture.last(f"{BASE}/{AIDON_ID}/state") or "{}")
+        assert state["meter_id"] == AIDON_ID or "active_power_import" in state
+        assert capture.last(f"{BASE}/{AIDON_ID}/voltage_l1") in ("231.6", "234.3")
+        assert capture.last(f"{BASE}/{AIDON_ID}/active_power_import_total") == "163777.25"
+        assert capture.last(f"{BASE}/{AIDON_ID}/obis/1-0:1.8.0.255") == "163777250"
+        capture.wait_for(
+            lambda _m: (
+                capture.last(f"{BASE}/bridge/info") is not None
+                and json.loads(capture.last(f"{BASE}/bridge/info") or "{}")["frames"] > 0
+            )
+        )
+        info = capture.last(f"{BASE}/bridge/info") or ""
+        assert "password" not in info
+        discovery = json.loads(capture.last(DISCOVERY) or "{}")
+        components = list(discovery["cmps"].values())
+        assert len({c["uniq_id"] for c in components}) == len(components)
+        assert all(re.match(r"^sensor\.[a-z0-9_]+$", c["default_entity_id"]) for c in components)
+        energy = discovery["cmps"]["1_0_1_8_0_255"]
+        assert (energy["dev_cla"], energy["stat_cla"], energy["unit_of_meas"]) == (
+            "energy",
+            "total_increasing",
+            "kWh",
+        )
+
+        before = capture.count(DISCOVERY)
+        _publish(broker, "homeassistant/status", "online")
+        capture.wait_for(lambda _m: capture.count(DISCOVERY) > before, timeout=15)
+
+        result = han2mqtt("healthcheck", "--config", str(tmp_path / "config.yaml"))
+        assert result.returncode == 0, result.stderr
+    finally:
+        code, err = stop_daemon(daemon)
+    assert code == 0, err
+    capture.wait_value(f"{BASE}/bridge/state", "offline")
+    assert "Traceback" not in err
+
+
+def test_broker_restart_and_source_outage(
+    broker: Broker, capture_factory: Callable[..., Capture], meter: MeterSimulator, tmp_path: Path
+):
+    daemon = start_daemon(
+        write_config(tmp_path, broker, {"type": "tcp", "host": "127.0.0.1", "port": meter.port})
+    )
+    try:
+        capture = capture_factory(broker)
+        capture.wait_for(
+            lambda _m: capture.last(f"{BASE}/{AIDON_ID}/active_power_import") is not None
+        )
+
+        broker.restart()
+        capture = capture_factory(broker)
+        capture.wait_value(f"{BASE}/bridge/state", "online", timeout=30)
+        capture.wait_for(lambda _m: capture.count(DISCOVERY) >= 1, timeout=30)
+        capture.clear()
+        capture.wait_for(
+            lambda _m: capture.last(f"{BASE}/{AIDON_ID}/active_power_import") is not None
+        )
+
+        meter.stop()  # the TCP serial server goes away
+        capture.wait_value(f"{BASE}/{AIDON_ID}/availability", "offline", timeout=15)
+        meter.start()
+        capture.wait_value(f"{BASE}/{AIDON_ID}/availability", "online", timeout=15)
+    finally:
+        code, err = stop_daemon(daemon)
+    assert code == 0, err
+
+
+def test_unclean_death_leaves_the_last_will(
+    broker: Broker, capture_factory: Callable[..., Capture], meter: MeterSimulator, tmp_path: Path
+):
+    capture = capture_factory(broker)
+    daemon = start_daemon(
+        write_config(tmp_path, broker, {"type": "tcp", "host": "127.0.0.1", "port": meter.port})
+    )
+    capture.wait_value(f"{BASE}/bridge/state", "online")
+    stop_daemon(daemon, signal.SIGKILL)
+    capture.wait_value(f"{BASE}/bridge/state", "offline")
+
+
+@pytest.mark.serial
+@pytest.mark.skipif(
+    shutil.which("socat") is None, reason="socat is not installed (scripts/test.sh installs it)"
+)
+def test_serial_source_on_a_socat_pty(
+    broker: Broker, capture_factory: Callable[..., Capture], tmp_path: Path
+):
+    meter_end, port_end = tmp_path / "meter", tmp_path / "ttyHAN"
+    socat = subprocess.Popen(
+        ["socat", f"pty,raw,echo=0,link={meter_end}", f"pty,raw,echo=0,link={port_end}"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while not (meter_end.exists() and port_end.exists()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        capture = capture_factory(broker)
+        daemon = start_daemon(
+            write_config(
+                tmp_path, broker, {"type": "serial", "device": str(port_end), "baudrate": 2400}
+            )
+        )
+        try:
+            fd = os.open(meter_end, os.O_WRONLY | os.O_NOCTTY)
+            try:
+                deadline = time.monotonic() + 15
+                while (
+                    capture.last(f"{BASE}/{AIDON_ID}/active_power_import") is None
+                    and time.monotonic() < deadline
+                ):
+                    os.write(fd, AIDON[0] + AIDON[1])
+                    time.sleep(0.3)
+            finally:
+                os.close(fd)
+            assert capture.last(f"{BASE}/{AIDON_ID}/active_power_import") in ("1672", "512")
+        finally:
+            code, err = stop_daemon(daemon)
+        assert code == 0, err
+    finally:
+        socat.terminate()
+        socat.wait(5)
+
+
+def test_purge_removes_every_retained_message(
+    broker: Broker, capture_factory: Callable[..., Capture], meter: MeterSimulator, tmp_path: Path
+):
+    config = write_config(
+        tmp_path, broker, {"type": "tcp", "host": "127.0.0.1", "port": meter.port}
+    )
+    capture = capture_factory(broker)
+    daemon = start_daemon(config)
+    capture.wait_for(lambda _m: capture.last(DISCOVERY) is not None)
+    stop_daemon(daemon)
+    result = han2mqtt("purge", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    assert "removed" in result.stdout
+    late = capture_factory(broker)
+    time.sleep(1.5)
+    retained = [(t, p) for t, p, r in late.messages if r]
+    assert retained == []
+
+
+def test_config_errors_exit_2_with_one_line(tmp_path: Path):
+    result = han2mqtt("run", "--config", str(tmp_path / "missing.yaml"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "config file not found" in result.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("mqtt:\n  hots: broker\n")
+    result = han2mqtt("run", "--config", str(bad))
+    assert result.returncode == 2
+    assert "mqtt.hots" in result.stderr
+
+
+def test_healthcheck_fails_when_stale_or_missing(tmp_path: Path):
+    config = tmp_path / "config.yaml"
+    config.write_text(f"health:\n  heartbeat_file: {tmp_path / 'beat'}\n  max_age: 30\n")
+    assert han2mqtt("healthcheck", "--config", str(config)).returncode == 1
+    (tmp_path / "beat").write_text(f"{time.time() - 100:.3f}\n")
+    result = han2mqtt("healthcheck", "--config", str(config))
+    assert result.returncode == 1
+    assert "ago" in result.stderr
+    (tmp_path / "beat").write_text(f"{time.time():.3f}\n")
+    assert han2mqtt("healthcheck", "--config", str(config)).returncode == 0
+
+
+def test_demo_prints_without_a_broker_and_publishes_with_one(
+    broker: Broker, capture_factory: Callable[..., Capture]
+):
+    result = han2mqtt("demo")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert f"{BASE}/bridge/state online (retained)" in lines
+    assert f"{BASE}/{AIDON_ID}/active_power_import 1672" in lines
+    assert f"{BASE}/5706567274389702/active_power_import_total 4272.44" in lines
+    capture = capture_factory(broker)
+    result = han2mqtt(
+        "demo", "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--interval", "0.05"
+    )
+    assert result.returncode == 0, result.stderr
+    capture.wait_for(lambda _m: capture.last(f"{BASE}/{AIDON_ID}/active_power_import") is not None)

@@ -1,0 +1,122 @@
+"""The paho publisher against a real mosquitto: online/offline, outages, queue, auth, TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from han2mqtt.config import MqttSettings
+from han2mqtt.mqtt.publisher import MqttPublisher
+from han2mqtt.mqtt.topics import Message
+from tests.conftest import Broker, Capture
+from tests.tls import make_certificates
+
+pytestmark = [pytest.mark.broker, pytest.mark.integration]
+
+
+def _settings(broker: Broker, **changes: object) -> MqttSettings:
+    return MqttSettings.model_validate(
+        {"host": broker.host, "port": broker.port, "client_id": "test-pub", **changes}
+    )
+
+
+async def _wait(capture: Capture, predicate: Callable[[list[tuple[str, str, bool]]], bool]) -> None:
+    await asyncio.to_thread(capture.wait_for, predicate)
+
+
+async def test_online_on_connect_messages_and_offline_on_stop(broker: Broker, capture_factory):
+    capture = capture_factory(broker)
+    publisher = MqttPublisher(_settings(broker))
+    await publisher.start()
+    await publisher.wait_connected(10)
+    publisher.publish(Message("han2mqtt/m/active_power_import", "1362"))
+    await _wait(capture, lambda _m: capture.last("han2mqtt/m/active_power_import") == "1362")
+    assert capture.last("han2mqtt/bridge/state") == "online"
+    await publisher.stop()
+    await _wait(capture, lambda _m: capture.last("han2mqtt/bridge/state") == "offline")
+    assert publisher.stats.published == 1
+
+
+async def test_broker_down_at_start_then_up_flushes_newest_per_topic(
+    broker_factory, capture_factory, tmp_path: Path
+):
+    broker = broker_factory()
+    broker.stop()
+    publisher = MqttPublisher(_settings(broker, queue_size=3))
+    await publisher.start()  # must not raise although nothing listens
+    for value in range(5):
+        publisher.publish(Message("han2mqtt/m/active_power_import", str(value)))
+    for name in ("a", "b", "c"):
+        publisher.publish(Message(f"han2mqtt/m/{name}", name))
+    assert publisher.queued == 3
+    assert publisher.stats.dropped == 1  # the power topic, oldest, gave way
+    broker.start()
+    capture = capture_factory(broker)
+    await publisher.wait_connected(20)
+    await _wait(capture, lambda _m: capture.last("han2mqtt/m/c") == "c")
+    assert capture.count("han2mqtt/m/active_power_import") == 0
+    await publisher.stop()
+
+
+async def test_broker_restart_reconnects_and_announces_again(broker: Broker, capture_factory):
+    connects: list[int] = []
+    publisher = MqttPublisher(_settings(broker))
+    publisher.on_connected = lambda: connects.append(1)
+    await publisher.start()
+    await publisher.wait_connected(10)
+    broker.restart()
+    capture = capture_factory(broker)
+    async with asyncio.timeout(30):
+        while len(connects) < 2:
+            await asyncio.sleep(0.05)
+    await _wait(capture, lambda _m: capture.last("han2mqtt/bridge/state") == "online")
+    publisher.publish(Message("han2mqtt/m/x", "after"))
+    await _wait(capture, lambda _m: capture.last("han2mqtt/m/x") == "after")
+    assert publisher.stats.connects == 2
+    await publisher.stop()
+
+
+@pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="mosquitto_passwd missing")
+async def test_password_authentication(broker_factory, capture_factory, tmp_path: Path):
+    passwords = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "meter", "s3cret"], check=True)
+    passwords.chmod(0o600)
+    broker = broker_factory(f"allow_anonymous false\npassword_file {passwords}")
+    secret = "s3cret"
+    good = MqttPublisher(_settings(broker, username="meter", password=secret))
+    await good.start()
+    await good.wait_connected(10)
+    await good.stop()
+
+    bad = MqttPublisher(_settings(broker, username="meter", password=secret[::-1], client_id="bad"))
+    await bad.start()
+    with pytest.raises(TimeoutError):
+        await bad.wait_connected(2)
+    assert bad.stats.last_error is not None
+    assert "s3cret" not in (bad.stats.last_error or "")
+    await bad.stop()
+
+
+async def test_tls_with_a_generated_ca(broker_factory, tmp_path: Path):
+    certs = make_certificates(tmp_path)
+    broker = broker_factory(
+        f"allow_anonymous true\ncafile {certs['ca']}\n"
+        f"certfile {certs['cert']}\nkeyfile {certs['key']}"
+    )
+    publisher = MqttPublisher(
+        _settings(broker, tls={"enabled": True, "ca_certs": str(certs["ca"])})
+    )
+    await publisher.start()
+    await publisher.wait_connected(10)
+    await publisher.stop()
+
+    untrusted = MqttPublisher(_settings(broker, client_id="untrusted", tls={"enabled": True}))
+    await untrusted.start()
+    with pytest.raises(TimeoutError):
+        await untrusted.wait_connected(2)
+    await untrusted.stop()
