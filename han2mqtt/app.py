@@ -82,6 +82,10 @@ class Publisher(Protocol):
         """Receive messages on ``topic``."""
         ...
 
+    async def drain(self, high_water: int = ...) -> None:
+        """Wait until the outgoing backlog is small."""
+        ...
+
 
 class PrintPublisher:
     """Print what would be published, one ``topic payload`` line each (as ``mosquitto_sub -v``)."""
@@ -112,6 +116,9 @@ class PrintPublisher:
 
     def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
         """Nobody sends anything to a printer."""
+
+    async def drain(self, high_water: int = 0) -> None:
+        """Printing has no backlog."""
 
 
 class Bridge:
@@ -324,6 +331,7 @@ async def _consume(bridge: Bridge, queue: asyncio.Queue[bytes]) -> None:
     while True:
         content = await queue.get()
         bridge.handle_content(content)
+        await bridge.publisher.drain()
 
 
 async def _housekeeping(bridge: Bridge) -> None:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from han2mqtt.protocol.hdlc import HdlcFrame, HdlcFrameReader, HdlcSegmentAssembler
+
+MAX_BACKLOG = 10_000
+"""Frames held while the queue is full (more than one socket read can deliver)."""
 
 __all__ = [
     "FrameReader",
@@ -52,6 +56,8 @@ class StreamProtocol(asyncio.Protocol):
         self.bytes_received = 0
         self.last_data_at: float | None = None
         self.frames_dropped = 0
+        self._resumer: asyncio.Task[None] | None = None
+        self._backlog: deque[object] = deque()
 
     @property
     def done(self) -> asyncio.Future[None]:
@@ -80,6 +86,8 @@ class StreamProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:  # noqa: D102
         self._transport = None
+        if self._resumer is not None:
+            self._resumer.cancel()
         done = self.done
         if not done.done():
             if exc is None:
@@ -92,10 +100,38 @@ class StreamProtocol(asyncio.Protocol):
         raise NotImplementedError
 
     def _put(self, item: object) -> None:
+        """Queue a frame; when the queue is full, keep it in a backlog and pause reading.
+
+        A meter sends a frame every few seconds and never fills the queue.  A fast TCP replay
+        does, and one read can hold hundreds of frames: those wait in the backlog (bounded by
+        one read's worth) while reading is paused, so a flood is slowed down, not dropped.
+        """
+        if self._backlog:
+            self._stash(item)
+            return
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
+            self._stash(item)
+
+    def _stash(self, item: object) -> None:
+        if len(self._backlog) >= MAX_BACKLOG:
             self.frames_dropped += 1
+            return
+        self._backlog.append(item)
+        transport = self._transport
+        if self._resumer is None and isinstance(transport, asyncio.ReadTransport):
+            transport.pause_reading()
+            self._resumer = asyncio.get_running_loop().create_task(self._drain_backlog(transport))
+
+    async def _drain_backlog(self, transport: asyncio.ReadTransport) -> None:
+        try:
+            while self._backlog:
+                await self._queue.put(self._backlog.popleft())
+            if self._transport is transport and not transport.is_closing():
+                transport.resume_reading()
+        finally:
+            self._resumer = None
 
 
 class SmartMeterFrameProtocol(StreamProtocol):

@@ -72,6 +72,10 @@ class MqttPublisher:
         self._queue: OrderedDict[str, Message] = OrderedDict()
         self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}
         self._connected = False
+        self._handed = 0
+        """Messages handed to paho (asyncio thread only)."""
+        self._written = 0
+        """Messages paho has written to the socket (paho's thread only)."""
         self._last_info: paho.MQTTMessageInfo | None = None
         self._client = self._make_client()
         self.stats = PublisherStats()
@@ -113,6 +117,7 @@ class MqttPublisher:
         client.on_connect = self._paho_on_connect
         client.on_disconnect = self._paho_on_disconnect
         client.on_message = self._paho_on_message
+        client.on_publish = self._paho_on_publish
         return client
 
     async def start(self) -> None:
@@ -153,8 +158,23 @@ class MqttPublisher:
             self._last_info = info
             if info.rc == paho.MQTT_ERR_SUCCESS:
                 self.stats.published += 1
+                self._handed += 1
                 return
         self._enqueue(message)
+
+    @property
+    def backlog(self) -> int:
+        """Messages handed to paho but not yet written to the broker's socket."""
+        return max(0, self._handed - self._written) if self._connected else 0
+
+    async def drain(self, high_water: int = 2000) -> None:
+        """Wait while paho's backlog is above ``high_water`` (flow control for floods).
+
+        paho's outgoing packet queue for QoS 0 is unbounded: a producer faster than the socket
+        would grow it without limit.  Meters are never that fast; replays and benchmarks are.
+        """
+        while self.backlog > high_water:  # noqa: ASYNC110 - paho offers no awaitable to wait on
+            await asyncio.sleep(0.001)
 
     def _enqueue(self, message: Message) -> None:
         self._queue.pop(message.topic, None)
@@ -218,6 +238,11 @@ class MqttPublisher:
     ) -> None:
         self._hop(self._disconnected, str(reason_code))
 
+    def _paho_on_publish(
+        self, _client: paho.Client, _userdata: object, _mid: int, _rc: object, _props: object
+    ) -> None:
+        self._written += 1
+
     def _paho_on_message(
         self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage
     ) -> None:
@@ -227,6 +252,7 @@ class MqttPublisher:
 
     def _connect_result(self, failed: bool, reason: str) -> None:
         settings = self._settings
+        self._handed = self._written = 0
         if failed:
             if self.stats.last_error != reason:
                 _LOGGER.error(

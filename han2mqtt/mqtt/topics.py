@@ -18,6 +18,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Final
 
 from han2mqtt.config import MqttSettings, PublishSettings
@@ -53,6 +54,7 @@ class Message:
     retain: bool = False
 
 
+@lru_cache(maxsize=256)
 def topic_segment(text: str) -> str:
     """Make a meter id safe as one topic level (no ``/``, ``+``, ``#``, spaces or NUL)."""
     return _UNSAFE.sub("_", text) or "_"

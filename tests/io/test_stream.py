@@ -15,9 +15,24 @@ class MemoryTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.closed = False
+        self.paused = False
 
     def close(self) -> None:
         self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+
+def _paused(transport: MemoryTransport) -> bool:
+    """Read through a call: the protocol changes it behind mypy's back."""
+    return transport.paused
 
 
 async def test_frame_protocol_delivers_every_frame_valid_or_not_in_any_chunking():
@@ -54,13 +69,21 @@ async def test_content_protocol_joins_hdlc_segments():
     assert queue.get_nowait().startswith(b"\xe6\xe7\x00\x0f")
 
 
-async def test_full_queue_drops_and_counts():
-    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)
+async def test_a_flood_pauses_reading_and_loses_nothing():
+    """One read with more frames than the queue holds: the rest wait, reading pauses."""
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=2)
     protocol = SmartMeterFrameContentProtocol(queue)
-    protocol.connection_made(MemoryTransport())
-    protocol.data_received(AIDON_LIST1 * 3)
-    assert queue.qsize() == 1
-    assert protocol.frames_dropped == 2
+    transport = MemoryTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(AIDON_LIST1 * 5)
+    assert _paused(transport)
+    received = [await asyncio.wait_for(queue.get(), 1) for _ in range(5)]
+    assert received == [content_of(AIDON_LIST1)] * 5
+    async with asyncio.timeout(1):
+        while _paused(transport):
+            await asyncio.sleep(0.001)
+    assert protocol.frames_dropped == 0
+    protocol.connection_lost(None)
 
 
 async def test_done_resolves_on_connection_lost():
