@@ -242,6 +242,15 @@ class Bridge:
                     self.publisher.publish(message)
         self.publisher.publish(self.info_message())
 
+    def on_broker_connected(self) -> None:
+        """After a *re*connect, the broker may have lost what it had: send it all again.
+
+        On the first connect there is nothing to repeat: what frames produced before it waited
+        in the publisher's queue and has just been sent.
+        """
+        if self.publisher.stats.connects > 1:
+            self.resend_all()
+
     def on_homeassistant_status(self, _topic: str, payload: bytes) -> None:
         """Home Assistant restarted: re-send discovery after a short random delay."""
         if payload.strip().lower() != b"online":
@@ -391,7 +400,7 @@ async def _run(
     mqtt: Publisher = publisher if publisher is not None else MqttPublisher(settings.mqtt)
     bridge = Bridge(settings, mqtt)
     if isinstance(mqtt, MqttPublisher):
-        mqtt.on_connected = bridge.resend_all
+        mqtt.on_connected = bridge.on_broker_connected
     if frame_limit is not None:
 
         def count() -> None:

@@ -70,7 +70,7 @@ class SourceSettings(_Section):
     device: str = "/dev/ttyUSB0"
     baudrate: int = Field(default=2400, gt=0)
     parity: Literal["N", "E", "O"] = "N"
-    bytesize: Literal[5, 6, 7, 8] = 8
+    bytesize: int = Field(default=8, ge=5, le=8)
     stopbits: float = 1
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -138,7 +138,7 @@ class MqttSettings(_Section):
     password: SecretStr | None = None
     client_id: str = "han2mqtt"
     base_topic: str = "han2mqtt"
-    qos: Literal[0, 1, 2] = 0
+    qos: int = Field(default=0, ge=0, le=2)
     retain: RetainSettings = RetainSettings()
     tls: TlsSettings = TlsSettings()
     protocol: Literal["3.1.1", "5"] = "3.1.1"

@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1
+# han2mqtt: smart meter HAN/P1 port to MQTT.
+# Multi-arch build (Raspberry Pi included):
+#   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7 -t han2mqtt/han2mqtt:latest .
+# Run with a USB M-Bus adapter (gid 20 = dialout on Debian-based hosts):
+#   docker run -d --name han2mqtt --restart unless-stopped --device /dev/ttyUSB0 --group-add 20 \
+#     -v "$PWD/config:/config:ro" han2mqtt/han2mqtt:latest
+
+ARG PYTHON_VERSION=3.12
+
+FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY han2mqtt ./han2mqtt
+RUN python -m venv /opt/han2mqtt && /opt/han2mqtt/bin/pip install .
+
+FROM python:${PYTHON_VERSION}-slim-bookworm
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="han2mqtt" \
+      org.opencontainers.image.description="Smart meter HAN/P1 port to MQTT and Home Assistant" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="MIT"
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PATH=/opt/han2mqtt/bin:$PATH \
+    HAN2MQTT_HEALTH__HEARTBEAT_FILE=/tmp/han2mqtt-heartbeat
+COPY --from=build /opt/han2mqtt /opt/han2mqtt
+# A non-root user in the dialout group (gid 20), so the mapped serial device can be opened.
+RUN useradd --system --uid 1000 --gid dialout --no-create-home --shell /usr/sbin/nologin han2mqtt
+USER han2mqtt
+WORKDIR /config
+VOLUME ["/config"]
+# Fails when no frame has arrived for health.max_age seconds (see config.example.yaml).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 CMD ["han2mqtt", "healthcheck"]
+STOPSIGNAL SIGTERM
+# Exec form: han2mqtt is PID 1 and receives SIGTERM itself, then publishes "offline" and exits.
+ENTRYPOINT ["han2mqtt"]
+CMD ["run"]

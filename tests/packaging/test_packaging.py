@@ -1,0 +1,205 @@
+"""What ships besides the package: Dockerfile, compose file, systemd unit, Node-RED flow."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+import yaml
+
+from han2mqtt.mqtt.topics import availability_topic, field_topic, state_topic
+from tests.conftest import Broker, Capture
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "")
+        for line in (raw.strip() for raw in text.splitlines())
+        if line and not line.startswith("#")
+    ]
+
+
+def _instruction(name: str) -> list[str]:
+    return [args for op, args in _dockerfile_instructions() if op == name]
+
+
+def test_dockerfile_follows_the_packaging_conventions():
+    froms = _instruction("FROM")
+    assert len(froms) == 2, "multi-stage"
+    assert all("slim" in f for f in froms)
+    user = _instruction("USER")
+    assert user and user[-1] not in ("root", "0")
+    assert any("dialout" in run for run in _instruction("RUN"))
+    assert json.loads(_instruction("HEALTHCHECK")[0].split("CMD", 1)[1]) == [
+        "han2mqtt",
+        "healthcheck",
+    ]
+    assert json.loads(_instruction("ENTRYPOINT")[0]) == [
+        "han2mqtt"
+    ]  # exec form: SIGTERM reaches it
+    assert _instruction("STOPSIGNAL") == ["SIGTERM"]
+    env = " ".join(_instruction("ENV"))
+    assert "PYTHONUNBUFFERED=1" in env
+    assert "HAN2MQTT_HEALTH__HEARTBEAT_FILE" in env
+    assert _instruction("WORKDIR")[-1] == "/config"  # ./config.yaml = /config/config.yaml
+    assert "org.opencontainers.image.title" in " ".join(_instruction("LABEL"))
+    assert "--platform linux/amd64,linux/arm64,linux/arm/v7" in (ROOT / "Dockerfile").read_text()
+    assert (ROOT / ".dockerignore").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.broker
+def test_dockerfile_install_and_entry_commands_work_in_a_fresh_venv(
+    tmp_path: Path, broker: Broker, capture_factory
+):
+    """Run the image's install line and its ENTRYPOINT + CMD, as the container would."""
+    install = next(run for run in _instruction("RUN") if "pip install" in run)
+    venv = tmp_path / "opt-han2mqtt"
+    script = install.replace("/opt/han2mqtt", str(venv)).replace("python ", f"{sys.executable} ", 1)
+    subprocess.run(["bash", "-c", script], cwd=ROOT, check=True, timeout=600, capture_output=True)
+    command = json.loads(_instruction("ENTRYPOINT")[0]) + json.loads(_instruction("CMD")[0])
+    env_line = " ".join(_instruction("ENV"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HAN2MQTT_")}
+    env.update(dict(re.findall(r"(\w+)=(\S+)", env_line)))
+    env["PATH"] = f"{venv}/bin:{env.get('PATH', '')}"
+    env["HAN2MQTT_HEALTH__HEARTBEAT_FILE"] = str(tmp_path / "heartbeat")
+    env.update(
+        {
+            "HAN2MQTT_SOURCE__TYPE": "demo",
+            "HAN2MQTT_SOURCE__DEMO_INTERVAL": "0.1",
+            "HAN2MQTT_MQTT__HOST": broker.host,
+            "HAN2MQTT_MQTT__PORT": str(broker.port),
+        }
+    )
+    workdir = tmp_path / "config"
+    workdir.mkdir()
+    capture: Capture = capture_factory(broker)
+    process = subprocess.Popen(command, cwd=workdir, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        capture.wait_for(
+            lambda _m: capture.last("han2mqtt/7359992891237028/active_power_import") is not None
+        )
+        health = json.loads(_instruction("HEALTHCHECK")[0].split("CMD", 1)[1])
+        assert subprocess.run(health, env=env, cwd=workdir, timeout=60, check=False).returncode == 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    capture.wait_value("han2mqtt/bridge/state", "offline")
+
+
+def test_compose_file_brings_mosquitto_and_han2mqtt_with_the_documented_paths():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["mosquitto"]["image"].startswith("eclipse-mosquitto")
+    app = services["han2mqtt"]
+    assert app["image"] == "han2mqtt/han2mqtt:latest"
+    assert "./config:/config:ro" in app["volumes"]
+    assert app["devices"] == ["/dev/ttyUSB0:/dev/ttyUSB0"]
+    assert app["group_add"] == ["20"]
+    assert app["restart"] == "unless-stopped"
+    assert app["environment"]["HAN2MQTT_MQTT__HOST"] == "mosquitto"
+    for volume in services["mosquitto"]["volumes"]:
+        source = volume.split(":")[0]
+        if source.startswith("./"):
+            assert (ROOT / source).exists(), source
+    assert (
+        "HAN2MQTT_SOURCE__TYPE: tcp" in (ROOT / "docker-compose.yml").read_text()
+    )  # the TCP variant
+
+
+def test_systemd_unit_verifies(tmp_path: Path):
+    unit = (ROOT / "systemd" / "han2mqtt.service").read_text()
+    for required in (
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "DynamicUser=yes",
+        "SupplementaryGroups=dialout",
+        "ConfigurationDirectory=han2mqtt",
+        "LoadCredential=mqtt__password:",
+        "DevicePolicy=closed",
+        "DeviceAllow=char-ttyUSB rw",
+        "DeviceAllow=char-ttyACM rw",
+        "DeviceAllow=char-ttyAMA rw",
+        "ProtectSystem=strict",
+    ):
+        assert required in unit, required
+    directives = [line.strip() for line in unit.splitlines() if not line.startswith("#")]
+    assert "PrivateDevices=yes" not in directives  # it would hide /dev/ttyUSB0
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed: the unit was checked by content only")
+    executable = shutil.which("han2mqtt") or str(Path(sys.executable).parent / "han2mqtt")
+    local = tmp_path / "han2mqtt.service"
+    local.write_text(unit.replace("/opt/han2mqtt/bin/han2mqtt", executable))
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(local)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "han2mqtt.service" not in result.stderr, result.stderr
+
+
+def test_node_red_flow_subscribes_to_real_topics():
+    flow = json.loads((ROOT / "examples" / "node-red-flow.json").read_text())
+    ids = {node["id"] for node in flow}
+    mqtt_in = [node for node in flow if node["type"] == "mqtt in"]
+    assert mqtt_in
+    real = [
+        state_topic("han2mqtt", "7359992890941742"),
+        availability_topic("han2mqtt", "7359992890941742"),
+        field_topic("han2mqtt", "7359992890941742", "active_power_import"),
+    ]
+    for node in mqtt_in:
+        assert node["broker"] in ids
+        assert any(paho.topic_matches_sub(node["topic"], topic) for topic in real), node["topic"]
+    assert any(
+        node["topic"] == "han2mqtt/+/state" and node["datatype"] == "json" for node in mqtt_in
+    )
+    for node in flow:
+        for output in node.get("wires", []):
+            assert set(output) <= ids
+
+
+def test_readme_commands_run_as_written(tmp_path: Path):
+    """Every '$ ' line in the README's sh blocks runs and prints what the README shows."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL)
+    checked = 0
+    bin_dir = Path(sys.executable).parent
+    for block in blocks:
+        lines = block.splitlines()
+        for index, line in enumerate(lines):
+            if not line.startswith("$ ") or "scripts/test.sh" in line:
+                continue  # the test command itself would run this test again
+            command = line[2:].replace(".venv/bin/", f"{bin_dir}/")
+            expected = []
+            for following in lines[index + 1 :]:
+                if following.startswith("$ "):
+                    break
+                expected.append(following)
+            result = subprocess.run(
+                shlex.split(command),
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert result.returncode == 0, (command, result.stderr)
+            for want in expected:
+                if want.strip() and not want.startswith("#"):
+                    assert want in result.stdout, (command, want)
+            checked += 1
+    assert checked >= 3

@@ -1,0 +1,134 @@
+"""config.example.yaml documents every key, with the real defaults, and loads as it is."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from han2mqtt.config import Settings, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.upper().startswith("HAN2MQTT_") or name == "CREDENTIALS_DIRECTORY":
+            monkeypatch.delenv(name)
+    monkeypatch.setattr("han2mqtt.config.SECRET_DIRECTORIES", ())
+
+
+def _leaves(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    found: dict[tuple[str, ...], Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            found.update(_leaves(value, (*prefix, key)))
+        else:
+            found[(*prefix, key)] = value
+    return found
+
+
+def _model_keys(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    keys: set[tuple[str, ...]] = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys |= _model_keys(annotation, (*prefix, name))
+        else:
+            keys.add((*prefix, name))
+    return keys
+
+
+def _value(settings: Settings, path: tuple[str, ...]) -> Any:
+    value: Any = settings
+    for part in path:
+        value = getattr(value, part)
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+
+
+def test_every_setting_is_documented_and_nothing_else():
+    documented = set(_leaves(yaml.safe_load(EXAMPLE.read_text())))
+    assert documented == _model_keys(Settings)
+
+
+def test_the_example_loads_and_states_the_true_defaults():
+    settings = load_settings(EXAMPLE)
+    defaults = Settings.model_validate({})
+    for path, documented in _leaves(yaml.safe_load(EXAMPLE.read_text())).items():
+        assert _value(settings, path) == documented or str(_value(settings, path)) == str(
+            documented
+        ), path
+        assert _value(defaults, path) == _value(settings, path), path
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "expected"),
+    [
+        (("source", "type"), "tcp", "tcp"),
+        (("source", "device"), "/dev/ttyAMA0", "/dev/ttyAMA0"),
+        (("source", "baudrate"), "115200", 115200),
+        (("source", "parity"), "E", "E"),
+        (("source", "bytesize"), "7", 7),
+        (("source", "stopbits"), "2", 2),
+        (("source", "host"), "192.0.2.7", "192.0.2.7"),
+        (("source", "port"), "8899", 8899),
+        (("source", "format"), "hdlc", "hdlc"),
+        (("source", "watchdog"), "30", 30),
+        (("source", "reconnect_min"), "2", 2),
+        (("source", "reconnect_max"), "120", 120),
+        (("source", "demo_interval"), "0.5", 0.5),
+        (("meter", "type"), "kaifa", "kaifa"),
+        (("meter", "offline_after"), "30", 30),
+        (("meter", "id"), "house", "house"),
+        (("meter", "encryption_key"), "00" * 16, "00" * 16),
+        (("meter", "authentication_key"), "11" * 16, "11" * 16),
+        (("mqtt", "host"), "broker", "broker"),
+        (("mqtt", "port"), "8883", 8883),
+        (("mqtt", "username"), "meter", "meter"),
+        (("mqtt", "password"), "pw", "pw"),
+        (("mqtt", "client_id"), "h2m-1", "h2m-1"),
+        (("mqtt", "base_topic"), "home/meter", "home/meter"),
+        (("mqtt", "qos"), "1", 1),
+        (("mqtt", "retain", "state"), "true", True),
+        (("mqtt", "retain", "fields"), "true", True),
+        (("mqtt", "retain", "obis"), "true", True),
+        (("mqtt", "tls", "enabled"), "true", True),
+        (("mqtt", "tls", "ca_certs"), "/etc/ssl/ca.pem", Path("/etc/ssl/ca.pem")),
+        (("mqtt", "tls", "certfile"), "/c.pem", Path("/c.pem")),
+        (("mqtt", "tls", "keyfile"), "/k.pem", Path("/k.pem")),
+        (("mqtt", "tls", "insecure"), "true", True),
+        (("mqtt", "protocol"), "5", "5"),
+        (("mqtt", "keepalive"), "30", 30),
+        (("mqtt", "queue_size"), "50", 50),
+        (("homeassistant", "discovery"), "false", False),
+        (("homeassistant", "prefix"), "ha", "ha"),
+        (("homeassistant", "mode"), "entity", "entity"),
+        (("publish", "state"), "false", False),
+        (("publish", "fields"), "true", True),
+        (("publish", "obis"), "false", False),
+        (("publish", "info_interval"), "10", 10),
+        (("log", "level"), "DEBUG", "DEBUG"),
+        (("health", "heartbeat_file"), "/tmp/beat", Path("/tmp/beat")),
+        (("health", "max_age"), "300", 300),
+    ],
+)
+def test_every_key_can_be_set_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, path, raw, expected
+):
+    monkeypatch.setenv("HAN2MQTT_" + "__".join(p.upper() for p in path), raw)
+    if path == ("source", "type"):
+        monkeypatch.setenv("HAN2MQTT_SOURCE__HOST", "h")
+        monkeypatch.setenv("HAN2MQTT_SOURCE__PORT", "1")
+    assert _value(load_settings(EXAMPLE), path) == expected
+
+
+def test_the_parametrized_table_covers_every_key():
+    covered = {
+        path for path, _, _ in test_every_key_can_be_set_from_the_environment.pytestmark[0].args[1]
+    }
+    assert covered == _model_keys(Settings)
