@@ -43,6 +43,7 @@ from han2mqtt.mqtt.topics import (
     bridge_state_topic,
     messages_for_reading,
 )
+from han2mqtt.protocol.stream import ContentReader
 from han2mqtt.simulator import load_samples, serve_frames
 from han2mqtt.tracker import UNKNOWN_METER, MeterState, MeterTracker
 
@@ -139,7 +140,12 @@ class Bridge:
         self.settings = settings
         self.publisher = publisher
         self._clock = clock
-        self.decoder = AutoDecoder(settings.meter.type)
+        encryption_key, authentication_key = settings.meter.key_bytes()
+        self.decoder = AutoDecoder(
+            settings.meter.type,
+            encryption_key=encryption_key,
+            authentication_key=authentication_key,
+        )
         self.tracker = MeterTracker(settings.meter.offline_after, settings.meter.id, clock)
         self.frames = 0
         self.decode_errors = 0
@@ -163,10 +169,12 @@ class Bridge:
         if self.on_frame is not None:
             self.on_frame()
         try:
-            reading = self.decoder.decode(content)
+            reading = self.decoder.feed(content)
         except DecodeError as exc:
             self._decode_failed(exc, now)
             return
+        if reading is None:
+            return  # one block of a general-block-transfer: the rest follows
         if not self._has_meter(reading, now):
             self.held_back += 1
             return
@@ -320,6 +328,7 @@ class Bridge:
 def source_factory(settings: Settings, queue: asyncio.Queue[bytes]) -> Callable[[], Any]:
     """A connection factory for the configured source."""
     source = settings.source
+    framing = source.format
     if source.type == "serial":
         return lambda: create_serial_frame_content_connection(
             queue,
@@ -329,11 +338,14 @@ def source_factory(settings: Settings, queue: asyncio.Queue[bytes]) -> Callable[
             parity=source.parity,
             bytesize=source.bytesize,
             stopbits=source.stopbits,
+            reader=ContentReader(framing),
         )
     if source.host is None or source.port is None:
         raise TransportError(f"source.type {source.type} needs source.host and source.port")
     host, port = source.host, source.port
-    return lambda: create_tcp_frame_content_connection(queue, None, host, port)
+    return lambda: create_tcp_frame_content_connection(
+        queue, None, host, port, reader=ContentReader(framing)
+    )
 
 
 async def _consume(bridge: Bridge, queue: asyncio.Queue[bytes]) -> None:

@@ -11,9 +11,13 @@ from dataclasses import dataclass
 
 from han2mqtt.errors import ApduError, DecodeError
 from han2mqtt.meters.detect import execute, leaves, make_plan, profile_named
+from han2mqtt.meters.p1 import decode_telegram
 from han2mqtt.meters.template import TemplateCache
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.apdu import ApduTag, decode_data_notification, strip_llc
+from han2mqtt.protocol.gbt import BlockAssembler
+from han2mqtt.protocol.p1 import P1Telegram, P1TelegramReader
+from han2mqtt.protocol.security import decrypt_apdu
 
 __all__ = ["AutoDecoder", "DecoderStats"]
 
@@ -30,14 +34,29 @@ class DecoderStats:
 class AutoDecoder:
     """Decode the content of HDLC frames (or bare APDUs) into readings.
 
+    Content is the information field of an HDLC frame (LLC header optional), a bare APDU (M-Bus
+    telegrams, MQTT relays), or a P1 telegram (starting with ``/``).  Ciphered APDUs are
+    deciphered with the keys given; general-block-transfer blocks are joined by :meth:`feed`.
+
     Args:
         meter_type: ``"auto"`` to recognise the vendor per frame, or a vendor name
             (``"aidon"``, ``"kaifa"``, ``"kamstrup"``) for lists that do not identify themselves
             (Kaifa list 1, Swedish Aidon); a frame that names another vendor is then an error.
+        encryption_key: the meter's AES-128 global unicast encryption key (16 octets).
+        authentication_key: its authentication key, to verify the GCM tag (16 octets).
     """
 
-    def __init__(self, meter_type: str = "auto") -> None:
+    def __init__(
+        self,
+        meter_type: str = "auto",
+        *,
+        encryption_key: bytes | None = None,
+        authentication_key: bytes | None = None,
+    ) -> None:
         self._forced = profile_named(meter_type)
+        self._encryption_key = encryption_key
+        self._authentication_key = authentication_key
+        self._blocks = BlockAssembler()
         self._previous: str | None = None
         self._templates = TemplateCache()
         self.stats = DecoderStats()
@@ -47,26 +66,51 @@ class AutoDecoder:
         """Layout name of the last frame decoded successfully (informational only)."""
         return self._previous
 
-    def decode(self, content: bytes) -> MeterReading:
-        """Decode frame content (LLC header optional) into a reading.
+    def feed(self, content: bytes) -> MeterReading | None:
+        """Decode one frame's content; None when it is a block of a longer APDU still incomplete.
 
         Raises:
-            DecodeError: a typed subclass says what is wrong (APDU, A-XDR, layout).
+            DecodeError: a typed subclass says what is wrong (framing, APDU, A-XDR, key, layout).
         """
         try:
-            reading = self._decode(content)
+            reading = self._feed(content)
         except DecodeError as exc:
             self.stats.failed += 1
             self.stats.last_error = str(exc)
             raise
-        self.stats.decoded += 1
-        self._previous = reading.layout
+        if reading is not None:
+            self.stats.decoded += 1
+            self._previous = reading.layout
         return reading
 
-    def _decode(self, content: bytes) -> MeterReading:
+    def decode(self, content: bytes) -> MeterReading:
+        """Decode a complete frame content into a reading.
+
+        Raises:
+            DecodeError: as :meth:`feed`; also for a lone general-block-transfer block.
+        """
+        reading = self.feed(content)
+        if reading is None:
+            raise ApduError("a general-block-transfer block: feed all blocks in order with feed()")
+        return reading
+
+    def _feed(self, content: bytes) -> MeterReading | None:
+        if content[:1] == b"/":
+            return decode_telegram(P1Telegram(content, *_p1_crc(content)))
         apdu = strip_llc(content)
-        if apdu and apdu[0] in (ApduTag.GENERAL_GLO_CIPHERING, ApduTag.GENERAL_DED_CIPHERING):
-            raise ApduError("ciphered APDU: no encryption key configured", offset=0)
+        if apdu[:1] == bytes((ApduTag.GENERAL_BLOCK_TRANSFER,)):
+            joined = self._blocks.add(apdu)
+            if joined is None:
+                return None
+            apdu = joined
+        if apdu[:1] in (
+            bytes((ApduTag.GENERAL_GLO_CIPHERING,)),
+            bytes((ApduTag.GENERAL_DED_CIPHERING,)),
+        ):
+            apdu = decrypt_apdu(apdu, self._encryption_key, self._authentication_key)
+        return self._decode_plain(apdu)
+
+    def _decode_plain(self, apdu: bytes) -> MeterReading:
         reading = self._templates.decode(apdu)
         if reading is not None:
             return reading
@@ -79,10 +123,20 @@ class AutoDecoder:
     def decode_frame_content(self, frame_content: bytes) -> dict[str, FieldValue] | None:
         """Decode HDLC frame content into the normalized dictionary, or None if it cannot be."""
         try:
-            return self.decode(frame_content).as_dict()
+            reading = self.feed(frame_content)
         except DecodeError:
             return None
+        return None if reading is None else reading.as_dict()
 
     def decode_message_payload(self, payload: bytes) -> dict[str, FieldValue] | None:
         """Decode a bare APDU (as MQTT relays forward it, without HDLC and LLC), or None."""
         return self.decode_frame_content(payload)
+
+
+def _p1_crc(content: bytes) -> tuple[bool, bool]:
+    """CRC presence and validity of a whole telegram given as content."""
+    reader = P1TelegramReader()
+    telegrams = reader.read(content) + reader.flush()
+    if not telegrams:
+        return False, False
+    return telegrams[0].crc_present, telegrams[0].crc_ok

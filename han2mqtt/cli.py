@@ -44,10 +44,25 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         source = _read_source(args.input)
     except OSError as exc:
         raise ConfigError(f"cannot read {args.input}: {exc.strerror}") from exc
+    keys = (_key(args.key, "--key"), _key(args.auth_key, "--auth-key"))
     try:
-        return run_decode(source, meter_type=args.meter_type, raw=args.raw, out=sys.stdout)
+        return run_decode(
+            source, meter_type=args.meter_type, raw=args.raw, out=sys.stdout, keys=keys
+        )
     except LayoutError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def _key(text: str | None, option: str) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        key = bytes.fromhex(text.replace(":", "").replace(" ", ""))
+    except ValueError as exc:
+        raise ConfigError(f"{option}: not hex") from exc
+    if len(key) != 16:
+        raise ConfigError(f"{option}: a key is 32 hex digits (16 octets)")
+    return key
 
 
 def _setup_logging(level: str) -> None:
@@ -136,6 +151,8 @@ def _parser() -> argparse.ArgumentParser:
     decode.add_argument(
         "--meter-type", default="auto", help="auto (default), aidon, kaifa, kamstrup ..."
     )
+    decode.add_argument("--key", help="encryption key (32 hex digits) for ciphered frames")
+    decode.add_argument("--auth-key", help="authentication key (32 hex digits), checks the tag")
     decode.set_defaults(handler=_cmd_decode)
 
     run = commands.add_parser("run", help="run the bridge daemon")

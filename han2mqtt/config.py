@@ -74,7 +74,8 @@ class SourceSettings(_Section):
     stopbits: float = 1
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
-    format: Literal["auto", "hdlc"] = "auto"
+    format: Literal["auto", "hdlc", "mbus", "p1"] = "auto"
+    """Framing on the port: HDLC (Nordic HAN), M-Bus long frames (Austria), P1 telegrams."""
     watchdog: float | None = Field(default=60.0, gt=0)
     """Seconds without a byte after which the connection is reopened (null: never)."""
     reconnect_min: float = Field(default=1.0, gt=0)
@@ -107,7 +108,27 @@ class MeterSettings(_Section):
     id: str | None = None
     """Topic segment for this meter instead of its serial number."""
     encryption_key: SecretStr | None = None
+    """AES-128 key (32 hex digits) for meters that encrypt (Danish Kamstrup, Austrian meters)."""
     authentication_key: SecretStr | None = None
+    """Authentication key (32 hex digits); with it the GCM tag of every frame is verified."""
+
+    @field_validator("encryption_key", "authentication_key")
+    @classmethod
+    def _hex_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value().replace(" ", "").replace(":", "")
+        if len(text) != 32 or any(c not in "0123456789abcdefABCDEF" for c in text):
+            raise ValueError("a key is 32 hex digits (16 octets)")
+        return SecretStr(text)
+
+    def key_bytes(self) -> tuple[bytes | None, bytes | None]:
+        """The encryption and authentication keys as octets."""
+
+        def octets(key: SecretStr | None) -> bytes | None:
+            return None if key is None else bytes.fromhex(key.get_secret_value())
+
+        return octets(self.encryption_key), octets(self.authentication_key)
 
 
 class TlsSettings(_Section):

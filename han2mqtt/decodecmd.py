@@ -7,6 +7,7 @@ the daemon's modules are not imported for a one-shot decode.
 from __future__ import annotations
 
 import binascii
+import contextlib
 import json
 import re
 import string
@@ -21,6 +22,8 @@ from han2mqtt.protocol.apdu import decode_data_notification, strip_llc
 from han2mqtt.protocol.axdr import AxdrValue, BitString
 from han2mqtt.protocol.cosem import CosemDate, CosemDateTime, CosemTime
 from han2mqtt.protocol.hdlc import FLAG, HdlcFrameReader, HdlcSegmentAssembler
+from han2mqtt.protocol.p1 import P1TelegramReader
+from han2mqtt.protocol.stream import ContentReader
 
 __all__ = ["DecodeResult", "decode_stream", "jsonable", "parse_input", "run_decode"]
 
@@ -64,55 +67,80 @@ class DecodeResult:
     error: str | None
 
 
-def _contents(stream: bytes) -> Iterator[bytes | str]:
-    """Yield frame contents, or an error text for each frame that cannot be used."""
-    if stream.lstrip(b"\x00\xff")[:1] != bytes((FLAG,)):
-        yield stream  # a bare APDU (with or without LLC header)
-        return
-    reader = HdlcFrameReader()
-    assembler = HdlcSegmentAssembler()
-    for frame in [*reader.read(stream), *reader.flush()]:
-        if not frame.is_valid:
-            reason = "bad FCS" if frame.is_expected_length else "truncated frame"
-            if not frame.is_good_hcs:
-                reason = "bad HCS"
-            yield f"HDLC frame rejected ({reason}): {frame.as_bytes().hex()}"
-            assembler.add(frame)
-            continue
-        content = assembler.add(frame)
-        if content is not None:
-            yield content
-    if reader.stats.bytes_discarded:
-        yield f"{reader.stats.bytes_discarded} bytes outside any frame skipped"
+def _contents(stream: bytes) -> tuple[list[bytes], list[str]]:
+    """Frame contents of a capture, and a text for each frame that had to be rejected."""
+    first = stream.lstrip(b"\x00\xff\r\n")[:1]
+    if first not in (bytes((FLAG,)), b"\x68", b"/"):
+        return [stream], []  # a bare APDU (with or without LLC header)
+    problems: list[str] = []
+    if first == bytes((FLAG,)):
+        # HDLC: report each rejected frame with its reason.
+        reader = HdlcFrameReader()
+        assembler = HdlcSegmentAssembler()
+        contents = []
+        for frame in [*reader.read(stream), *reader.flush()]:
+            content = assembler.add(frame)
+            if not frame.is_valid:
+                reason = "bad FCS" if frame.is_expected_length else "truncated frame"
+                reason = reason if frame.is_good_hcs else "bad HCS"
+                problems.append(f"HDLC frame rejected ({reason}): {frame.as_bytes().hex()}")
+            elif content is not None:
+                contents.append(content)
+        if reader.stats.bytes_discarded:
+            problems.append(f"{reader.stats.bytes_discarded} bytes outside any frame skipped")
+        return contents, problems
+    content_reader = ContentReader("mbus" if first == b"\x68" else "p1")
+    contents = content_reader.read(stream) + _flush_p1(stream, content_reader)
+    if content_reader.stats.bad:
+        problems.append(f"{content_reader.stats.bad} frame(s) rejected (bad checksum or CRC)")
+    return contents, problems
+
+
+def _flush_p1(stream: bytes, reader: ContentReader) -> list[bytes]:
+    """A telegram at the very end of a capture may lack its final line end."""
+    if reader.format != "p1":
+        return []
+    tail = P1TelegramReader()
+    tail.read(stream)
+    return [t.raw for t in tail.flush() if t.is_valid]
 
 
 def decode_stream(
     stream: bytes, decoder: AutoDecoder, *, raw: bool = False
 ) -> Iterator[DecodeResult]:
     """Decode every frame in ``stream``."""
-    for content in _contents(stream):
-        if isinstance(content, str):
-            yield DecodeResult(None, content)
-            continue
+    contents, problems = _contents(stream)
+    for problem in problems:
+        yield DecodeResult(None, problem)
+    for content in contents:
         try:
-            reading = decoder.decode(content)
+            reading = decoder.feed(content)
         except DecodeError as exc:
             yield DecodeResult(None, f"{type(exc).__name__}: {exc}")
             continue
+        if reading is None:
+            continue  # a block of a general-block-transfer; the reading comes with the last
         output: dict[str, Any] = dict(reading.fields)
         if raw:
             output["_layout"] = reading.layout
             output["_obis"] = reading.obis
-            notification = decode_data_notification(strip_llc(content))
-            output["_axdr"] = jsonable(notification.body)
+            with contextlib.suppress(DecodeError):
+                notification = decode_data_notification(strip_llc(content))
+                output["_axdr"] = jsonable(notification.body)
         yield DecodeResult(output, None)
 
 
-def run_decode(
-    source: bytes, *, meter_type: str, raw: bool, out: IO[str], err: IO[str] = sys.stderr
+def run_decode(  # noqa: PLR0913 - the command's options
+    source: bytes,
+    *,
+    meter_type: str,
+    raw: bool,
+    out: IO[str],
+    err: IO[str] = sys.stderr,
+    keys: tuple[bytes | None, bytes | None] = (None, None),
 ) -> int:
     """Decode ``source`` and print one JSON line per frame; problems go to ``err``. Returns 0."""
-    decoder = AutoDecoder(meter_type)
+    decoder = AutoDecoder(meter_type, encryption_key=keys[0], authentication_key=keys[1])
     for result in decode_stream(parse_input(source), decoder, raw=raw):
         if result.output is not None:
             out.write(json.dumps(result.output, ensure_ascii=False) + "\n")

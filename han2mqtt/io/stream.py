@@ -145,7 +145,8 @@ class SmartMeterFrameContentProtocol(StreamProtocol):
     """Put the content (information field) of every valid, non-empty frame on the queue.
 
     Segmented frames (HDLC segmentation, format 0xA8) are joined first, so the queue always
-    receives whole APDUs.
+    receives whole APDUs.  With ``reader=ContentReader(...)`` (M-Bus, P1, or auto-detection) the
+    reader's contents go to the queue as they are.
     """
 
     def __init__(
@@ -157,7 +158,10 @@ class SmartMeterFrameContentProtocol(StreamProtocol):
         super().__init__(queue, reader, reader_factory)
         self._assembler = HdlcSegmentAssembler()
 
-    def _deliver(self, frame: HdlcFrame) -> None:
+    def _deliver(self, frame: HdlcFrame | bytes) -> None:
+        if isinstance(frame, bytes):  # a reader that delivers contents (ContentReader)
+            self._put(frame)
+            return
         content = self._assembler.add(frame)
         if content:
             self._put(content)

@@ -14,7 +14,7 @@ from han2mqtt import model
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.obis import Obis
 
-__all__ = ["ObisValue", "Quantity", "build_reading", "describe", "field_for", "scale"]
+__all__ = ["TEXT", "ObisValue", "Quantity", "build_reading", "describe", "field_for", "scale"]
 
 
 class Quantity(NamedTuple):
@@ -131,8 +131,17 @@ def scale(value: float, exponent: int) -> FieldValue:
     return value / int(10**-exponent)
 
 
+TEXT: Final = _TEXT
+"""The quantity of text fields (meter id, type, list id, date-time)."""
+
+
 def build_reading(
-    values: list[ObisValue], *, layout: str, extra: dict[str, FieldValue] | None = None
+    values: list[ObisValue],
+    *,
+    layout: str,
+    extra: dict[str, FieldValue] | None = None,
+    overrides: dict[tuple[int, int, int], tuple[str, Quantity] | None] | None = None,
+    map_fields: bool = True,
 ) -> MeterReading:
     """Normalize OBIS-coded values into a :class:`MeterReading`.
 
@@ -141,6 +150,9 @@ def build_reading(
         layout: name of the layout that produced them.
         extra: normalized fields known from outside the OBIS list (manufacturer, a date-time from
             the APDU header); fields from the list win over them.
+        overrides: field meanings that differ from the NEK lists' for this layout (C.D.E → field;
+            DSMR's 0-0:96.1.1 is the equipment identifier, not the meter type).
+        map_fields: False to keep every value under its OBIS code only (sub-devices).
     """
     fields: dict[str, FieldValue] = dict(extra) if extra else {}
     by_obis: dict[str, FieldValue] = {}
@@ -148,6 +160,10 @@ def build_reading(
     field_obis: dict[str, str] = {}
     for item in values:
         code, known = describe(item.obis)
+        if overrides is not None:
+            known = overrides.get(item.obis.cde, known)
+        if not map_fields:
+            known = None
         raw = item.value
         as_sent = raw if isinstance(raw, str) else scale(raw, item.exponent)
         by_obis[code] = as_sent

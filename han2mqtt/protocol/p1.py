@@ -1,0 +1,195 @@
+"""P1 telegrams: IEC 62056-21 mode D data readouts as DSMR and the Nordic P1 ports send them.
+
+A telegram::
+
+    /XXX5Ident CR LF
+    CR LF
+    1-0:1.8.1(001581.123*kWh) CR LF
+    ...
+    !CRC CR LF
+
+The CRC is CRC-16/ARC over everything from ``/`` to ``!`` inclusive, as four hex digits (DSMR 4+).
+Meters in the field also send it without zero padding, or (DSMR 2/3) not at all; both are
+accepted, a wrong CRC is not.  Values keep their decimal digits exactly: ``001581.123`` becomes the
+mantissa 1581123 with exponent -3.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Final
+
+from han2mqtt.errors import ChecksumError, FramingError
+from han2mqtt.protocol.crc import crc16_arc
+from han2mqtt.protocol.obis import Obis, parse_obis
+
+__all__ = ["P1Object", "P1Telegram", "P1TelegramReader", "p1_timestamp", "parse_telegram"]
+
+START: Final = ord("/")
+END: Final = ord("!")
+MAX_TELEGRAM: Final = 16 * 1024
+"""DSMR telegrams are 1-3 KiB; a start without an end within this is noise."""
+_LINE: Final = re.compile(
+    r"^(\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}(?:[.*]\d{1,3})?)((?:\([^()]*\))+)\s*$"
+)
+_VALUE: Final = re.compile(r"\(([^()]*)\)")
+_NUMBER: Final = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_TIMESTAMP: Final = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SW]?)$")
+_LONG_TIMESTAMP: Final = re.compile(r"^(\d{4})(\d{2})(\d{2}) (\d{2}:\d{2}:\d{2})$")
+_HEX_DIGITS: Final = frozenset(b"0123456789abcdefABCDEF")
+
+
+@dataclass(frozen=True, slots=True)
+class P1Object:
+    """One COSEM object line: its OBIS code and its value(s) as sent (text, unit split off)."""
+
+    obis: Obis
+    values: tuple[tuple[str, str | None], ...]
+    """Each ``(value, unit)`` in parentheses, e.g. ``(("001581.123", "kWh"),)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class P1Telegram:
+    """A delimited telegram."""
+
+    raw: bytes
+    crc_present: bool
+    crc_ok: bool
+
+    @property
+    def is_valid(self) -> bool:
+        """True unless a CRC was sent and does not match."""
+        return self.crc_ok or not self.crc_present
+
+    @property
+    def identification(self) -> str:
+        """The line after ``/``: manufacturer flag (3 letters), baud-rate digit, identifier."""
+        return self.raw[1:].split(b"\r", 1)[0].split(b"\n", 1)[0].decode("ascii", errors="replace")
+
+    @property
+    def manufacturer_flag(self) -> str:
+        """The three-letter manufacturer flag (``KFM``, ``ISK``, ``LGF`` ...)."""
+        return self.identification[:3]
+
+
+def _check(raw: bytes, crc_text: bytes) -> P1Telegram:
+    end = raw.rfind(b"!")
+    if not crc_text:
+        return P1Telegram(raw, crc_present=False, crc_ok=False)
+    expected = int(crc_text, 16)
+    return P1Telegram(raw, crc_present=True, crc_ok=crc16_arc(raw[: end + 1]) == expected)
+
+
+class P1TelegramReader:
+    """Incremental telegram reader: garbage before ``/`` is skipped, sizes are bounded."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self.bytes_discarded = 0
+
+    def read(self, data_chunk: bytes | bytearray | memoryview) -> list[P1Telegram]:
+        """Add a chunk; return the telegrams it completed (check ``is_valid``)."""
+        buf = self._buffer
+        buf += data_chunk
+        telegrams: list[P1Telegram] = []
+        while True:
+            start = buf.find(START)
+            if start < 0:
+                self.bytes_discarded += len(buf)
+                buf.clear()
+                break
+            if start:
+                self.bytes_discarded += start
+                del buf[:start]
+            end = buf.find(END, 1)
+            if end < 0:
+                if len(buf) > MAX_TELEGRAM:
+                    self.bytes_discarded += 1
+                    del buf[:1]  # no end in sight: look for the next start
+                    continue
+                break
+            digits = end + 1
+            while digits < len(buf) and digits - end <= 4 and buf[digits] in _HEX_DIGITS:
+                digits += 1
+            complete = digits - end - 1 == 4 or (digits < len(buf) and buf[digits] in b"\r\n")
+            if not complete:
+                break
+            telegrams.append(_check(bytes(buf[:digits]), bytes(buf[end + 1 : digits])))
+            del buf[:digits]
+        return telegrams
+
+    def flush(self) -> list[P1Telegram]:
+        """End of stream: a telegram whose CRC line was cut short (no line end) is completed."""
+        buf = self._buffer
+        telegrams = []
+        end = buf.find(END)
+        if buf[:1] == b"/" and end > 0:
+            crc = bytes(buf[end + 1 :]).strip()
+            if all(c in _HEX_DIGITS for c in crc) and len(crc) <= 4:
+                telegrams.append(_check(bytes(buf[: end + 1 + len(crc)]), crc))
+        self.bytes_discarded += len(buf) if not telegrams else 0
+        buf.clear()
+        return telegrams
+
+
+def parse_telegram(telegram: P1Telegram) -> list[P1Object]:
+    """The object lines of a telegram, in order.
+
+    Raises:
+        ChecksumError: the telegram's CRC does not match.
+        FramingError: no object line could be read.
+    """
+    if not telegram.is_valid:
+        raise ChecksumError("P1 telegram CRC mismatch")
+    text = telegram.raw.decode("ascii", errors="replace")
+    objects = []
+    for line in text.splitlines()[1:]:
+        match = _LINE.match(line.strip())
+        if match is None:
+            continue  # the empty line after the identification, '!', malformed lines
+        try:
+            obis = parse_obis(match.group(1))
+        except ValueError:
+            continue
+        values = tuple(_split(value) for value in _VALUE.findall(match.group(2)))
+        objects.append(P1Object(obis, values))
+    if not objects:
+        raise FramingError("P1 telegram without any OBIS line")
+    return objects
+
+
+def _split(value: str) -> tuple[str, str | None]:
+    number, star, unit = value.partition("*")
+    return (number, unit) if star else (value, None)
+
+
+def decimal_parts(text: str) -> tuple[int, int] | None:
+    """``"001581.123"`` → ``(1581123, -3)``; None when the text is not a decimal number."""
+    if not _NUMBER.match(text):
+        return None
+    try:
+        exact = Decimal(text)
+    except InvalidOperation:
+        return None
+    sign, digits, exponent = exact.as_tuple()
+    mantissa = int("".join(map(str, digits)) or "0")
+    return (-mantissa if sign else mantissa), int(exponent)
+
+
+def p1_timestamp(text: str) -> str | None:
+    """``YYMMDDhhmmssX`` → ISO 8601 local time (``2021-02-22T16:19:00``), or None.
+
+    X is S (summer time) or W (normal time).  DSMR leaves the zone to the country, so no offset
+    is invented here.
+    """
+    match = _TIMESTAMP.match(text)
+    if match is not None:
+        yy, mo, dd, hh, mi, ss, _ = match.groups()
+        return f"20{yy}-{mo}-{dd}T{hh}:{mi}:{ss}"
+    long_form = _LONG_TIMESTAMP.match(text)  # NES meters: "20240111 09:35:00"
+    if long_form is not None:
+        yyyy, mo, dd, clock = long_form.groups()
+        return f"{yyyy}-{mo}-{dd}T{clock}"
+    return None

@@ -1,0 +1,157 @@
+"""Ciphered xDLMS APDUs: general-glo-ciphering and general-ded-ciphering with AES-128-GCM.
+
+Wire layout (IEC 62056-5-3 §9.2.7.2.4, DLMS UA Green Book §9.2.4)::
+
+    DB|DC | len=08 | system title (8) | length | security control (1) | frame counter (4) | data
+
+* Security control: bits 0-3 the security suite, bit 4 authentication (0x10), bit 5 encryption
+  (0x20), bit 6 the key set (broadcast), bit 7 compression.
+* The GCM initialisation vector is system title ‖ frame counter (12 octets).
+* Authenticated (0x10): the data ends in a 12-octet tag; the additional authenticated data is
+  security control ‖ authentication key.
+
+Decryption without the authentication key is AES-CTR from GCM's first data counter block
+(IV ‖ 00000002): the same plaintext, without the tag check.  Then the plaintext must parse as
+an APDU, so a wrong key is an error, never garbage values.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from han2mqtt.errors import ApduError, AxdrError, DecryptionError, MissingKeyError, SecurityError
+from han2mqtt.protocol.apdu import ApduTag
+from han2mqtt.protocol.axdr import decode_length
+
+__all__ = ["CipheredApdu", "decrypt_apdu", "parse_ciphered_apdu"]
+
+SYSTEM_TITLE_LENGTH: Final = 8
+TAG_LENGTH: Final = 12
+KEY_LENGTH: Final = 16
+AUTHENTICATED: Final = 0x10
+ENCRYPTED: Final = 0x20
+_FIRST_DATA_COUNTER: Final = b"\x00\x00\x00\x02"
+_PLAINTEXT_TAGS: Final = frozenset({ApduTag.DATA_NOTIFICATION})
+
+
+class CipheredApdu(NamedTuple):
+    """The parts of a general-glo/ded-ciphering APDU."""
+
+    tag: int
+    system_title: bytes
+    security_control: int
+    frame_counter: int
+    ciphertext: bytes
+    """Encrypted data, including the authentication tag when there is one."""
+
+    @property
+    def authenticated(self) -> bool:
+        """True when the data ends in an authentication tag."""
+        return bool(self.security_control & AUTHENTICATED)
+
+    @property
+    def encrypted(self) -> bool:
+        """True when the data is encrypted."""
+        return bool(self.security_control & ENCRYPTED)
+
+    @property
+    def initialization_vector(self) -> bytes:
+        """System title ‖ frame counter."""
+        return self.system_title + self.frame_counter.to_bytes(4, "big")
+
+    def describe(self) -> str:
+        """``system title 4B414D4501349083 (KAM), frame counter 17784996``, for error messages."""
+        maker = self.system_title[:3].decode("ascii", errors="replace")
+        title = self.system_title.hex().upper()
+        return f"system title {title} ({maker}), frame counter {self.frame_counter}"
+
+
+def parse_ciphered_apdu(apdu: bytes) -> CipheredApdu:
+    """Split a general-glo-ciphering (0xDB) or general-ded-ciphering (0xDC) APDU.
+
+    Raises:
+        ApduError: not a ciphered APDU, or its header is malformed or truncated.
+    """
+    if not apdu or apdu[0] not in (ApduTag.GENERAL_GLO_CIPHERING, ApduTag.GENERAL_DED_CIPHERING):
+        raise ApduError("not a general-glo/ded-ciphering APDU", offset=0)
+    if len(apdu) < 2 or apdu[1] != SYSTEM_TITLE_LENGTH:
+        raise ApduError("ciphered APDU: system title must have 8 octets", offset=1)
+    title_end = 2 + SYSTEM_TITLE_LENGTH
+    try:
+        length, pos = decode_length(apdu, title_end)
+    except AxdrError as exc:
+        raise ApduError("ciphered APDU: bad length", offset=title_end) from exc
+    if length < 5 or pos + length > len(apdu):
+        raise ApduError(f"ciphered APDU truncated: {length} octets announced", offset=pos)
+    return CipheredApdu(
+        apdu[0],
+        apdu[2:title_end],
+        apdu[pos],
+        int.from_bytes(apdu[pos + 1 : pos + 5], "big"),
+        apdu[pos + 5 : pos + length],
+    )
+
+
+def _check_key(name: str, key: bytes) -> None:
+    if len(key) != KEY_LENGTH:
+        raise SecurityError(f"the {name} must have 16 octets (32 hex digits), not {len(key)}")
+
+
+def decrypt_apdu(
+    apdu: bytes, encryption_key: bytes | None, authentication_key: bytes | None = None
+) -> bytes:
+    """Return the plaintext APDU inside a ciphered APDU.
+
+    Raises:
+        MissingKeyError: no encryption key.
+        SecurityError: a key of the wrong length, or a security suite we cannot handle.
+        DecryptionError: the tag does not match, or the plaintext is not an APDU (wrong key).
+        ApduError: the ciphered APDU is malformed.
+    """
+    ciphered = parse_ciphered_apdu(apdu)
+    if not ciphered.encrypted:
+        if ciphered.authenticated:
+            return ciphered.ciphertext[:-TAG_LENGTH]  # authenticated only: data is in clear
+        return ciphered.ciphertext
+    if encryption_key is None:
+        raise MissingKeyError(f"ciphered frame from {ciphered.describe()}: no encryption key set")
+    _check_key("encryption key", encryption_key)
+    if ciphered.authenticated and authentication_key is not None:
+        plaintext = _decrypt_verified(ciphered, encryption_key, authentication_key)
+    else:
+        data = ciphered.ciphertext[:-TAG_LENGTH] if ciphered.authenticated else ciphered.ciphertext
+        plaintext = _decrypt_unverified(ciphered.initialization_vector, data, encryption_key)
+    if not plaintext or plaintext[0] not in _PLAINTEXT_TAGS:
+        raise DecryptionError(
+            f"decrypted frame from {ciphered.describe()} is not an APDU: "
+            "wrong encryption key (or a frame counter the meter did not use)"
+        )
+    return plaintext
+
+
+def _decrypt_verified(ciphered: CipheredApdu, key: bytes, authentication_key: bytes) -> bytes:
+    _check_key("authentication key", authentication_key)
+    if len(ciphered.ciphertext) < TAG_LENGTH:
+        raise ApduError("ciphered APDU shorter than its authentication tag")
+    aad = bytes((ciphered.security_control,)) + authentication_key
+    data, tag = ciphered.ciphertext[:-TAG_LENGTH], ciphered.ciphertext[-TAG_LENGTH:]
+    decryptor = Cipher(
+        algorithms.AES(key),
+        modes.GCM(ciphered.initialization_vector, tag, min_tag_length=TAG_LENGTH),
+    ).decryptor()
+    decryptor.authenticate_additional_data(aad)
+    try:
+        return decryptor.update(data) + decryptor.finalize()
+    except InvalidTag as exc:
+        raise DecryptionError(
+            f"authentication tag mismatch for {ciphered.describe()}: "
+            "wrong encryption or authentication key"
+        ) from exc
+
+
+def _decrypt_unverified(iv: bytes, data: bytes, key: bytes) -> bytes:
+    decryptor = Cipher(algorithms.AES(key), modes.CTR(iv + _FIRST_DATA_COUNTER)).decryptor()
+    return decryptor.update(data) + decryptor.finalize()
