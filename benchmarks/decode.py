@@ -23,6 +23,7 @@ import tracemalloc
 from pathlib import Path
 
 from han2mqtt import AutoDecoder, HdlcFrameReader
+from han2mqtt.protocol.stream import ContentReader
 
 ROOT = Path(__file__).resolve().parent
 CORPUS = Path(
@@ -104,6 +105,47 @@ def measure_ours(stream: bytes, repeats: int) -> dict[str, float]:
     return {"decoded": decoded, "seconds": elapsed, "peak_bytes": peak}
 
 
+OTHER_FORMATS = (
+    ("encrypted HDLC (Kamstrup, GCM tag checked)", "dk-kamstrup-omnipower-enc-testkey"),
+    ("encrypted HDLC + block transfer (L&G E450)", "xx-landisgyr-e450-gbt-enc-testkey"),
+    ("encrypted M-Bus, 2 segments (Kaifa AT)", "at-kaifa-tinetz-doc-testkey"),
+    ("P1 telegram (DSMR 5)", "nl-dsmr50-iskra"),
+)
+
+
+def measure_other_formats(repeats: int, count: int = 5000) -> None:
+    """Encrypted and P1 frames through ContentReader + AutoDecoder.feed (amshan has neither)."""
+    items = {item["id"]: item for item in json.loads(CORPUS.read_text())}
+    plain = bytes.fromhex(items["no-kamstrup-list1-2018"]["hex_or_text"])
+    print("other formats (han2mqtt only: amshan cannot decrypt or read M-Bus):")
+    for label, item_id in (("plaintext HDLC (Kamstrup list 1)", None), *OTHER_FORMATS):
+        item = items[item_id] if item_id else None
+        raw = plain if item is None else _raw(item)
+        keys = _keys(item) if item else (None, None)
+        stream = raw * count
+        best = float("inf")
+        for _ in range(repeats):
+            reader = ContentReader("auto")
+            decoder = AutoDecoder(encryption_key=keys[0], authentication_key=keys[1])
+            begin = time.perf_counter()
+            decoded = 0
+            for start in range(0, len(stream), 4096):
+                for content in reader.read(stream[start : start + 4096]):
+                    decoded += decoder.feed(content) is not None
+            best = min(best, time.perf_counter() - begin)
+        print(f"  {label:45} {decoded / best:>9,.0f} frames/s {1e6 * best / decoded:6.1f} us/frame")
+
+
+def _raw(item: dict[str, str]) -> bytes:
+    text = item["hex_or_text"]
+    return text.encode() + b"\r\n" if item["format"] == "p1" else bytes.fromhex(text)
+
+
+def _keys(item: dict[str, str]) -> tuple[bytes | None, bytes | None]:
+    key, auth = item.get("key_hex"), item.get("auth_key_hex")
+    return (bytes.fromhex(key) if key else None), (bytes.fromhex(auth) if auth else None)
+
+
 def ensure_amshan() -> Path:
     python = AMSHAN_VENV / "bin" / "python"
     if not python.exists():
@@ -147,6 +189,7 @@ def main() -> None:
     )
     if ours["decoded"] != count:
         print(f"WARNING: han2mqtt decoded {ours['decoded']} of {count} frames")
+    measure_other_formats(args.repeats)
     if args.no_amshan:
         return
     small, small_count = build_stream(args.amshan_frames)

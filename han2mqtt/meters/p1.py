@@ -73,7 +73,7 @@ def _value(item: P1Object) -> ObisValue | None:
         stamp = p1_timestamp(first)
         if stamp is not None:
             return ObisValue(item.obis, stamp)
-    if numbers and (len(item.values) == 1 or numbers[-1][1] is not None):
+    if numbers:
         text, unit = numbers[-1]
         parts = decimal_parts(text)
         assert parts is not None

@@ -15,6 +15,7 @@ from pathlib import Path
 import paho.mqtt.publish as single
 import pytest
 
+from tests import corpus
 from tests.conftest import Broker, Capture
 from tests.integration.helpers import (
     AIDON,
@@ -237,3 +238,41 @@ def test_demo_prints_without_a_broker_and_publishes_with_one(
     )
     assert result.returncode == 0, result.stderr
     capture.wait_for(lambda _m: capture.last(f"{BASE}/{AIDON_ID}/active_power_import") is not None)
+
+
+@pytest.mark.parametrize(
+    ("item_id", "meter", "topic", "value"),
+    [
+        ("nl-dsmr42-kaifa", None, "active_power_import", "2027"),
+        ("at-kaifa-tinetz-doc-testkey", "tinetz", "voltage_l1", "230.8"),
+    ],
+)
+def test_p1_and_encrypted_mbus_sources_are_detected_and_published(
+    broker: Broker,
+    capture_factory: Callable[..., Capture],
+    tmp_path: Path,
+    item_id,
+    meter,
+    topic,
+    value,
+):
+    item = corpus.by_id(item_id)
+    simulator = MeterSimulator([corpus.raw(item) + b"\r\n"], interval=0.2)
+    simulator.start()
+    meter_section = {"id": meter, "encryption_key": item["key_hex"]} if meter else {}
+    config = write_config(
+        tmp_path,
+        broker,
+        {"type": "tcp", "host": "127.0.0.1", "port": simulator.port},
+        meter=meter_section,
+    )
+    capture = capture_factory(broker)
+    daemon = start_daemon(config)
+    try:
+        capture.wait_for(lambda _m: any(t.endswith(f"/{topic}") and p == value for t, p, _ in _m))
+    finally:
+        code, err = stop_daemon(daemon)
+        simulator.stop()
+    assert code == 0, err
+    if item["key_hex"]:
+        assert item["key_hex"] not in err  # secrets are never logged
