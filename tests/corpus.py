@@ -22,7 +22,7 @@ Item = dict[str, Any]
 def items() -> tuple[Item, ...]:
     """Every corpus item; skips the calling test when the corpus is not beside the repository."""
     if not CORPUS_PATH.exists():
-        pytest.skip(f"corpus not found at {CORPUS_PATH}")
+        pytest.skip(f"corpus not found at {CORPUS_PATH}", allow_module_level=True)
     return tuple(json.loads(CORPUS_PATH.read_text(encoding="utf-8")))
 
 
