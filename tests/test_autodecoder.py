@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from han2mqtt import AutoDecoder, LayoutError, kaifa, kamstrup
+from han2mqtt import AutoDecoder, Han2MqttError, LayoutError, kaifa, kamstrup
 from tests import corpus
 
 SEED_EXAMPLE = bytes.fromhex("e6e7000f40000000000101020309060100010700ff060000011802020f00161b")
@@ -66,3 +68,32 @@ def test_vendor_modules_decode_their_own_lists():
         )["meter_id"]
         == "5706567274389702"
     )
+
+
+_MUTATION_SOURCES = [
+    "no-aidon-6534-list3",
+    "no-kaifa-ma304h3e-list2-2017",
+    "no-kamstrup-list1-2018",
+    "se-aidon-doc-3p-list",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    source=st.sampled_from(_MUTATION_SOURCES),
+    flips=st.dictionaries(st.integers(0, 10_000), st.integers(1, 255), min_size=1, max_size=6),
+    cut=st.integers(0, 10_000),
+)
+def test_mutated_or_truncated_contents_give_a_reading_or_a_typed_error(source, flips, cut):
+    """Contents behind a good FCS are trusted for their bytes, but a decoder must still never
+    crash on them: a corrupted structure is a typed error, never a foreign exception."""
+    content = bytearray(corpus.content(corpus.by_id(source)) or b"")
+    for position, mask in flips.items():
+        content[position % len(content)] ^= mask
+    decoder = AutoDecoder()
+    for candidate in (bytes(content), bytes(content[: cut % (len(content) + 1)])):
+        try:
+            reading = decoder.feed(candidate)
+        except Han2MqttError:
+            continue
+        assert reading is None or all(v is not None and v != "" for v in reading.fields.values())
