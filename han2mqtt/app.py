@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from han2mqtt._version import __version__
@@ -368,12 +369,36 @@ async def _housekeeping(bridge: Bridge) -> None:
             bridge.publisher.publish(bridge.info_message())
             next_info = now + settings.publish.info_interval
         if ping is not None and now >= next_ping and bridge.healthy():
-            notify("WATCHDOG=1")
+            _notify("WATCHDOG=1")
             next_ping = now + ping
         if settings.health.heartbeat_file is not None and bridge.frames != last_frames:
             last_frames = bridge.frames
-            write_heartbeat(settings.health.heartbeat_file)
+            _heartbeat(settings.health.heartbeat_file)
         await asyncio.sleep(_HOUSEKEEPING_PERIOD)
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str, *args: object) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        _LOGGER.warning(message, *args)
+
+
+def _notify(message: str) -> None:
+    """Tell systemd; a broken notify socket is worth a warning, not the daemon's life."""
+    try:
+        notify(message)
+    except TransportError as exc:
+        _warn_once("notify", "%s", exc)
+
+
+def _heartbeat(path: Path) -> None:
+    try:
+        write_heartbeat(path)
+    except OSError as exc:
+        _warn_once("heartbeat", "cannot write the heartbeat file %s: %s", path, exc)
 
 
 async def run_daemon(
@@ -439,17 +464,19 @@ async def _run(
                 tasks.create_task(_consume(bridge, queue), name="decode"),
                 tasks.create_task(_housekeeping(bridge), name="housekeeping"),
             ]
-            notify("READY=1")
+            _notify("READY=1")
             await stop.wait()
             _LOGGER.info("stopping")
-            notify("STOPPING=1")
+            _notify("STOPPING=1")
             manager.close()
             await source_task
             for worker in workers:
                 worker.cancel()
     finally:
-        with contextlib.suppress(Exception):
+        try:
             await mqtt.stop()
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            _LOGGER.warning("MQTT did not close cleanly: %s", exc)
     return 0
 
 
