@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -120,3 +122,40 @@ async def test_tls_with_a_generated_ca(broker_factory, tmp_path: Path):
     with pytest.raises(TimeoutError):
         await untrusted.wait_connected(2)
     await untrusted.stop()
+
+
+async def test_no_network_thread_and_floods_are_flow_controlled(broker: Broker, capture_factory):
+    capture = capture_factory(broker, ("han2mqtt/flood/#",))
+    publisher = MqttPublisher(_settings(broker))
+    await publisher.start()
+    await publisher.wait_connected(10)
+    assert "paho-mqtt-client-test-pub" not in {t.name for t in threading.enumerate()}
+    most_queued = 0
+    for value in range(6000):
+        publisher.publish(Message(f"han2mqtt/flood/{value % 24}", str(value)))
+        most_queued = max(most_queued, len(publisher._client._out_packet))
+        await publisher.drain(high_water=500)
+    assert most_queued <= 501  # paho's own queue (unbounded for QoS 0) stayed bounded
+    await _wait(capture, lambda _m: capture.last("han2mqtt/flood/23") == "5999")
+    await publisher.stop()
+
+
+async def test_a_silent_broker_is_detected_by_keepalive(broker: Broker, capture_factory):
+    publisher = MqttPublisher(_settings(broker, keepalive=5))
+    await publisher.start()
+    await publisher.wait_connected(10)
+    assert broker.process is not None
+    broker.process.send_signal(signal.SIGSTOP)  # the TCP connection stays open, nothing answers
+    try:
+        async with asyncio.timeout(20):
+            while publisher.connected:
+                await asyncio.sleep(0.1)
+    finally:
+        broker.process.send_signal(signal.SIGCONT)
+    assert publisher.stats.disconnects == 1
+    async with asyncio.timeout(30):
+        while publisher.stats.connects < 2:
+            await asyncio.sleep(0.1)
+    capture = capture_factory(broker)
+    await _wait(capture, lambda _m: capture.last("han2mqtt/bridge/state") == "online")
+    await publisher.stop()
