@@ -1,7 +1,11 @@
 # syntax=docker/dockerfile:1
 # han2mqtt: smart meter HAN/P1 port to MQTT.
-# Multi-arch build (Raspberry Pi included):
-#   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7 -t han2mqtt/han2mqtt:latest .
+# Build for this machine:
+#   docker build -t han2mqtt/han2mqtt:latest .
+# Multi-arch build (Raspberry Pi included; needs a buildx builder with QEMU):
+#   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7 \
+#     --build-arg REVISION="$(git rev-parse HEAD)" --build-arg CREATED="$(date -u +%FT%TZ)" \
+#     -t han2mqtt/han2mqtt:latest .
 # Run with a USB M-Bus adapter (gid 20 = dialout on Debian-based hosts):
 #   docker run -d --name han2mqtt --restart unless-stopped --device /dev/ttyUSB0 --group-add 20 \
 #     -v "$PWD/config:/config:ro" han2mqtt/han2mqtt:latest
@@ -10,6 +14,11 @@ ARG PYTHON_VERSION=3.12
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# A compiler for what PyPI has no wheel for on some platforms (cffi, which cryptography needs,
+# has none for arm/v7). Only this stage has it; the image below gets the finished venv.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev libffi-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY han2mqtt ./han2mqtt
@@ -17,9 +26,13 @@ RUN python -m venv /opt/han2mqtt && /opt/han2mqtt/bin/pip install .
 
 FROM python:${PYTHON_VERSION}-slim-bookworm
 ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
 LABEL org.opencontainers.image.title="han2mqtt" \
       org.opencontainers.image.description="Smart meter HAN/P1 port to MQTT and Home Assistant" \
       org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="MIT"
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -309,10 +309,18 @@ def _one_line(error: ValidationError) -> str:
 
 def _find_config(path: Path | None) -> Path | None:
     if path is not None:
-        if not path.is_file():
+        if not _is_file(path):
             raise ConfigError(f"config file not found: {path}")
         return path
-    return next((candidate for candidate in DEFAULT_CONFIG_PATHS if candidate.is_file()), None)
+    return next((candidate for candidate in DEFAULT_CONFIG_PATHS if _is_file(candidate)), None)
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, but a directory we may not enter is a one-line error, not a crash."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def _check_yaml(path: Path) -> None:

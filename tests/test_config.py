@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from han2mqtt.cli import main
 from han2mqtt.config import load_settings
 from han2mqtt.errors import ConfigError
 
@@ -125,3 +126,19 @@ def test_invalid_yaml_names_the_line(tmp_path: Path):
 def test_yaml_that_is_not_a_mapping(tmp_path: Path):
     with pytest.raises(ConfigError, match="mapping"):
         load_settings(_write(tmp_path, "- a\n- b\n"))
+
+
+def test_a_config_directory_we_may_not_enter_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # systemd's DynamicUser cannot enter a root-owned 0750 /etc/han2mqtt: is_file() raises.
+    def denied(_self: Path) -> bool:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "is_file", denied)
+    with pytest.raises(ConfigError, match=r"cannot read .*: Permission denied"):
+        load_settings(tmp_path / "config.yaml")
+    assert main(["run", "--config", str(tmp_path / "config.yaml")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "Permission denied" in error

@@ -16,6 +16,7 @@ import paho.mqtt.client as paho
 import pytest
 import yaml
 
+from han2mqtt._version import __version__
 from han2mqtt.mqtt.topics import availability_topic, field_topic, state_topic
 from tests.conftest import Broker, Capture
 
@@ -33,6 +34,30 @@ def _dockerfile_instructions() -> list[tuple[str, str]]:
 
 def _instruction(name: str) -> list[str]:
     return [args for op, args in _dockerfile_instructions() if op == name]
+
+
+def _build_context_copy(target: Path) -> Path:
+    """What the build stage's COPY instructions put into its WORKDIR."""
+    target.mkdir()
+    build_stage = _dockerfile_instructions()[
+        : [op for op, _ in _dockerfile_instructions()].index("FROM", 2)
+    ]
+    for op, args in build_stage:
+        if op != "COPY" or args.startswith("--"):
+            continue
+        *sources, destination = args.split()
+        for name in sources:
+            origin = ROOT / name
+            where = target / destination if destination not in ("./", ".") else target / name
+            if origin.is_dir():
+                shutil.copytree(origin, where, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(origin, where)
+    return target
+
+
+def test_image_version_label_follows_the_package():
+    assert f"ARG VERSION={__version__}" in (ROOT / "Dockerfile").read_text()
 
 
 def test_dockerfile_follows_the_packaging_conventions():
@@ -64,11 +89,16 @@ def test_dockerfile_follows_the_packaging_conventions():
 def test_dockerfile_install_and_entry_commands_work_in_a_fresh_venv(
     tmp_path: Path, broker: Broker, capture_factory
 ):
-    """Run the image's install line and its ENTRYPOINT + CMD, as the container would."""
+    """Run the image's install line and its ENTRYPOINT + CMD, as the container would.
+
+    The install runs in a directory holding only what the build stage COPYs, so a file the image
+    forgets fails here (and the repository is left without build/ leftovers).
+    """
     install = next(run for run in _instruction("RUN") if "pip install" in run)
+    source = _build_context_copy(tmp_path / "src")
     venv = tmp_path / "opt-han2mqtt"
     script = install.replace("/opt/han2mqtt", str(venv)).replace("python ", f"{sys.executable} ", 1)
-    subprocess.run(["bash", "-c", script], cwd=ROOT, check=True, timeout=600, capture_output=True)
+    subprocess.run(["bash", "-c", script], cwd=source, check=True, timeout=600, capture_output=True)
     command = json.loads(_instruction("ENTRYPOINT")[0]) + json.loads(_instruction("CMD")[0])
     env_line = " ".join(_instruction("ENV"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("HAN2MQTT_")}
@@ -115,9 +145,10 @@ def test_compose_file_brings_mosquitto_and_han2mqtt_with_the_documented_paths():
         source = volume.split(":")[0]
         if source.startswith("./"):
             assert (ROOT / source).exists(), source
-    assert (
-        "HAN2MQTT_SOURCE__TYPE: tcp" in (ROOT / "docker-compose.yml").read_text()
-    )  # the TCP variant
+    # Only the broker comes from the environment: anything else would silently override the
+    # config/config.yaml the user edits.
+    assert set(app["environment"]) == {"HAN2MQTT_MQTT__HOST"}
+    assert "source: {type: tcp" in (ROOT / "docker-compose.yml").read_text()  # the TCP variant
 
 
 def test_systemd_unit_verifies(tmp_path: Path):
@@ -135,10 +166,16 @@ def test_systemd_unit_verifies(tmp_path: Path):
         "DeviceAllow=char-ttyACM rw",
         "DeviceAllow=char-ttyAMA rw",
         "ProtectSystem=strict",
+        "RestartPreventExitStatus=2",  # a config error: restarting every 10 s cannot fix it
+        "WatchdogSignal=SIGTERM",  # a clean "offline", no core dump
     ):
         assert required in unit, required
     directives = [line.strip() for line in unit.splitlines() if not line.startswith("#")]
     assert "PrivateDevices=yes" not in directives  # it would hide /dev/ttyUSB0
+    # The dynamic user must be able to read /etc/han2mqtt/config.yaml as the README installs it.
+    assert not any(d.startswith("ConfigurationDirectoryMode=07") for d in directives)
+    readme = (ROOT / "README.md").read_text()
+    assert "install -D -m 0644 config.example.yaml /etc/han2mqtt/config.yaml" in readme
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed: the unit was checked by content only")
     executable = shutil.which("han2mqtt") or str(Path(sys.executable).parent / "han2mqtt")
