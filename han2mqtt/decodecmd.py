@@ -23,7 +23,7 @@ from han2mqtt.protocol.axdr import AxdrValue, BitString
 from han2mqtt.protocol.cosem import CosemDate, CosemDateTime, CosemTime
 from han2mqtt.protocol.hdlc import FLAG, HdlcFrameReader, HdlcSegmentAssembler
 from han2mqtt.protocol.p1 import P1TelegramReader
-from han2mqtt.protocol.stream import ContentReader
+from han2mqtt.protocol.stream import ContentReader, Format
 
 __all__ = ["DecodeResult", "decode_stream", "jsonable", "parse_input", "run_decode"]
 
@@ -68,29 +68,49 @@ class DecodeResult:
 
 
 def _contents(stream: bytes) -> tuple[list[bytes], list[str]]:
-    """Frame contents of a capture, and a text for each frame that had to be rejected."""
+    """Frame contents of a capture, and a text for each frame that had to be rejected.
+
+    A capture of a live port (``cat /dev/ttyUSB0``) starts anywhere, usually inside a frame, so
+    the framing is the one whose reader finds valid frames in it, not the one the first byte
+    suggests.  Only input that no framing makes sense of and that does not start like a frame
+    is taken for a bare APDU (with or without the LLC header), as MQTT relays forward them.
+    """
     first = stream.lstrip(b"\x00\xff\r\n")[:1]
-    if first not in (bytes((FLAG,)), b"\x68", b"/"):
-        return [stream], []  # a bare APDU (with or without LLC header)
+    hdlc = _hdlc_contents(stream)
+    if hdlc[0] or first == bytes((FLAG,)):
+        return hdlc
+    framings: tuple[tuple[Format, bytes], ...] = (("mbus", b"\x68"), ("p1", b"/"))
+    for framing, marker in framings:
+        found = _framed_contents(stream, framing)
+        if found[0] or first == marker:
+            return found
+    return [stream], []
+
+
+def _hdlc_contents(stream: bytes) -> tuple[list[bytes], list[str]]:
+    """HDLC: each rejected frame is reported with its reason."""
+    reader = HdlcFrameReader()
+    assembler = HdlcSegmentAssembler()
+    contents: list[bytes] = []
     problems: list[str] = []
-    if first == bytes((FLAG,)):
-        # HDLC: report each rejected frame with its reason.
-        reader = HdlcFrameReader()
-        assembler = HdlcSegmentAssembler()
-        contents = []
-        for frame in [*reader.read(stream), *reader.flush()]:
-            content = assembler.add(frame)
-            if not frame.is_valid:
-                reason = "bad FCS" if frame.is_expected_length else "truncated frame"
-                reason = reason if frame.is_good_hcs else "bad HCS"
-                problems.append(f"HDLC frame rejected ({reason}): {frame.as_bytes().hex()}")
-            elif content is not None:
-                contents.append(content)
-        if reader.stats.bytes_discarded:
-            problems.append(f"{reader.stats.bytes_discarded} bytes outside any frame skipped")
-        return contents, problems
-    content_reader = ContentReader("mbus" if first == b"\x68" else "p1")
+    for frame in [*reader.read(stream), *reader.flush()]:
+        content = assembler.add(frame)
+        if not frame.is_valid:
+            reason = "bad FCS" if frame.is_expected_length else "truncated frame"
+            reason = reason if frame.is_good_hcs else "bad HCS"
+            problems.append(f"HDLC frame rejected ({reason}): {frame.as_bytes().hex()}")
+        elif content is not None:
+            contents.append(content)
+    if reader.stats.bytes_discarded:
+        problems.append(f"{reader.stats.bytes_discarded} bytes outside any frame skipped")
+    return contents, problems
+
+
+def _framed_contents(stream: bytes, framing: Format) -> tuple[list[bytes], list[str]]:
+    """M-Bus long frames or P1 telegrams."""
+    content_reader = ContentReader(framing)
     contents = content_reader.read(stream) + _flush_p1(stream, content_reader)
+    problems: list[str] = []
     if content_reader.stats.bad:
         problems.append(f"{content_reader.stats.bad} frame(s) rejected (bad checksum or CRC)")
     return contents, problems
@@ -136,10 +156,11 @@ def run_decode(  # noqa: PLR0913 - the command's options
     meter_type: str,
     raw: bool,
     out: IO[str],
-    err: IO[str] = sys.stderr,
+    err: IO[str] | None = None,
     keys: tuple[bytes | None, bytes | None] = (None, None),
 ) -> int:
     """Decode ``source`` and print one JSON line per frame; problems go to ``err``. Returns 0."""
+    err = err if err is not None else sys.stderr  # looked up now: tests and callers swap it
     decoder = AutoDecoder(meter_type, encryption_key=keys[0], authentication_key=keys[1])
     for result in decode_stream(parse_input(source), decoder, raw=raw):
         if result.output is not None:
