@@ -14,11 +14,7 @@ from tests import corpus, encoder
 AIDON_LIST1 = bytes.fromhex(
     "7EA02A410883130413E6E7000F40000000000101020309060100010700FF060000067D02020F00161B1C057E"
 )
-KAIFA_LIST1_WITH_7E = (
-    bytes.fromhex(corpus.by_id("no-kaifa-list1-flag-7e-in-info")["hex_or_text"])
-    if corpus.CORPUS_PATH.exists()
-    else b""
-)
+KAIFA_LIST1_WITH_7E = bytes.fromhex(corpus.by_id("no-kaifa-list1-flag-7e-in-info")["hex_or_text"])
 
 
 def _good_hdlc_items() -> list[str]:
@@ -238,3 +234,11 @@ def test_mutated_frames_are_never_valid_and_the_reader_recovers():
         assert frames[-1].is_valid
         assert frames[-1].raw == AIDON_LIST1[1:-1]
         assert all(not f.is_valid for f in frames[:-1])
+
+
+def test_the_corpus_copy_is_current():
+    if not corpus.SHARED.exists():
+        pytest.skip(f"no shared corpus at {corpus.SHARED} to compare the copy with")
+    assert corpus.VENDORED.read_bytes() == corpus.SHARED.read_bytes(), (
+        f"refresh the copy: cp {corpus.SHARED} {corpus.VENDORED}"
+    )
