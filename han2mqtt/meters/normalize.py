@@ -165,6 +165,10 @@ def build_reading(
         if not map_fields:
             known = None
         raw = item.value
+        if isinstance(raw, str) and known is not None and known[1] is not _TEXT:
+            # Text where the object is a number ("(   *kWh)", "N/A"): it cannot be that
+            # quantity's value, and a blank or a 0 would corrupt a total_increasing sensor.
+            continue
         as_sent = raw if isinstance(raw, str) else scale(raw, item.exponent)
         by_obis[code] = as_sent
         if item.unit:

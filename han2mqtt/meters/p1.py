@@ -63,8 +63,8 @@ def _text(value: str) -> str:
 
 
 def _value(item: P1Object) -> ObisValue | None:
-    if not any(text for text, _ in item.values):
-        return None  # "()": nothing sent
+    if not any(text.strip() for text, _ in item.values):
+        return None  # "()" or "(   )": nothing sent
     if item.obis.c == _IDENTIFIERS:
         return ObisValue(item.obis, _text(item.values[0][0]))
     numbers = [(text, unit) for text, unit in item.values if decimal_parts(text) is not None]

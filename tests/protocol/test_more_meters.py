@@ -256,3 +256,20 @@ def test_mutated_ciphered_frames_never_decode_to_values(flips):
         apdu[position] ^= 1 << bit
     with pytest.raises(DecodeError):
         AutoDecoder(encryption_key=key, authentication_key=auth).decode(bytes(apdu))
+
+
+@pytest.mark.parametrize("text", ["   ", "N/A", "-", "***"])
+def test_a_p1_register_that_is_not_a_number_is_never_published(text: str):
+    from han2mqtt.protocol.crc import crc16_arc  # noqa: PLC0415
+
+    body = (
+        b"/ISk5\\2MT382-1000\r\n\r\n"
+        b"1-0:1.8.1(" + text.encode() + b"*kWh)\r\n"
+        b"1-0:1.8.2(000456.789*kWh)\r\n"
+        b"!"
+    )
+    telegram = body + f"{crc16_arc(body):04X}\r\n".encode()
+    reading = AutoDecoder().decode(telegram)
+    assert "active_power_import_total_t1" not in reading.fields
+    assert "1-0:1.8.1.255" not in reading.obis
+    assert reading.fields["active_power_import_total_t2"] == 456.789
