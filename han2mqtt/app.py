@@ -179,6 +179,8 @@ class Bridge:
         if not self._has_meter(reading, now):
             self.held_back += 1
             return
+        if reading.meter_id and UNKNOWN_METER in self.tracker.meters and not self.settings.meter.id:
+            self._retire(self.tracker.meters.pop(UNKNOWN_METER), reading.meter_id)
         state, came_online, needs_discovery = self.tracker.observe(reading)
         if came_online:
             self._publish_availability(state, online=True)
@@ -200,6 +202,20 @@ class Bridge:
             UNKNOWN_METER,
         )
         return True
+
+    def _retire(self, state: MeterState, successor: str) -> None:
+        """Remove what was published for ``state`` (retained availability and discovery).
+
+        Frames without a meter id that arrived before any frame named the meter were published
+        as ``unknown``; once the meter's id is known, that device would otherwise linger in Home
+        Assistant beside the real one.
+        """
+        _LOGGER.info("meter %s is %s; removing its topics", state.meter_id, successor)
+        topics = [availability_topic(self.settings.mqtt.base_topic, state.meter_id)]
+        if self.settings.homeassistant.discovery and state.last_reading is not None:
+            topics += [message.topic for message in self._discovery(state)]
+        for message in removal_messages(topics):
+            self.publisher.publish(message)
 
     def _decode_failed(self, exc: DecodeError, now: float) -> None:
         """Count every failure; log a summary at most every few minutes, not one per frame."""
@@ -226,17 +242,20 @@ class Bridge:
         self.publisher.publish(Message(topic, ONLINE if online else OFFLINE, 1, retain=True))
 
     def _publish_discovery(self, state: MeterState) -> None:
-        ha = self.settings.homeassistant
-        if not ha.discovery or state.last_reading is None:
+        if not self.settings.homeassistant.discovery or state.last_reading is None:
             return
-        for message in discovery_messages(
+        for message in self._discovery(state):
+            self.publisher.publish(message)
+
+    def _discovery(self, state: MeterState) -> list[Message]:
+        assert state.last_reading is not None
+        return discovery_messages(
             state.meter_id,
             state.last_reading,
             self.settings.mqtt,
-            ha,
+            self.settings.homeassistant,
             obis=self.settings.publish.obis,
-        ):
-            self.publisher.publish(message)
+        )
 
     # -- broker and Home Assistant events ---------------------------------------------------------
 
@@ -246,7 +265,8 @@ class Bridge:
         for state in self.tracker.meters.values():
             self._publish_discovery(state)
             self._publish_availability(state, online=state.online)
-            if state.last_reading is not None:
+            # An offline meter's last values are not its state now: never re-send them as fresh.
+            if state.online and state.last_reading is not None:
                 for message in self._reading_messages(state.last_reading, state.meter_id, stamp):
                     self.publisher.publish(message)
         self.publisher.publish(self.info_message())
@@ -255,9 +275,9 @@ class Bridge:
         """After a *re*connect, the broker may have lost what it had: send it all again.
 
         On the first connect there is nothing to repeat: what frames produced before it waited
-        in the publisher's queue and has just been sent.
+        in the publisher's queue and has just been sent, unless the queue overflowed.
         """
-        if self.publisher.stats.connects > 1:
+        if self.publisher.stats.connects > 1 or self.publisher.stats.dropped:
             self.resend_all()
 
     def on_homeassistant_status(self, _topic: str, payload: bytes) -> None:
@@ -361,7 +381,7 @@ async def _housekeeping(bridge: Bridge) -> None:
     next_info = 0.0
     ping = watchdog_interval()
     next_ping = 0.0
-    last_frames = -1
+    last_decoded = bridge.decoder.stats.decoded
     while True:
         now = time.monotonic()
         bridge.expire()
@@ -371,8 +391,10 @@ async def _housekeeping(bridge: Bridge) -> None:
         if ping is not None and now >= next_ping and bridge.healthy():
             _notify("WATCHDOG=1")
             next_ping = now + ping
-        if settings.health.heartbeat_file is not None and bridge.frames != last_frames:
-            last_frames = bridge.frames
+        # A frame that decodes, not merely arrives: garbage or a wrong key is not health.
+        decoded = bridge.decoder.stats.decoded
+        if settings.health.heartbeat_file is not None and decoded != last_decoded:
+            last_decoded = decoded
             _heartbeat(settings.health.heartbeat_file)
         await asyncio.sleep(_HOUSEKEEPING_PERIOD)
 
@@ -453,6 +475,10 @@ async def _run(
         watchdog_timeout=source.watchdog,
         on_state_change=bridge.on_source_state,
     )
+    if settings.health.heartbeat_file is not None:
+        # One left by an earlier run (a container's /tmp survives a restart) is not our health.
+        with contextlib.suppress(OSError):
+            settings.health.heartbeat_file.unlink(missing_ok=True)
     await mqtt.start()
     if settings.homeassistant.discovery:
         mqtt.subscribe(f"{settings.homeassistant.prefix}/status", bridge.on_homeassistant_status)

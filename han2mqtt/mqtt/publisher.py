@@ -16,7 +16,7 @@ The bridge's last will is ``offline`` on ``<base>/bridge/state``; ``online`` is 
 every connect, ``offline`` before a clean disconnect.  While the broker is unreachable, messages
 wait in a bounded queue keyed by topic: a newer message for a topic replaces the queued one (a
 stale reading is worth nothing once a newer one exists), and when the queue is full the oldest
-topic is dropped and counted.
+reading (else the oldest retained message) is dropped and counted.
 """
 
 from __future__ import annotations
@@ -294,8 +294,16 @@ class MqttPublisher:
         self._queue.pop(message.topic, None)
         self._queue[message.topic] = message
         while len(self._queue) > self._settings.queue_size:
-            self._queue.popitem(last=False)
+            self._queue.pop(self._eviction_candidate())
             self.stats.dropped += 1
+
+    def _eviction_candidate(self) -> str:
+        """The oldest reading, else the oldest message.
+
+        Readings are replaced by the next frame anyway; retained messages (discovery,
+        availability) are sent once and would be missing until the next change.
+        """
+        return next((t for t, m in self._queue.items() if not m.retain), next(iter(self._queue)))
 
     # -- the socket in the asyncio loop -------------------------------------------------------
 

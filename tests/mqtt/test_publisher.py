@@ -65,6 +65,24 @@ async def test_broker_down_at_start_then_up_flushes_newest_per_topic(
     await publisher.stop()
 
 
+async def test_a_full_queue_gives_up_readings_before_retained_messages(broker_factory):
+    broker = broker_factory()
+    broker.stop()
+    publisher = MqttPublisher(_settings(broker, queue_size=3))
+    await publisher.start()
+    publisher.publish(Message("homeassistant/device/han2mqtt_m/config", "{}", 1, retain=True))
+    publisher.publish(Message("han2mqtt/m/availability", "online", 1, retain=True))
+    for value in range(10):
+        publisher.publish(Message(f"han2mqtt/m/field{value}", str(value)))
+    assert list(publisher._queue) == [
+        "homeassistant/device/han2mqtt_m/config",
+        "han2mqtt/m/availability",
+        "han2mqtt/m/field9",
+    ]
+    assert publisher.stats.dropped == 9
+    await publisher.stop()
+
+
 async def test_broker_restart_reconnects_and_announces_again(broker: Broker, capture_factory):
     connects: list[int] = []
     publisher = MqttPublisher(_settings(broker))

@@ -1,0 +1,143 @@
+"""The bridge's decisions, driven with real frames and the demo's printing publisher."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from han2mqtt import app
+from han2mqtt.app import METER_ID_GRACE, Bridge, PrintPublisher, _housekeeping
+from han2mqtt.config import Settings
+from han2mqtt.protocol.hdlc import HdlcFrameReader
+from han2mqtt.simulator import load_samples
+from han2mqtt.tracker import UNKNOWN_METER
+
+AIDON_ID = "7359992891237028"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Printed:
+    """What the publisher printed: (topic, payload, retained) per message."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, line: str) -> None:
+        self.lines.append(line)
+
+    def messages(self) -> list[tuple[str, str, bool]]:
+        result = []
+        for line in self.lines:
+            retained = line.endswith(" (retained)\n")
+            text = line.removesuffix("\n").removesuffix(" (retained)")
+            topic, _, payload = text.partition(" ")
+            result.append((topic, payload, retained))
+        return result
+
+    def topics(self) -> list[str]:
+        return [topic for topic, _, _ in self.messages()]
+
+    def clear(self) -> None:
+        self.lines.clear()
+
+
+def _contents() -> dict[str, bytes]:
+    frames = load_samples()
+    payloads = [frame.payload for frame in HdlcFrameReader().read(b"".join(frames))]
+    return {"aidon_list2": payloads[0], "aidon_list1": payloads[1]}
+
+
+CONTENTS = _contents()
+
+
+def _bridge(**sections: dict[str, object]) -> tuple[Bridge, Printed, Clock]:
+    printed, clock = Printed(), Clock()
+    settings = Settings.model_validate(sections)
+    bridge = Bridge(settings, PrintPublisher("han2mqtt", printed.write), clock)
+    return bridge, printed, clock
+
+
+def test_list1_before_any_meter_id_is_held_then_unknown_then_retired():
+    bridge, printed, clock = _bridge()
+    bridge.handle_content(CONTENTS["aidon_list1"])
+    assert printed.lines == []  # held back: a list naming the meter usually follows
+    clock.now += METER_ID_GRACE + 1
+    bridge.handle_content(CONTENTS["aidon_list1"])
+    unknown_discovery = f"homeassistant/device/han2mqtt_{UNKNOWN_METER}/config"
+    assert unknown_discovery in printed.topics()
+    assert f"han2mqtt/{UNKNOWN_METER}/active_power_import" in printed.topics()
+    printed.clear()
+
+    bridge.handle_content(CONTENTS["aidon_list2"])  # the meter names itself
+    removed = {topic for topic, payload, retained in printed.messages() if retained and not payload}
+    assert removed == {unknown_discovery, f"han2mqtt/{UNKNOWN_METER}/availability"}
+    assert set(bridge.tracker.meters) == {AIDON_ID}
+    printed.clear()
+    bridge.handle_content(CONTENTS["aidon_list1"])
+    assert f"han2mqtt/{AIDON_ID}/active_power_import" in printed.topics()
+    assert not any(UNKNOWN_METER in topic for topic in printed.topics())
+
+
+def test_a_configured_meter_id_is_never_retired():
+    bridge, printed, _ = _bridge(meter={"id": "house"})
+    bridge.handle_content(CONTENTS["aidon_list1"])
+    bridge.handle_content(CONTENTS["aidon_list2"])
+    assert set(bridge.tracker.meters) == {"house"}
+    assert not [m for m in printed.messages() if m[2] and not m[1]]
+
+
+def test_resend_all_sends_no_stale_state_for_an_offline_meter():
+    bridge, printed, clock = _bridge()
+    bridge.handle_content(CONTENTS["aidon_list2"])
+    clock.now += 3600
+    bridge.expire()
+    printed.clear()
+    bridge.resend_all()
+    messages = printed.messages()
+    assert (f"han2mqtt/{AIDON_ID}/availability", "offline", True) in messages
+    assert f"homeassistant/device/han2mqtt_{AIDON_ID}/config" in printed.topics()
+    assert f"han2mqtt/{AIDON_ID}/state" not in printed.topics()
+    assert f"han2mqtt/{AIDON_ID}/voltage_l1" not in printed.topics()
+
+
+@pytest.mark.parametrize(
+    ("connects", "dropped", "resent"), [(1, 0, False), (1, 5, True), (2, 0, True)]
+)
+def test_what_a_connect_sends_again(connects: int, dropped: int, resent: bool):
+    bridge, printed, _ = _bridge()
+    bridge.handle_content(CONTENTS["aidon_list2"])
+    printed.clear()
+    bridge.publisher.stats.connects = connects
+    bridge.publisher.stats.dropped = dropped
+    bridge.on_broker_connected()
+    sent = f"homeassistant/device/han2mqtt_{AIDON_ID}/config" in printed.topics()
+    assert sent is resent
+
+
+async def test_the_heartbeat_means_a_decoded_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(app, "_HOUSEKEEPING_PERIOD", 0.01)
+    heartbeat = tmp_path / "heartbeat"
+    bridge, _, _ = _bridge(health={"heartbeat_file": str(heartbeat)})
+    task = asyncio.create_task(_housekeeping(bridge))
+    try:
+        await asyncio.sleep(0.05)
+        assert not heartbeat.exists()  # started, but nothing decoded yet
+        bridge.handle_content(b"\xe6\xe7\x00\x0f garbage that does not decode")
+        await asyncio.sleep(0.05)
+        assert bridge.decode_errors == 1
+        assert not heartbeat.exists()
+        bridge.handle_content(CONTENTS["aidon_list2"])
+        await asyncio.sleep(0.05)
+        assert heartbeat.exists()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
