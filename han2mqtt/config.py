@@ -8,14 +8,16 @@ Precedence, highest first:
 3. the YAML file (``--config``; else ``/etc/han2mqtt/config.yaml`` or ``./config.yaml`` if present);
 4. the defaults below.
 
-Every model forbids unknown keys, so a misspelt key is an error that names it.  Secrets are
-``SecretStr``: they never appear in a repr, a log line or ``bridge/info``.
+Every model forbids unknown keys, so a misspelt key is an error that names it; likewise every
+``HAN2MQTT_<SECTION>__<KEY>`` variable must name a known section and key.  Secrets are
+``SecretStr``: they never appear in a repr, a log line, ``bridge/info`` or an error message.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +36,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -55,6 +58,8 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATHS = (Path("/etc/han2mqtt/config.yaml"), Path("config.yaml"))
+ENV_PREFIX = "HAN2MQTT_"
+ENV_DELIMITER = "__"
 SECRET_DIRECTORIES = ("/run/secrets",)
 METER_TYPES = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr", "generic")
 
@@ -214,8 +219,8 @@ class Settings(BaseSettings):
     """The whole configuration."""
 
     model_config = SettingsConfigDict(
-        env_prefix="HAN2MQTT_",
-        env_nested_delimiter="__",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_DELIMITER,
         case_sensitive=False,
         extra="forbid",
         validate_default=True,
@@ -278,16 +283,41 @@ class _SecretFiles(PydanticBaseSettingsSource):
         raise NotImplementedError
 
     def __call__(self) -> dict[str, Any]:
-        """Nested settings from the secret files."""
+        """Nested settings from the secret files.
+
+        Files whose names are not ``[han2mqtt_]<section>__<key>`` with a known section are other
+        applications' secrets (``/run/secrets`` is shared in Docker) and are left alone.
+
+        Raises:
+            ConfigError: a directory or one of our files cannot be read (one line naming it).
+        """
         found: dict[str, Any] = {}
         for directory in _secret_directories():
-            for path in sorted(directory.iterdir()) if directory.is_dir() else ():
-                name = path.name.lower().removeprefix("han2mqtt_")
-                section, separator, key = name.partition("__")
-                if separator and section in Settings.model_fields and path.is_file():
-                    value = path.read_text(encoding="utf-8").rstrip("\r\n")
-                    found.setdefault(section, {})[key] = value
+            for path in _directory_entries(directory):
+                name = path.name.lower().removeprefix(ENV_PREFIX.lower())
+                section, separator, key = name.partition(ENV_DELIMITER)
+                if separator and section in Settings.model_fields and _is_file(path):
+                    found.setdefault(section, {})[key] = _read_secret(path)
         return found
+
+
+def _directory_entries(directory: Path) -> Iterator[Path]:
+    """The entries of a secret directory, none if it does not exist."""
+    try:
+        yield from sorted(directory.iterdir()) if directory.is_dir() else ()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {directory}: {exc.strerror}") from exc
+
+
+def _read_secret(path: Path) -> str:
+    """A secret file's text; an error names the file but never quotes its content."""
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        # The decoder's message quotes the offending byte: part of the secret.
+        raise ConfigError(f"{path}: not UTF-8 text") from None
 
 
 def _secret_directories() -> list[Path]:
@@ -296,6 +326,56 @@ def _secret_directories() -> list[Path]:
     if credentials:
         directories.insert(0, Path(credentials))
     return directories
+
+
+def _check_environment(environ: Mapping[str, str]) -> None:
+    """Every ``HAN2MQTT_<SECTION>[__<KEY>...]`` variable must name a known section and key.
+
+    pydantic-settings silently ignores a variable whose section it does not know
+    (``HAN2MQTT_MQQT__HOST``), and turns an undecodable value for a section
+    (``HAN2MQTT_MQTT=broker``) into a ``SettingsError`` traceback.  Both become one line naming
+    the variable here.  Variables without the delimiter that are not a section name are left
+    alone: they are no configuration keys (``HAN2MQTT_CORPUS`` points the tests and benchmarks at
+    a capture) and pydantic-settings never reads them.  Names are matched case-insensitively, as
+    pydantic-settings does.  The value of a variable is never quoted: it may be a secret.
+
+    Raises:
+        ConfigError: naming the first variable that is wrong.
+    """
+    for name, value in sorted(environ.items()):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        if ENV_DELIMITER in rest or rest in Settings.model_fields:
+            _check_variable(name, rest.split(ENV_DELIMITER), value)
+
+
+def _check_variable(name: str, parts: list[str], value: str) -> None:
+    model: type[BaseModel] = Settings
+    for depth, part in enumerate(parts):
+        dotted = ".".join(parts[: depth + 1])
+        field = model.model_fields.get(part)
+        if field is None:
+            what = "section" if depth == 0 else "key"
+            known = ", ".join(model.model_fields)
+            raise ConfigError(f"{name}: unknown {what} {dotted} (known: {known})")
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        elif depth < len(parts) - 1:
+            raise ConfigError(f"{name}: {dotted} is a value, it has no keys")
+        else:
+            return
+    # The variable sets a whole section (or nested model): pydantic-settings decodes it as JSON.
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, dict):
+        raise ConfigError(
+            f"{name}: {dotted} is a section, set its keys as {name.upper()}{ENV_DELIMITER}<KEY>"
+            " (or give a JSON object)"
+        )
 
 
 def _one_line(error: ValidationError) -> str:
@@ -350,8 +430,13 @@ def load_settings(config_path: Path | None = None) -> Settings:
     class _Loaded(Settings):
         model_config = SettingsConfigDict(yaml_file=path)
 
+    _check_environment(os.environ)
     try:
         loaded = _Loaded()
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+    except SettingsError as exc:
+        # A source could not decode a value.  The message names the field and the source, never
+        # the value; the cause (a JSON error, say) might quote it, so it is dropped.
+        raise ConfigError("cannot load the configuration: " + " ".join(str(exc).split())) from None
     return Settings.model_validate(loaded.model_dump())

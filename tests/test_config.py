@@ -142,3 +142,157 @@ def test_a_config_directory_we_may_not_enter_is_a_one_line_error(
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert "Permission denied" in error
+
+
+def _fails_with_one_line(capsys: pytest.CaptureFixture[str], *expected: str) -> str:
+    """``han2mqtt run`` exits 2 with one line on stderr that contains every expected part."""
+    assert main(["run"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert error.startswith("han2mqtt: error: ")
+    for part in expected:
+        assert part in error
+    return error
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HAN2MQTT_MQTT", "broker"),
+        ("HAN2MQTT_MQTT", ""),
+        ("HAN2MQTT_MQTT", "1883"),
+        ("HAN2MQTT_MQTT__RETAIN", "x"),
+        ("HAN2MQTT_MQTT__TLS", "[1"),
+        ("HAN2MQTT_MQTT", '{"password": "s3cret"'),
+        ("HAN2MQTT_METER", '{"encryption_key": "s3cret", '),
+    ],
+)
+def test_a_section_set_to_a_scalar_is_a_one_line_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str
+):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=f"^{name}: ") as caught:
+        load_settings()
+    assert "\n" not in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in _fails_with_one_line(capsys, name)
+
+
+def test_a_section_may_still_be_given_as_a_json_object(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HAN2MQTT_MQTT", '{"host": "broker", "password": "s3cret"}')
+    monkeypatch.setenv("HAN2MQTT_MQTT__RETAIN", '{"state": true}')
+    settings = load_settings()
+    assert settings.mqtt.host == "broker"
+    assert settings.mqtt.retain.state is True
+
+
+def test_any_settings_source_error_is_a_one_line_config_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # The check of the environment catches these first; behind it pydantic-settings raises
+    # SettingsError, which must not escape as a traceback either.
+    monkeypatch.setattr("han2mqtt.config._check_environment", lambda _environ: None)
+    monkeypatch.setenv("HAN2MQTT_MQTT", '{"password": "s3cret"')
+    with pytest.raises(ConfigError, match="mqtt") as caught:
+        load_settings()
+    assert "\n" not in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in _fails_with_one_line(capsys, "mqtt")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("HAN2MQTT_MQQT__HOST", "unknown section mqqt"),
+        ("han2mqtt_mqqt__host", "unknown section mqqt"),
+        ("HAN2MQTT_SORUCE__TYPE", "unknown section soruce"),
+        ("HAN2MQTT___HOST", "unknown section"),
+        ("HAN2MQTT_MQTT__HOSTT", "unknown key mqtt.hostt"),
+        ("HAN2MQTT_MQTT__TLS__ENABELD", "unknown key mqtt.tls.enabeld"),
+        ("HAN2MQTT_MQTT__HOST__NAME", "mqtt.host is a value"),
+        ("HAN2MQTT_MQTT__PASSWORD__X", "mqtt.password is a value"),
+    ],
+)
+def test_every_nested_environment_variable_must_name_a_known_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, expected: str
+):
+    monkeypatch.setenv(name, "s3cret")
+    with pytest.raises(ConfigError, match=f"^{name}: {expected}") as caught:
+        load_settings()
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in _fails_with_one_line(capsys, name, expected)
+
+
+def test_other_han2mqtt_variables_without_a_delimiter_are_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # HAN2MQTT_CORPUS is read by tests/corpus.py and benchmarks/decode.py, not by the daemon.
+    monkeypatch.setenv("HAN2MQTT_CORPUS", "/somewhere/frames.json")
+    assert load_settings().mqtt.host == "localhost"
+
+
+def test_an_unreadable_secret_file_is_a_one_line_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    # /run/secrets/mqtt__password 0600 owned by another user (the tests run as root).
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "mqtt__password").write_text("s3cret\n")
+    read_text = Path.read_text
+
+    def denied(self: Path, *args: object, **kwargs: object) -> str:
+        if self.name == "mqtt__password":
+            raise PermissionError(13, "Permission denied", str(self))
+        return read_text(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    with pytest.raises(ConfigError, match=r"cannot read .*mqtt__password: Permission denied"):
+        load_settings()
+    _fails_with_one_line(capsys, "mqtt__password", "Permission denied")
+
+
+def test_a_secret_file_that_is_not_text_is_a_one_line_error_without_its_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "meter__encryption_key").write_bytes(b"\xfe\xed\xfa\xce")
+    with pytest.raises(ConfigError, match=r"meter__encryption_key: not UTF-8 text") as caught:
+        load_settings()
+    assert "0xfe" not in str(caught.value)
+    assert "position" not in str(caught.value)
+    _fails_with_one_line(capsys, "meter__encryption_key")
+
+
+def test_an_unreadable_secret_directory_is_a_one_line_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+
+    def denied(self: Path) -> object:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", denied)
+    with pytest.raises(ConfigError, match=r"cannot read .*secrets: Permission denied"):
+        load_settings()
+    _fails_with_one_line(capsys, str(secrets))
+
+
+def test_other_applications_secret_files_are_ignored(tmp_path: Path):
+    # /run/secrets is shared in Docker: names that are not ours are none of our business.
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "postgres_password").write_text("x")
+    (secrets / "db__password").write_text("x")
+    (secrets / "mqtt__password").write_text("s3cret")
+    assert load_settings().mqtt.password is not None
+
+
+def test_a_misspelt_key_in_a_secret_file_name_is_named_without_the_secret(tmp_path: Path):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "mqtt__pasword").write_text("s3cret")
+    with pytest.raises(ConfigError, match=r"mqtt\.pasword") as caught:
+        load_settings()
+    assert "s3cret" not in str(caught.value)
