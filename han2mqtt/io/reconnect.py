@@ -4,8 +4,10 @@ A meter port is a flaky thing: USB adapters are unplugged, ser2net and ESP-Link 
 Wi-Fi drops, TCP connections go half-open and silent.  :class:`ConnectionManager` reconnects after
 every loss with capped, jittered exponential back-off; stops hammering a peer that drops every
 connection right after accepting it (circuit breaker); and treats a connection that delivers no
-bytes for ``watchdog_timeout`` seconds as lost.  Time comes from an injectable :class:`Clock`, so
-tests check the timing without sleeping.
+bytes for ``watchdog_timeout`` seconds as lost.  A connection attempt that hangs (a peer dropping
+SYNs) fails after ``connect_timeout`` seconds, and :meth:`ConnectionManager.close` interrupts it at
+once.  Repeated identical failures are logged once at WARNING, then at DEBUG.  Time comes from
+an injectable :class:`Clock`, so tests check the timing without sleeping.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 ConnectionFactory = Callable[[], Awaitable[tuple[asyncio.BaseTransport, StreamProtocol]]]
+
+REMINDER_INTERVAL = 600.0
+"""Seconds (on the manager's clock) between WARNING reminders while the same failure repeats."""
+_MAX_REASONS = 16
+"""Distinct failure reasons remembered per outage; keeps odd, ever-changing messages bounded."""
 
 
 class Clock(Protocol):
@@ -170,6 +177,9 @@ class ConnectionManager:
         watchdog_timeout: seconds without a byte after which a connection counts as lost
             (None: no watchdog). Meters push every 2-10 s, so 30-60 s is a good value.
         stable_after: seconds a connection must live to reset the back-off.
+        connect_timeout: seconds one connection attempt may take before it counts as failed
+            (None: unbounded). A peer that drops SYNs otherwise holds a TCP connect for minutes.
+            Measured on the event loop's time, not ``clock``: it bounds real network I/O.
         clock: time source; :class:`SystemClock` unless testing.
         on_state_change: called with the new state at every change.
     """
@@ -182,6 +192,7 @@ class ConnectionManager:
         circuit_breaker: CircuitBreaker | None = None,
         watchdog_timeout: float | None = None,
         stable_after: float = 60.0,
+        connect_timeout: float | None = 30.0,
         clock: Clock | None = None,
         on_state_change: Callable[[ConnectionState], None] | None = None,
     ) -> None:
@@ -190,6 +201,7 @@ class ConnectionManager:
         self.circuit_breaker = circuit_breaker or CircuitBreaker()
         self.watchdog_timeout = watchdog_timeout
         self._stable_after = stable_after
+        self.connect_timeout = connect_timeout
         self._clock: Clock = clock or SystemClock()
         self._on_state_change = on_state_change
         self._closing = False
@@ -199,21 +211,35 @@ class ConnectionManager:
         self.retry_at: float | None = None
         self.protocol: StreamProtocol | None = None
         self.stats = ConnectionStats()
+        # The current outage, for logging: failed attempts since the last connection, the reasons
+        # already logged at WARNING, and when the last WARNING about it was written.
+        self._outage_attempts = 0
+        self._outage_reasons: set[str] = set()
+        self._outage_warned_at = 0.0
 
-    def _set_state(self, state: ConnectionState, message: str | None = None) -> None:
+    def _set_state(
+        self, state: ConnectionState, message: str | None = None, level: int | None = None
+    ) -> None:
         if state is self.state and message is None:
             return
         self.state = state
         if message:
-            level = logging.INFO if state is ConnectionState.CONNECTED else logging.WARNING
+            if level is None:
+                level = logging.INFO if state is ConnectionState.CONNECTED else logging.WARNING
             _LOGGER.log(level, "%s", message)
         if self._on_state_change is not None:
             self._on_state_change(state)
 
     async def connect_loop(self) -> None:
-        """Run until :meth:`close`; connection errors never escape."""
-        self._closing = False
+        """Run until :meth:`close`; connection errors never escape.
+
+        A :meth:`close` that came before this coroutine first ran still counts: it returns at once.
+        """
+        # The event is made here, not in __init__, so that it belongs to the loop that runs us;
+        # ``_closing`` is deliberately not reset, or a SIGTERM during start-up would be lost.
         self._wakeup = asyncio.Event()
+        if self._closing:
+            self._wakeup.set()
         try:
             while not self._closing:
                 if await self._wait_for_circuit():
@@ -239,22 +265,56 @@ class ConnectionManager:
     async def _attempt(self) -> None:
         self._set_state(ConnectionState.CONNECTING)
         try:
-            transport, protocol = await self._factory()
+            connection = await self._connect()
         except (TransportError, OSError) as exc:
             self.stats.connection_failures += 1
             self.stats.last_error = str(exc)
-            await self._wait_before_retry(f"cannot connect: {exc}")
+            await self._wait_before_retry(f"cannot connect: {exc}", str(exc))
             return
+        if connection is not None:
+            await self._serve(*connection)
+
+    async def _connect(self) -> tuple[asyncio.BaseTransport, StreamProtocol] | None:
+        """Run the factory until it finishes, ``connect_timeout`` passes or :meth:`close` is called.
+
+        Returns None when closing.  The factory runs as a task of its own so that neither a
+        timeout nor close() has to wait for the kernel to give up on an unanswered SYN.
+        """
+        assert self._wakeup is not None
+        connecting = asyncio.ensure_future(self._factory())
+        waker = asyncio.ensure_future(self._wakeup.wait())
+        done: set[asyncio.Future[Any]] = set()
+        try:
+            done, _ = await asyncio.wait(
+                {connecting, waker},
+                timeout=self.connect_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            waker.cancel()
+            connecting.cancel()
+            # return_exceptions: collect the cancelled inner tasks without swallowing a
+            # cancellation of our own task, which carries on after this block.
+            await asyncio.gather(connecting, waker, return_exceptions=True)
+            if connecting not in done and (late := _result(connecting)) is not None:
+                # Cancelled (close(), timeout, our own cancellation), yet the connect completed in
+                # the same instant or ignored the cancel: nobody will serve it, so do not leak it.
+                late[0].close()
+        if connecting in done:
+            # Finished first: a connection to serve even if close() came meanwhile (_serve then
+            # ends it at once), or the factory's own error.
+            return connecting.result()
         if self._closing:
-            transport.close()
-            return
-        await self._serve(transport, protocol)
+            return None
+        raise TransportError(f"connect timed out after {self.connect_timeout:g} s")
 
     async def _serve(self, transport: asyncio.BaseTransport, protocol: StreamProtocol) -> None:
         self._transport, self.protocol = transport, protocol
         self.stats.connects += 1
         connected_at = self._clock.monotonic()
         self.retry_at = None
+        self._outage_attempts = 0
+        self._outage_reasons.clear()
         self._set_state(ConnectionState.CONNECTED, "meter connection established")
         reason = await self._until_lost(protocol)
         self._close_transport()
@@ -267,7 +327,7 @@ class ConnectionManager:
         self.stats.circuit_trips += self.circuit_breaker.trips - trips
         if not self._closing:
             self.stats.last_error = reason
-            await self._wait_before_retry(f"meter connection lost ({reason})")
+            await self._wait_before_retry(f"meter connection lost ({reason})", reason)
 
     async def _until_lost(self, protocol: StreamProtocol) -> str:
         """Wait until the connection ends, the watchdog fires, or the manager closes."""
@@ -307,11 +367,31 @@ class ConnectionManager:
             elif now - last_change >= silence:
                 return
 
-    async def _wait_before_retry(self, why: str) -> None:
+    async def _wait_before_retry(self, why: str, reason: str) -> None:
+        """Back off after a failure; ``why`` is the whole story, ``reason`` the bare error."""
         delay = self.back_off.next_delay()
-        self.retry_at = self._clock.monotonic() + delay
+        now = self._clock.monotonic()
+        self.retry_at = now + delay
         self.stats.history = [*self.stats.history[-19:], why]
-        self._set_state(ConnectionState.WAITING, f"{why}; reconnecting in {delay:.1f} s")
+        message = f"{why}; reconnecting in {delay:.1f} s"
+        self._outage_attempts += 1
+        # A peer that keeps refusing would otherwise write one WARNING per retry: warn once per
+        # reason and outage, then only remind every REMINDER_INTERVAL; the rest goes to DEBUG.
+        level = logging.DEBUG
+        if why not in self._outage_reasons:
+            if len(self._outage_reasons) >= _MAX_REASONS:
+                self._outage_reasons.clear()
+            self._outage_reasons.add(why)
+            level = logging.WARNING
+        elif now - self._outage_warned_at >= REMINDER_INTERVAL:
+            level = logging.WARNING
+            message = (
+                f"still cannot connect after {self._outage_attempts} attempts: {reason}; "
+                f"reconnecting in {delay:.1f} s"
+            )
+        if level == logging.WARNING:
+            self._outage_warned_at = now
+        self._set_state(ConnectionState.WAITING, message, level)
         await self._sleep(delay)
 
     async def _sleep(self, seconds: float) -> None:
@@ -337,3 +417,12 @@ class ConnectionManager:
         if self._wakeup is not None:
             self._wakeup.set()
         self._close_transport()
+
+
+def _result(
+    future: asyncio.Future[tuple[asyncio.BaseTransport, StreamProtocol]],
+) -> tuple[asyncio.BaseTransport, StreamProtocol] | None:
+    """The connection a finished factory returned, or None if it failed or was cancelled."""
+    if not future.done() or future.cancelled() or future.exception() is not None:
+        return None
+    return future.result()

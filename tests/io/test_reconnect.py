@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 
 import pytest
 
@@ -170,3 +172,212 @@ async def test_close_while_waiting_returns_promptly():
     manager.close()
     async with asyncio.timeout(1):
         await task
+
+
+async def _returns_within(task: asyncio.Task[None], seconds: float) -> None:
+    """Fail unless ``task`` ends by itself within ``seconds``.
+
+    Unlike ``asyncio.timeout`` around ``await task``, this never cancels the task on expiry; a
+    cancellation could make a stuck manager look prompt.
+    """
+    await asyncio.wait({task}, timeout=seconds)
+    if not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        pytest.fail(f"connect_loop() still running after {seconds} s")
+    task.result()
+
+
+async def _never() -> None:
+    """A connect that never completes: the peer drops our SYNs (a powered-off ser2net box)."""
+    await asyncio.get_running_loop().create_future()
+
+
+async def test_close_during_a_hanging_connect_cancels_it_and_returns_promptly():
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def drop_syns():
+        started.set()
+        try:
+            await _never()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    # the default connect timeout (30 s) must not be what ends the wait
+    manager = ConnectionManager(drop_syns, clock=FakeClock())
+    task = asyncio.create_task(manager.connect_loop())
+    async with asyncio.timeout(1):
+        await started.wait()
+    manager.close()
+    await _returns_within(task, 0.5)
+    assert cancelled.is_set()
+    assert manager.state is ConnectionState.CLOSED
+    assert manager.stats.connection_failures == 0
+
+
+async def test_transport_of_a_connect_that_completes_despite_close_is_closed():
+    transports: list[Transport] = []
+    started = asyncio.Event()
+
+    async def finish_anyway():
+        protocol = SmartMeterFrameProtocol(asyncio.Queue())
+        transport = Transport(protocol)
+        transports.append(transport)
+        started.set()
+        # the connect completes in the same instant as the cancel: the manager gets a live transport
+        with contextlib.suppress(asyncio.CancelledError):
+            await _never()
+        protocol.connection_made(transport)
+        return transport, protocol
+
+    manager = ConnectionManager(finish_anyway, clock=FakeClock())
+    task = asyncio.create_task(manager.connect_loop())
+    async with asyncio.timeout(1):
+        await started.wait()
+    manager.close()
+    await _returns_within(task, 0.5)
+    assert transports[0].closed
+    assert manager.stats.connects == 0
+
+
+async def test_connect_timeout_counts_as_a_failure_and_backs_off():
+    clock = FakeClock()
+    attempts = 0
+
+    async def drop_syns():
+        nonlocal attempts
+        attempts += 1
+        await _never()
+
+    manager = ConnectionManager(
+        drop_syns,
+        back_off=BackOff(1, 8, rng=lambda: 1.0),
+        connect_timeout=0.02,
+        clock=clock,
+    )
+    task = asyncio.create_task(manager.connect_loop())
+    async with asyncio.timeout(5):
+        while manager.stats.connection_failures < 3:
+            await asyncio.sleep(0.01)
+    manager.close()
+    await _returns_within(task, 0.5)
+    assert clock.sleeps[:3] == [1, 2, 4]  # the usual back-off, on the manager's clock
+    assert attempts >= 3
+    assert manager.stats.last_error == "connect timed out after 0.02 s"
+
+
+async def test_connect_timeout_none_waits_for_the_factory():
+    gate = asyncio.get_running_loop().create_future()
+
+    async def slow_accept():
+        await gate
+        protocol = SmartMeterFrameProtocol(asyncio.Queue())
+        transport = Transport(protocol)
+        protocol.connection_made(transport)
+        return transport, protocol
+
+    manager = ConnectionManager(slow_accept, connect_timeout=None, clock=FakeClock())
+    task = asyncio.create_task(manager.connect_loop())
+    await asyncio.sleep(0.05)
+    assert manager.stats.connection_failures == 0
+    gate.set_result(None)
+    async with asyncio.timeout(1):
+        while manager.stats.connects == 0:
+            await asyncio.sleep(0)
+    manager.close()
+    await _returns_within(task, 1)
+
+
+async def test_cancelling_the_manager_task_during_a_connect_propagates():
+    started = asyncio.Event()
+
+    async def drop_syns():
+        started.set()
+        await _never()
+
+    manager = ConnectionManager(drop_syns, clock=FakeClock())
+    task = asyncio.create_task(manager.connect_loop())
+    async with asyncio.timeout(1):
+        await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(1):
+            await task
+    assert task.cancelled()
+
+
+async def test_close_before_the_loop_starts_is_not_lost():
+    calls = 0
+
+    async def refuse():
+        nonlocal calls
+        calls += 1
+        raise TransportError("no")
+
+    manager = ConnectionManager(refuse, clock=FakeClock())
+    task = asyncio.create_task(manager.connect_loop())
+    manager.close()  # e.g. SIGTERM during start-up, before the task ran once
+    await _returns_within(task, 1)
+    assert calls == 0
+    assert manager.state is ConnectionState.CLOSED
+
+
+def _log(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
+    return [
+        (record.levelno, record.getMessage())
+        for record in caplog.records
+        if record.name == "han2mqtt.io.reconnect"
+    ]
+
+
+async def test_repeated_connect_failures_warn_once_then_remind_every_ten_minutes(caplog):
+    caplog.set_level(logging.DEBUG, logger="han2mqtt.io.reconnect")
+    clock = FakeClock()
+
+    async def refuse():
+        raise TransportError("connection refused")
+
+    manager = ConnectionManager(refuse, back_off=BackOff(1, 60, rng=lambda: 1.0), clock=clock)
+    # failures at t = 0, 1, 3, 7, 15, 31, 63, then every 60 s: 123, ..., 603 (16th), 1203 (26th)
+    await _run_until(manager, lambda: manager.stats.connection_failures >= 27)
+    log = _log(caplog)
+    assert [message for level, message in log if level >= logging.WARNING] == [
+        "cannot connect: connection refused; reconnecting in 1.0 s",
+        "still cannot connect after 16 attempts: connection refused; reconnecting in 60.0 s",
+        "still cannot connect after 26 attempts: connection refused; reconnecting in 60.0 s",
+    ]
+    debug = [message for level, message in log if level == logging.DEBUG]
+    assert len(debug) == 24
+    assert debug[0] == "cannot connect: connection refused; reconnecting in 2.0 s"
+
+
+async def test_success_resets_the_failure_log_and_each_new_reason_warns_once(caplog):
+    caplog.set_level(logging.DEBUG, logger="han2mqtt.io.reconnect")
+    script = ["refused", "unreachable", "refused", "unreachable", "accept", "refused", "refused"]
+
+    async def scripted():
+        step = script.pop(0) if script else "refused"
+        if step != "accept":
+            raise TransportError(step)
+        protocol = SmartMeterFrameProtocol(asyncio.Queue())
+        transport = Transport(protocol)
+        protocol.connection_made(transport)
+        transport.close()
+        return transport, protocol
+
+    manager = ConnectionManager(
+        scripted, back_off=BackOff(1, 1, rng=lambda: 1.0), clock=FakeClock()
+    )
+    await _run_until(manager, lambda: manager.stats.connection_failures >= 6)
+    assert _log(caplog) == [
+        (logging.WARNING, "cannot connect: refused; reconnecting in 1.0 s"),
+        (logging.WARNING, "cannot connect: unreachable; reconnecting in 1.0 s"),
+        (logging.DEBUG, "cannot connect: refused; reconnecting in 1.0 s"),
+        (logging.DEBUG, "cannot connect: unreachable; reconnecting in 1.0 s"),
+        (logging.INFO, "meter connection established"),
+        (logging.WARNING, "meter connection lost (closed by peer); reconnecting in 1.0 s"),
+        (logging.WARNING, "cannot connect: refused; reconnecting in 1.0 s"),
+        (logging.DEBUG, "cannot connect: refused; reconnecting in 1.0 s"),
+    ]
