@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from han2mqtt._version import __version__
 from han2mqtt.autodecoder import AutoDecoder
 from han2mqtt.config import Settings
-from han2mqtt.errors import DecodeError, TransportError
+from han2mqtt.errors import ConfigError, DecodeError, TransportError
 from han2mqtt.health import notify, watchdog_interval, write_heartbeat
 from han2mqtt.io import (
     BackOff,
@@ -33,8 +33,8 @@ from han2mqtt.io import (
     create_tcp_frame_content_connection,
 )
 from han2mqtt.model import MeterReading
-from han2mqtt.mqtt.discovery import discovery_messages, is_ours, removal_messages
-from han2mqtt.mqtt.publisher import MqttPublisher, PublisherStats
+from han2mqtt.mqtt.discovery import announces, discovery_messages, is_ours, removal_messages
+from han2mqtt.mqtt.publisher import Handler, MqttPublisher, PublisherStats
 from han2mqtt.mqtt.topics import (
     OFFLINE,
     ONLINE,
@@ -80,7 +80,7 @@ class Publisher(Protocol):
         """Publish or queue one message."""
         ...
 
-    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+    def subscribe(self, topic: str, callback: Handler) -> None:
         """Receive messages on ``topic``."""
         ...
 
@@ -116,7 +116,7 @@ class PrintPublisher:
         self._write(f"{message.topic} {message.payload}{retained}\n")
         self.stats.published += 1
 
-    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
+    def subscribe(self, topic: str, callback: Handler) -> None:
         """Nobody sends anything to a printer."""
 
     async def drain(self, high_water: int = 0) -> None:
@@ -280,7 +280,7 @@ class Bridge:
         if self.publisher.stats.connects > 1 or self.publisher.stats.dropped:
             self.resend_all()
 
-    def on_homeassistant_status(self, _topic: str, payload: bytes) -> None:
+    def on_homeassistant_status(self, _topic: str, payload: bytes, _retained: bool) -> None:
         """Home Assistant restarted: re-send discovery after a short random delay."""
         if payload.strip().lower() != b"online":
             return
@@ -524,9 +524,14 @@ async def purge(settings: Settings, *, listen: float = 2.0) -> int:
     """
     found: set[str] = set()
     ha = settings.homeassistant
+    base = settings.mqtt.base_topic
 
-    def collect(topic: str, payload: bytes) -> None:
-        if payload and (topic.startswith(settings.mqtt.base_topic + "/") or is_ours(topic, ha)):
+    def collect(topic: str, payload: bytes, retained: bool) -> None:
+        # Only what the broker keeps: live readings of a running daemon are not ours to blank,
+        # nor is the discovery of another han2mqtt instance (another base topic).
+        if not retained or not payload:
+            return
+        if topic.startswith(base + "/") or (is_ours(topic, ha) and announces(payload, base)):
             found.add(topic)
 
     # announce=False: no "online"/"offline" and no last will, so nothing new is left behind.
@@ -543,19 +548,43 @@ async def purge(settings: Settings, *, listen: float = 2.0) -> int:
     return len(found)
 
 
+DEMO_BASE_TOPIC = "han2mqtt-demo"
+"""The demo's base topic on a real broker: it must never touch a running bridge's topics."""
+
+
 def demo_settings(mqtt_host: str | None, mqtt_port: int, interval: float) -> Settings:
-    """Defaults with the built-in demo source (no configuration file, no environment)."""
+    """Defaults with the built-in demo source (no configuration file, no environment).
+
+    Printed, the demo shows the topics exactly as ``han2mqtt run`` names them.  On a broker it
+    uses its own base topic and client id: a live bridge's ``bridge/state`` set to ``offline``
+    by the demo's exit would make all its Home Assistant entities unavailable.
+    """
     data: dict[str, Any] = {"source": {"type": "demo", "demo_interval": interval}}
     if mqtt_host is not None:
-        data["mqtt"] = {"host": mqtt_host, "port": mqtt_port, "client_id": "han2mqtt-demo"}
+        data["mqtt"] = {
+            "host": mqtt_host,
+            "port": mqtt_port,
+            "client_id": "han2mqtt-demo",
+            "base_topic": DEMO_BASE_TOPIC,
+        }
     return Settings.model_validate(data)
 
 
 async def run_demo(
     mqtt_host: str | None, mqtt_port: int = 1883, interval: float = 0.5, *, forever: bool = False
 ) -> int:
-    """The whole pipeline on the built-in sample frames; printed, or published to a broker."""
+    """The whole pipeline on the built-in sample frames; printed, or published to a broker.
+
+    Raises:
+        ConfigError: ``mqtt_host`` was given but the broker was never reached.
+    """
     settings = demo_settings(mqtt_host, mqtt_port, interval)
-    publisher = None if mqtt_host else PrintPublisher(settings.mqtt.base_topic)
+    publisher: Publisher = (
+        MqttPublisher(settings.mqtt) if mqtt_host else PrintPublisher(settings.mqtt.base_topic)
+    )
     limit = None if forever else len(load_samples())
-    return await run_daemon(settings, publisher=publisher, frame_limit=limit)
+    code = await run_daemon(settings, publisher=publisher, frame_limit=limit)
+    if isinstance(publisher, MqttPublisher) and publisher.stats.connects == 0:
+        reason = publisher.stats.last_error or "no answer"
+        raise ConfigError(f"cannot reach the MQTT broker {mqtt_host}:{mqtt_port}: {reason}")
+    return code

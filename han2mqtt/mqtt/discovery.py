@@ -34,6 +34,7 @@ from han2mqtt.protocol.obis import parse_obis
 
 __all__ = [
     "SensorClass",
+    "announces",
     "discovery_messages",
     "is_ours",
     "node_id",
@@ -44,7 +45,6 @@ __all__ = [
 ORIGIN: Final = {
     "name": "han2mqtt",
     "sw": __version__,
-    "url": "https://pypi.org/project/han2mqtt/",
 }
 _ENTITY_UNSAFE: Final = re.compile(r"[^a-z0-9_]+")
 
@@ -254,6 +254,23 @@ def _str(value: object) -> str | None:
 
 def _json(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def announces(payload: bytes, base_topic: str) -> bool:
+    """True if a discovery payload's availability is this instance's ``<base>/bridge/state``.
+
+    Several bridges (one per meter, or a test instance) can share a broker; each owns the
+    discovery whose availability points at its own base topic.
+    """
+    try:
+        config = json.loads(payload)
+    except ValueError:
+        return False
+    availability = config.get("avty") if isinstance(config, dict) else None
+    if not isinstance(availability, list):
+        return False
+    mine = bridge_state_topic(base_topic)
+    return any(isinstance(entry, dict) and entry.get("t") == mine for entry in availability)
 
 
 def is_ours(topic: str, homeassistant: HomeAssistantSettings) -> bool:

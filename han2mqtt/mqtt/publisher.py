@@ -41,9 +41,12 @@ from han2mqtt.config import MqttSettings
 from han2mqtt.io.reconnect import BackOff
 from han2mqtt.mqtt.topics import OFFLINE, ONLINE, Message, bridge_state_topic
 
-__all__ = ["MqttPublisher", "PublisherStats"]
+__all__ = ["Handler", "MqttPublisher", "PublisherStats"]
 
 _LOGGER = logging.getLogger(__name__)
+
+Handler = Callable[[str, bytes, bool], None]
+"""Receives ``(topic, payload, retained)`` of a subscribed message; retained ones are old news."""
 _STOP_TIMEOUT = 3.0
 """Seconds to wait for ``offline`` to leave, and again for the broker to see the disconnect."""
 _CONNECT_TIMEOUT = 10.0
@@ -93,7 +96,7 @@ class MqttPublisher:
         self._lost: asyncio.Event | None = None
         self._drained: asyncio.Event | None = None
         self._queue: OrderedDict[str, Message] = OrderedDict()
-        self._subscriptions: dict[str, Callable[[str, bytes], None]] = {}
+        self._subscriptions: dict[str, Handler] = {}
         self._connected = False
         self._stopping = False
         self._connecting: asyncio.Future[Any] | None = None
@@ -178,8 +181,8 @@ class MqttPublisher:
         async with asyncio.timeout(timeout):
             await self._connected_event.wait()
 
-    def subscribe(self, topic: str, callback: Callable[[str, bytes], None]) -> None:
-        """Call ``callback(topic, payload)`` for messages matching ``topic``.
+    def subscribe(self, topic: str, callback: Handler) -> None:
+        """Call ``callback(topic, payload, retained)`` for messages matching ``topic``.
 
         Wildcards are allowed; the subscription is renewed after every reconnect.
         """
@@ -416,7 +419,7 @@ class MqttPublisher:
     def _paho_on_message(
         self, _client: paho.Client, _userdata: object, message: paho.MQTTMessage
     ) -> None:
-        self._in_loop(self._dispatch, message.topic, bytes(message.payload))
+        self._in_loop(self._dispatch, message.topic, bytes(message.payload), bool(message.retain))
 
     # -- what the callbacks mean --------------------------------------------------------------
 
@@ -465,7 +468,7 @@ class MqttPublisher:
         if self._lost is not None:
             self._lost.set()
 
-    def _dispatch(self, topic: str, payload: bytes) -> None:
+    def _dispatch(self, topic: str, payload: bytes, retained: bool) -> None:
         for pattern, callback in list(self._subscriptions.items()):
             if paho.topic_matches_sub(pattern, topic):
-                callback(topic, payload)
+                callback(topic, payload, retained)

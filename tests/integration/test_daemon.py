@@ -30,6 +30,7 @@ from tests.integration.helpers import (
 pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 BASE = "han2mqtt"
+DEMO = "han2mqtt-demo"
 DISCOVERY = f"homeassistant/device/han2mqtt_{AIDON_ID}/config"
 
 
@@ -199,6 +200,34 @@ def test_purge_removes_every_retained_message(
     assert retained == []
 
 
+def test_purge_next_to_a_running_bridge_and_another_instance(
+    broker: Broker, capture_factory: Callable[..., Capture], meter: MeterSimulator, tmp_path: Path
+):
+    other = "homeassistant/device/han2mqtt_other/config"
+    _publish_retained(broker, other, json.dumps({"avty": [{"t": "other/bridge/state"}]}))
+    config = write_config(
+        tmp_path, broker, {"type": "tcp", "host": "127.0.0.1", "port": meter.port}
+    )
+    capture = capture_factory(broker)
+    daemon = start_daemon(config)
+    try:
+        capture.wait_for(lambda _m: capture.last(DISCOVERY) is not None)
+        result = han2mqtt("purge", "--config", str(config))
+        assert result.returncode == 0, result.stderr
+        time.sleep(1.0)
+    finally:
+        stop_daemon(daemon)
+    blanked = {t for t, p, _ in capture.messages if p == ""}
+    assert DISCOVERY in blanked
+    assert other not in blanked  # another instance's discovery
+    assert f"{BASE}/{AIDON_ID}/active_power_import" not in blanked  # live, never retained
+    assert f"{BASE}/{AIDON_ID}/state" not in blanked
+
+
+def _publish_retained(broker: Broker, topic: str, payload: str) -> None:
+    single.single(topic, payload, hostname=broker.host, port=broker.port, qos=1, retain=True)
+
+
 def test_config_errors_exit_2_with_one_line(tmp_path: Path):
     result = han2mqtt("run", "--config", str(tmp_path / "missing.yaml"))
     assert result.returncode == 2
@@ -237,7 +266,35 @@ def test_demo_prints_without_a_broker_and_publishes_with_one(
         "demo", "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--interval", "0.05"
     )
     assert result.returncode == 0, result.stderr
-    capture.wait_for(lambda _m: capture.last(f"{BASE}/{AIDON_ID}/active_power_import") is not None)
+    capture.wait_for(lambda _m: capture.last(f"{DEMO}/{AIDON_ID}/active_power_import") is not None)
+    capture.wait_value(f"{DEMO}/bridge/state", "offline")
+    assert not [t for t, _, _ in capture.messages if t.startswith(f"{BASE}/")]
+
+
+def test_demo_on_a_broker_leaves_a_running_bridge_alone(
+    broker: Broker, capture_factory: Callable[..., Capture], meter: MeterSimulator, tmp_path: Path
+):
+    capture = capture_factory(broker)
+    daemon = start_daemon(
+        write_config(tmp_path, broker, {"type": "tcp", "host": "127.0.0.1", "port": meter.port})
+    )
+    try:
+        capture.wait_value(f"{BASE}/bridge/state", "online")
+        result = han2mqtt(
+            "demo", "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--interval", "0"
+        )
+        assert result.returncode == 0, result.stderr
+        capture.wait_value(f"{DEMO}/bridge/state", "offline")
+        assert capture.last(f"{BASE}/bridge/state") == "online"
+    finally:
+        stop_daemon(daemon)
+
+
+def test_demo_with_an_unreachable_broker_exits_2():
+    result = han2mqtt("demo", "--mqtt-host", "127.0.0.1", "--mqtt-port", "1", "--interval", "0")
+    assert result.returncode == 2
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("han2mqtt: error: cannot reach the MQTT broker 127.0.0.1:1: ")
 
 
 @pytest.mark.parametrize(
