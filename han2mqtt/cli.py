@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,13 +29,26 @@ EXIT_UNHEALTHY = 1
 EXIT_USAGE = 2
 
 
+_HEX_ARGUMENT = re.compile(r"[0-9a-fA-F\s:,-]+")
+
+
 def _read_source(argument: str) -> bytes:
+    """Standard input, a file, or the argument itself as hex.
+
+    Raises:
+        ConfigError: neither an existing file nor hex.
+    """
     if argument == "-":
         return sys.stdin.buffer.read()
-    path = Path(argument)
-    if path.is_file():
-        return path.read_bytes()
-    return argument.encode("ascii", errors="replace")
+    try:
+        is_file = Path(argument).is_file()
+    except OSError:  # longer than a file name may be (a list 2 frame is 300+ hex digits)
+        is_file = False
+    if is_file:
+        return Path(argument).read_bytes()
+    if not _HEX_ARGUMENT.fullmatch(argument):
+        raise ConfigError(f"{argument}: no such file, and not hex")
+    return argument.encode("ascii")
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:

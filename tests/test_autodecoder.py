@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from han2mqtt import AutoDecoder, Han2MqttError, LayoutError, kaifa, kamstrup
-from tests import corpus
+from tests import corpus, encoder
 
 SEED_EXAMPLE = bytes.fromhex("e6e7000f40000000000101020309060100010700ff060000011802020f00161b")
 
@@ -97,3 +97,49 @@ def test_mutated_or_truncated_contents_give_a_reading_or_a_typed_error(source, f
         except Han2MqttError:
             continue
         assert reading is None or all(v is not None and v != "" for v in reading.fields.values())
+
+
+def test_a_list_whose_only_value_is_text_for_a_number_decodes_to_nothing_of_it():
+    # 1-0:1.8.0 (an energy register) sent as visible-string "123": dropped, never a crash.
+    content = bytes.fromhex("e6e7000f40000000000101020309060100010800ff0a0331323302020f00161e")
+    decoder = AutoDecoder()
+    for _ in range(2):  # the second decode runs the compiled template of the first
+        assert decoder.decode_frame_content(content) == {"meter_manufacturer": "Aidon"}
+
+
+@pytest.mark.parametrize(
+    ("scaler", "expected"),
+    [
+        ("0fff", 0.028),  # int8 -1: 280 x 0.1 Wh
+        ("0f7f", None),  # int8 +127: an energy total of 10^127
+        ("0f80", None),  # int8 -128: an energy total of 0.0
+        ("107fff", None),  # a long: 32,768 digits
+        ("057fffffff", None),  # a double-long: minutes of arithmetic
+    ],
+)
+def test_scalers_out_of_range_are_a_layout_error_not_a_value(scaler: str, expected: float | None):
+    content = bytes.fromhex(
+        "e6e7000f40000000000101020309060100010800ff06000001180202" + scaler + "161e"
+    )
+    if expected is None:
+        with pytest.raises(LayoutError, match="out of range"):
+            AutoDecoder().decode(content)
+        assert AutoDecoder().decode_frame_content(content) is None
+    else:
+        assert AutoDecoder().decode(content).fields["active_power_import_total"] == expected
+
+
+def test_kamstrup_power_with_a_huge_scaler_is_a_typed_error():
+    pairs = [
+        encoder.visible("Kamstrup_V0001"),
+        encoder.obis("1-1:0.0.5.255"),
+        encoder.visible("5706567280463991"),
+        encoder.obis("1-1:1.7.0.255"),
+        encoder.u32(500),
+        encoder.structure(encoder.i16(400), encoder.enum(27)),
+        encoder.obis("1-1:31.7.0.255"),
+        encoder.u32(100),
+    ]
+    content = encoder.LLC + b"\x0f\x00\x00\x00\x00\x00" + encoder.structure(*pairs)
+    with pytest.raises(LayoutError):
+        AutoDecoder().decode(content)

@@ -105,3 +105,15 @@ def test_garbage_is_an_error_line_not_a_crash(capsys):
     assert readings == []
     assert err.startswith("han2mqtt decode: ")
     assert err.count("\n") == 1
+
+
+def test_a_long_hex_argument_is_data_not_a_file_name(capsys):
+    list2 = load_samples()[0]
+    assert len(list2.hex()) > 255  # longer than any file name may be
+    readings, _ = _decode(capsys, list2.hex())
+    assert readings[0]["meter_id"] == "7359992891237028"
+
+
+def test_an_argument_that_is_neither_a_file_nor_hex_is_a_usage_error(capsys):
+    assert main(["decode", "capture-that-does-not-exist.bin"]) == 2
+    assert "no such file, and not hex" in capsys.readouterr().err

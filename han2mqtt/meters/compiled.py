@@ -59,6 +59,10 @@ def _compile_step(step: Slot | object) -> _Step:
             constant_field=None,
         )
     reading = _constant_reading(step)
+    if not reading.obis:  # dropped by normalization (text sent for a number): publish nothing
+        return _Step(
+            -1, "", None, 0, None, None, is_stamp=False, constant=None, constant_field=None
+        )
     code, value = next(iter(reading.obis.items()))
     field, field_value = next(iter(reading.fields.items()), (None, None))
     unit = reading.units.get(code)

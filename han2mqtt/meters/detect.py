@@ -87,13 +87,31 @@ def _obis(value: AxdrValue) -> Obis | None:
     return obis
 
 
+_SCALER_RANGE: Final = range(-9, 10)
+"""Scalers a meter uses (Blue Book: an int8 power of ten; real lists use -4..+3).
+
+A corrupted scaler of 127 or -128 would still pass as int8 but publish an energy total of 10¹²⁷
+or 0.0, and a huge one would take minutes to compute: such a structure is no scaler-unit.
+"""
+_UNIT_RANGE: Final = range(256)
+"""The unit is an enum (one octet)."""
+
+
 def _scaler_unit(value: AxdrValue) -> tuple[int, int] | None:
+    """The (scaler, unit) after an OBIS code and its value, if that is what follows.
+
+    Raises:
+        LayoutError: a scaler-unit whose scaler or unit is out of range (a corrupted frame:
+            ignoring it would publish the value with the wrong power of ten).
+    """
     if (
         type(value) is tuple
         and len(value) == _SCALER_UNIT_SIZE
         and type(value[0]) is int
         and type(value[1]) is int
     ):
+        if value[0] not in _SCALER_RANGE or value[1] not in _UNIT_RANGE:
+            raise LayoutError(f"scaler-unit ({value[0]}, {value[1]}) out of range")
         return value[0], value[1]
     return None
 
