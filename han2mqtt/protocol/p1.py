@@ -39,6 +39,7 @@ _NUMBER: Final = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 _TIMESTAMP: Final = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SW]?)$")
 _LONG_TIMESTAMP: Final = re.compile(r"^(\d{4})(\d{2})(\d{2}) (\d{2}:\d{2}:\d{2})$")
 _HEX_DIGITS: Final = frozenset(b"0123456789abcdefABCDEF")
+_IDENTIFICATION: Final = re.compile(rb"/[A-Za-z]{3}[0-9A-Za-z]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +111,21 @@ class P1TelegramReader:
                     del buf[:1]  # no end in sight: look for the next start
                     continue
                 break
+            begin = _last_start(buf, end)
+            if begin:  # a telegram cut short (or noise with a "/") before this one
+                self.bytes_discarded += begin
+                del buf[:begin]
+                end -= begin
             digits = end + 1
             while digits < len(buf) and digits - end <= 4 and buf[digits] in _HEX_DIGITS:
                 digits += 1
-            complete = digits - end - 1 == 4 or (digits < len(buf) and buf[digits] in b"\r\n")
-            if not complete:
-                break
-            telegrams.append(_check(bytes(buf[:digits]), bytes(buf[end + 1 : digits])))
+            crc = bytes(buf[end + 1 : digits])
+            if len(crc) < 4 and digits == len(buf):
+                break  # the CRC (or the line end of a short one) is still on its way
+            if len(crc) == 4 or buf[digits] in b"\r\n":
+                telegrams.append(_check(bytes(buf[:digits]), crc))
+            else:  # "!" followed by neither a CRC nor a line end: a damaged telegram
+                telegrams.append(P1Telegram(bytes(buf[:digits]), crc_present=True, crc_ok=False))
             del buf[:digits]
         return telegrams
 
@@ -132,6 +141,20 @@ class P1TelegramReader:
         self.bytes_discarded += len(buf) if not telegrams else 0
         buf.clear()
         return telegrams
+
+
+def _last_start(buf: bytearray, end: int) -> int:
+    """Where the telegram that ends at ``end`` starts.
+
+    The last ``/`` before it that opens an identification (``/XXX5``: a three-letter
+    manufacturer flag and the baud-rate character, IEC 62056-21); a cut can fall anywhere, so
+    the start of the telegram after it need not open a line.  0 if there is none.
+    """
+    position = end
+    while (position := buf.rfind(START, 0, position)) > 0:
+        if _IDENTIFICATION.match(buf, position):
+            return position
+    return 0
 
 
 def parse_telegram(telegram: P1Telegram) -> list[P1Object]:

@@ -273,3 +273,40 @@ def test_a_p1_register_that_is_not_a_number_is_never_published(text: str):
     assert "active_power_import_total_t1" not in reading.fields
     assert "1-0:1.8.1.255" not in reading.obis
     assert reading.fields["active_power_import_total_t2"] == 456.789
+
+
+def _telegram(power: str) -> bytes:
+    from han2mqtt.protocol.crc import crc16_arc  # noqa: PLC0415
+
+    body = b"/ISk5\\2MT382-1000\r\n\r\n1-0:1.7.0(" + power.encode() + b"*kW)\r\n!"
+    return body + f"{crc16_arc(body):04X}\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _telegram("01.111")[:30],  # a telegram cut short: no "!"
+        b"noise / with a slash\r\n",
+        b"/half a header\r\n",
+    ],
+)
+def test_p1_damage_never_costs_the_next_telegram(damage: bytes):
+    for chunk in (1, 7, 4096):
+        stream = damage + _telegram("02.222") + _telegram("03.333")
+        reader = P1TelegramReader()
+        telegrams = [
+            t for i in range(0, len(stream), chunk) for t in reader.read(stream[i : i + chunk])
+        ]
+        assert [t.raw for t in telegrams if t.is_valid] == [
+            _telegram("02.222")[:-2],
+            _telegram("03.333")[:-2],
+        ]
+
+
+def test_p1_garbage_after_the_end_mark_is_a_bad_telegram_not_a_stall():
+    reader = P1TelegramReader()
+    bad = _telegram("01.111").replace(b"!", b"!ZZ", 1)
+    telegrams = reader.read(bad + _telegram("02.222") * 50)
+    assert not telegrams[0].is_valid
+    assert sum(t.is_valid for t in telegrams) == 50
+    assert len(reader._buffer) == 0
