@@ -22,7 +22,8 @@ from typing import Final, NamedTuple, TypeGuard
 from han2mqtt import model
 from han2mqtt.errors import LayoutError
 from han2mqtt.meters import aidon, kaifa, kamstrup
-from han2mqtt.meters.normalize import ObisValue, build_reading, field_for
+from han2mqtt.meters.landisgyr import E450_AT
+from han2mqtt.meters.normalize import TEXT, ObisValue, build_reading, field_for
 from han2mqtt.meters.profile import VendorProfile
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.apdu import DataNotification, decode_data_notification, strip_llc
@@ -48,8 +49,10 @@ __all__ = [
 
 LANDIS_GYR = VendorProfile(name="landisgyr", manufacturer="Landis+Gyr", list_ids=("EMBRIQ_",))
 GENERIC = VendorProfile(name="generic", manufacturer="")
-PROFILES: Final = (aidon.PROFILE, kaifa.PROFILE, kamstrup.PROFILE, LANDIS_GYR)
+PROFILES: Final = (aidon.PROFILE, kaifa.PROFILE, kamstrup.PROFILE, LANDIS_GYR, E450_AT)
 """Known vendors, in the order they are tried."""
+METER_ID_OBIS: Final = Obis(0, 0, 96, 1, 0, 255)
+"""COSEM device identification 1: where a meter number sent without a code is reported."""
 LIST_ID_OBIS: Final = Obis(1, 1, 0, 2, 129, 255)
 """OBIS code NEK lists give the list version identifier (Kamstrup sends it without the code)."""
 _DATE_TIME_OCTETS: Final = 12
@@ -197,6 +200,8 @@ def _choose_profile(
     found = _identify(extracted)
     if found is None and not extracted.items and _is_kaifa_list1(extracted):
         found = kaifa.PROFILE
+    if found is None and not extracted.items:
+        found = _positional_match(extracted)
     if found is None and _is_array_of_structures(body):
         found = aidon.PROFILE
     if forced is not None and forced is not GENERIC:
@@ -222,6 +227,28 @@ def _is_kaifa_list1(extracted: Extracted) -> bool:
     return len(extracted.loose) == 1 and isinstance(extracted.loose[0], int)
 
 
+def _positional_match(extracted: Extracted) -> VendorProfile | None:
+    """The vendor whose positional table fits an unidentified list of bare values.
+
+    Fitting means the same count and the right kind at every position (text for identifiers,
+    a number elsewhere), so a list of another shape is never read with someone else's table.
+    """
+    for profile in PROFILES:
+        codes = profile.positional.get(len(extracted.loose))
+        if codes is not None and all(map(_fits, codes, extracted.loose)):
+            return profile
+    return None
+
+
+def _fits(code: Obis | None, value: AxdrValue) -> bool:
+    if code is None:
+        return True
+    known = field_for(code)
+    if known is not None and known[1] is TEXT:
+        return _text(value) is not None
+    return type(value) is int
+
+
 def _positional(extracted: Extracted, profile: VendorProfile) -> list[_Item]:
     codes = profile.positional.get(len(extracted.loose))
     if codes is None:
@@ -230,7 +257,7 @@ def _positional(extracted: Extracted, profile: VendorProfile) -> list[_Item]:
             f"{profile.manufacturer or 'known'} list layout"
         )
     pairs = zip(codes, extracted.loose, extracted.loose_leaves, strict=True)
-    return [_Item(code, value, None, leaf) for code, value, leaf in pairs]
+    return [_Item(code, value, None, leaf) for code, value, leaf in pairs if code is not None]
 
 
 class Slot(NamedTuple):
@@ -281,12 +308,30 @@ def make_plan(notification: DataNotification, forced: VendorProfile | None = Non
     list_id = _text(extracted.loose[0]) if extracted.items and extracted.loose else None
     if list_id and profile.matches_list_id(list_id):
         steps.insert(0, ObisValue(LIST_ID_OBIS, list_id))
+    number = _trailing_meter_number(extracted)
+    if number is not None:
+        steps.append(ObisValue(METER_ID_OBIS, number))
     if not steps:
         raise LayoutError("the notification carries no values")
     extra: dict[str, FieldValue] = {}
     if profile.manufacturer:
         extra[model.FIELD_METER_MANUFACTURER] = profile.manufacturer
     return Plan(profile, tuple(steps), extra)
+
+
+def _trailing_meter_number(extracted: Extracted) -> str | None:
+    """A meter number sent as a last bare value after OBIS-coded ones (Netz NÖ, Sagemcom T210-D).
+
+    Only when no OBIS-coded value names the meter, and only digits: a number, not a label.
+    """
+    if not extracted.items or len(extracted.loose) < 2:
+        return None
+    for item in extracted.items:
+        known = field_for(item.obis)
+        if known is not None and known[0] == model.FIELD_METER_ID:
+            return None
+    text = _text(extracted.loose[-1])
+    return text if text is not None and text.isdigit() and 6 <= len(text) <= 20 else None
 
 
 def _step(item: _Item, profile: VendorProfile) -> Step | None:

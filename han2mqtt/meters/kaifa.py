@@ -13,7 +13,7 @@ from han2mqtt.protocol.obis import Obis, parse_obis
 __all__ = ["PROFILE", "decode_frame_content"]
 
 
-def _codes(*texts: str) -> tuple[Obis, ...]:
+def _codes(*texts: str) -> tuple[Obis | None, ...]:
     return tuple(parse_obis(text) for text in texts)
 
 

@@ -30,7 +30,8 @@ class VendorProfile:
         meter_id_prefixes: GS1 company prefixes that start the vendor's meter numbers.
         implied_exponents: quantity kind (``"current"``, ``"energy"``...) → decimal exponent for
             values sent without a scaler-unit (the NEK list documents state them).
-        positional: element count → OBIS codes, for lists that send values without OBIS codes.
+        positional: element count → OBIS codes, for lists that send values without OBIS codes;
+            None for a position whose meaning no source states (it is never published).
         trust_clock_deviation: False for meters that send local time with deviation 0.
         adjust: vendor-specific correction applied after the implied exponents.
     """
@@ -40,7 +41,7 @@ class VendorProfile:
     list_ids: tuple[str, ...] = ()
     meter_id_prefixes: tuple[str, ...] = ()
     implied_exponents: dict[str, int] = field(default_factory=dict)
-    positional: dict[int, tuple[Obis, ...]] = field(default_factory=dict)
+    positional: dict[int, tuple[Obis | None, ...]] = field(default_factory=dict)
     trust_clock_deviation: bool = True
     adjust: Adjust = unchanged
 

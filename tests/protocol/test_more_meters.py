@@ -119,6 +119,7 @@ def test_landis_gyr_block_transfer_decodes_through_feed():
         ("at-kaifa-ma309-netznoe-doc", "active_power_import_total", 12.937),
         ("at-kaifa-ma309-netznoe-doc", "voltage_l1", 233.7),
         ("at-kaifa-ma309-netznoe-doc", "power_factor", 1.0),
+        ("at-kaifa-ma309-netznoe-doc", "meter_id", "181220000009"),  # sent without OBIS code
         ("at-kaifa-tinetz-doc-testkey", "voltage_l1", 230.8),
         ("at-kaifa-tinetz-doc-testkey", "active_power_import_total", 9.108),
     ],
@@ -132,6 +133,43 @@ def test_austrian_mbus_telegrams_decrypt_and_decode(item_id, field, value):
     reading = AutoDecoder(encryption_key=key).decode(contents[0])
     assert reading.fields[field] == value
     assert str(reading.fields["meter_datetime"]).startswith("2021-")
+
+
+@pytest.mark.parametrize(
+    "item_id", ["at-landisgyr-e450-burgenland-gh501-1", "at-landisgyr-e450-burgenland-gh501-2"]
+)
+def test_burgenland_e450_positional_list_decrypts_and_decodes(item_id):
+    # The source describes the list: U1-3, I1-3, P+/P-, A+/A-, ..., meter id 30137181.
+    item = corpus.by_id(item_id)
+    key, auth = _keys(item)
+    decoder = AutoDecoder(encryption_key=key, authentication_key=auth)
+    readings = [
+        r for f in HdlcFrameReader().read(corpus.raw(item)) if (r := decoder.feed(f.payload))
+    ]
+    (reading,) = readings
+    assert reading.layout == "landisgyr-e450-at"
+    assert reading.fields["meter_id"] == "30137181"
+    assert reading.fields["meter_manufacturer"] == "Landis+Gyr"
+    assert (reading.fields["voltage_l1"], reading.fields["voltage_l2"]) == (236, 237)
+    assert reading.fields["active_power_import"] == 29
+    assert reading.fields["active_power_import_total"] == 31358.606
+    assert len(reading.obis) == 11  # the three positions no source names are not published
+
+
+def test_sagemcom_t210d_meter_number_sent_without_obis_code():
+    reading = AutoDecoder().decode(corpus.raw(corpus.by_id("at-sagemcom-t210d-plain-gh867-2")))
+    assert reading.fields["meter_id"] == "178210128502"
+    assert reading.fields["voltage_l1"] == 233.4
+
+
+def test_a_positional_list_of_another_shape_is_not_read_with_the_e450_table():
+    from han2mqtt.errors import LayoutError  # noqa: PLC0415
+    from tests import encoder  # noqa: PLC0415
+
+    numbers = [encoder.u16(230 + i) for i in range(14)]  # 14 numbers: no text where the id is
+    content = encoder.LLC + b"\x0f\x00\x00\x00\x00\x00" + encoder.structure(*numbers)
+    with pytest.raises(LayoutError):
+        AutoDecoder().decode(content)
 
 
 def test_ciphered_frame_without_a_key_is_a_typed_error():
