@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from han2mqtt.errors import ApduError, DecodeError
+from han2mqtt.errors import ApduError, AxdrError, DecodeError, DecryptionError, LayoutError
 from han2mqtt.meters.detect import execute, leaves, make_plan, profile_named
 from han2mqtt.meters.p1 import decode_telegram
 from han2mqtt.meters.template import TemplateCache
@@ -17,7 +17,7 @@ from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.apdu import ApduTag, decode_data_notification, strip_llc
 from han2mqtt.protocol.gbt import BlockAssembler
 from han2mqtt.protocol.p1 import P1Telegram, P1TelegramReader
-from han2mqtt.protocol.security import decrypt_apdu
+from han2mqtt.protocol.security import decrypt_apdu, parse_ciphered_apdu
 
 __all__ = ["AutoDecoder", "DecoderStats"]
 
@@ -103,12 +103,23 @@ class AutoDecoder:
             if joined is None:
                 return None
             apdu = joined
-        if apdu[:1] in (
+        if apdu[:1] not in (
             bytes((ApduTag.GENERAL_GLO_CIPHERING,)),
             bytes((ApduTag.GENERAL_DED_CIPHERING,)),
         ):
-            apdu = decrypt_apdu(apdu, self._encryption_key, self._authentication_key)
-        return self._decode_plain(apdu)
+            return self._decode_plain(apdu)
+        plaintext = decrypt_apdu(apdu, self._encryption_key, self._authentication_key)
+        if self._authentication_key is not None:
+            return self._decode_plain(plaintext)  # the tag was verified: errors are genuine
+        try:
+            return self._decode_plain(plaintext)
+        except (ApduError, AxdrError, LayoutError) as exc:
+            # Without a tag check, a wrong key shows only as garbage: say so, not "bad A-XDR".
+            meter = parse_ciphered_apdu(apdu).describe()
+            raise DecryptionError(
+                f"frame from {meter} does not decode after deciphering: wrong encryption key? "
+                f"(set meter.authentication_key to verify each frame; {exc})"
+            ) from exc
 
     def _decode_plain(self, apdu: bytes) -> MeterReading:
         reading = self._templates.decode(apdu)

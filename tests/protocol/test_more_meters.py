@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -74,6 +75,24 @@ def test_a_wrong_key_fails_cleanly(item_id):
     if auth is not None:
         with pytest.raises(DecryptionError, match="tag mismatch"):
             decrypt_apdu(apdu, key, bytes(16))
+
+
+@pytest.mark.parametrize("item_id", [i for i in KEYED if corpus.by_id(i)["format"] == "mbus-long"])
+def test_any_wrong_key_without_a_tag_check_is_a_decryption_error(item_id):
+    # Without an authentication key nothing verifies the plaintext; a wrong key whose garbage
+    # happens to start like an APDU must still end as "wrong key", never as a reading.
+    item = corpus.by_id(item_id)
+    contents = ContentReader("mbus").read(corpus.raw(item))
+    rng = random.Random(item_id)
+    for _ in range(3000):
+        decoder = AutoDecoder(encryption_key=rng.randbytes(16))
+        with pytest.raises(DecryptionError, match="wrong encryption key"):
+            _feed_all(decoder, contents)
+
+
+def _feed_all(decoder: AutoDecoder, contents: list[bytes]) -> None:
+    for content in contents:
+        decoder.feed(content)
 
 
 def test_missing_and_malformed_keys():
