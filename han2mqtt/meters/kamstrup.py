@@ -5,8 +5,12 @@ The Kamstrup HAN-NVE interface description fixes the scaling: power in W and var
 deviate from it, and the deviations are recognisable:
 
 * **CT meters** (current-transformer connected, meter type ``685...``) send current in 0.001 A.
-  Lists without a meter type are checked by power balance: with the wrong exponent the sum of
-  U·I over the phases is ten times the apparent power √(P² + Q²).
+  Lists without a meter type (Danish firmware) are checked by power balance.  The net apparent
+  power √(P² + Q²) can never exceed Σ U·I of the true currents, so read with 0.01 A a CT meter
+  always shows Σ U·I ≥ 10·S, while a direct meter shows about S/PF, unless local generation on
+  one phase cancels another's load (solar), which makes any ratio possible.  So one frame can
+  *prove* a meter direct (ratio below √10 at a real load), never CT: a proven-direct meter stays
+  direct, a meter seen with a ratio near 10 or above stays CT (also at low load), per meter id.
 * **Swedish firmware** (meter type ending ``09x``) sends energy in Wh.
 * **Danish firmware** ("5-digit voltage") sends voltage in 0.01 V: a value above 1000 cannot be
   volts on a low-voltage grid.
@@ -30,10 +34,16 @@ CT_CURRENT_EXPONENT: Final = -3
 CENTI_VOLT_THRESHOLD: Final = 1000
 CENTI_VOLT_EXPONENT: Final = -2
 WH_ENERGY_EXPONENT: Final = 0
-_CT_RATIO: Final = math.sqrt(10)
-"""U·I / S above this means currents are read ten times too large."""
+_DIRECT_RATIO: Final = math.sqrt(10)
+"""Σ U·I / S below this (at a real load) proves currents are not read ten times too large."""
+_CT_RATIO: Final = 7.5
+"""Σ U·I / S at or above this looks like a CT meter (10 and more; some room for rounding)."""
 _MIN_APPARENT_POWER: Final = 200.0
 """Below this (VA) the power balance is too noisy to decide anything."""
+_REMEMBERED: Final = 1024
+"""Meters whose connection is remembered; a bound, not a number a household reaches."""
+_proven_direct: set[str] = set()
+_seen_ct: set[str] = set()
 
 
 def _by_field(values: list[ObisValue]) -> dict[str, ObisValue]:
@@ -51,17 +61,41 @@ def _number(item: ObisValue | None) -> float:
     return item.value * 10.0**item.exponent
 
 
-def _is_ct_by_power_balance(fields: dict[str, ObisValue]) -> bool:
+def _balance_ratio(fields: dict[str, ObisValue]) -> float | None:
+    """Σ U·I / √(P² + Q²) with currents in 0.01 A; None at too low a load to tell."""
     p = _number(fields.get("active_power_import")) - _number(fields.get("active_power_export"))
     q = _number(fields.get("reactive_power_import")) - _number(fields.get("reactive_power_export"))
     apparent = math.hypot(p, q)
     if apparent < _MIN_APPARENT_POWER:
-        return False
+        return None
     ui = sum(
         _number(fields.get(f"voltage_l{phase}")) * _number(fields.get(f"current_l{phase}"))
         for phase in (1, 2, 3)
     )
-    return ui / apparent > _CT_RATIO
+    return ui / apparent
+
+
+def _is_ct_by_power_balance(fields: dict[str, ObisValue]) -> bool:
+    """Decide (and remember, per meter id) whether a list without meter type is a CT meter."""
+    meter_item = fields.get("meter_id")
+    meter = str(meter_item.value) if meter_item is not None else ""
+    ratio = _balance_ratio(fields)
+    if meter in _proven_direct or (ratio is not None and ratio < _DIRECT_RATIO):
+        _remember(_proven_direct, meter)
+        _seen_ct.discard(meter)
+        return False
+    if ratio is not None and ratio >= _CT_RATIO:
+        _remember(_seen_ct, meter)
+        return True
+    return meter in _seen_ct  # low load or an ambiguous ratio: what the meter showed before
+
+
+def _remember(meters: set[str], meter: str) -> None:
+    if not meter:
+        return  # a list without meter id: nothing to remember it by
+    if len(meters) >= _REMEMBERED:
+        meters.clear()
+    meters.add(meter)
 
 
 def adjust(values: list[ObisValue]) -> list[ObisValue]:
