@@ -26,9 +26,7 @@ from han2mqtt import AutoDecoder, HdlcFrameReader
 from han2mqtt.protocol.stream import ContentReader
 
 ROOT = Path(__file__).resolve().parent
-CORPUS = Path(
-    os.environ.get("HAN2MQTT_CORPUS", ROOT.parents[1] / "shared" / "corpus" / "frames.json")
-)
+CORPUS = Path(os.environ.get("HAN2MQTT_CORPUS", ROOT.parent / "tests" / "vectors" / "frames.json"))
 AMSHAN_VENV = ROOT / ".venv-amshan"
 AMSHAN_VERSION = "2.1.1"
 CHUNK = 64

@@ -25,7 +25,7 @@ import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from han2mqtt.simulator import load_samples, serve_frames
+from han2mqtt.simulator import load_samples
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -68,7 +68,9 @@ class Counter:
                 self.messages = info["mqtt"]["published"]
                 self.decoded = info["decoded"]
                 return
-            if message.topic.endswith("/state"):
+            # han2mqtt/+/state also matches han2mqtt/bridge/state: its "online" at start-up and
+            # "offline" at exit are no frames and would stretch the measured window.
+            if message.topic.endswith("/state") and not message.topic.endswith("/bridge/state"):
                 self.states += 1
                 self.first = self.first if self.first is not None else now
                 self.last = now
@@ -85,9 +87,23 @@ def start_broker(directory: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def serve_in_thread(frames: list[bytes], port: int) -> None:
+    """A TCP peer that sends the whole stream as fast as the daemon takes it.
+
+    It writes the frames back to back in large writes and lets TCP flow control pace it (the
+    daemon pauses reading while its queue is full); a write and an event-loop turn per frame
+    would measure this process, which shares its GIL with the subscriber, not the daemon.
+    """
+    stream = b"".join(frames)
+
+    async def send(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for start in range(0, len(stream), 64 * 1024):
+            writer.write(stream[start : start + 64 * 1024])
+            await writer.drain()
+        await asyncio.sleep(3600)  # keep the line open, silent, like an idle meter
+
     def main() -> None:
         loop = asyncio.new_event_loop()
-        loop.run_until_complete(serve_frames(frames, interval=0, repeat=False, port=port))
+        loop.run_until_complete(asyncio.start_server(send, "127.0.0.1", port))
         loop.run_forever()
 
     threading.Thread(target=main, daemon=True).start()

@@ -374,6 +374,10 @@ async def _consume(bridge: Bridge, queue: asyncio.Queue[bytes]) -> None:
         content = await queue.get()
         bridge.handle_content(content)
         await bridge.publisher.drain()
+        # With frames queued, get() returns without yielding: one turn of the loop per frame
+        # lets the socket take this frame's messages while the next one is decoded, instead of
+        # decoding a whole backlog first and then writing it (the broker idle meanwhile).
+        await asyncio.sleep(0)
 
 
 async def _housekeeping(bridge: Bridge) -> None:

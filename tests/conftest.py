@@ -151,12 +151,19 @@ def capture_factory() -> Iterator[Callable[..., Capture]]:
     clients: list[paho.Client] = []
 
     def make(broker: Broker, topics: tuple[str, ...] = ("#",)) -> Capture:
+        """A subscriber of ``topics``, returned once the broker has acknowledged them.
+
+        Non-retained messages published before that would be missed: the test would race.
+        """
         capture = Capture()
         client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+        subscribed = threading.Event()
 
         def on_connect(c: paho.Client, _u: object, _f: object, _rc: object, _p: object) -> None:
-            for topic in topics:
-                c.subscribe(topic, qos=1)
+            c.subscribe([(topic, 1) for topic in topics])
+
+        def on_subscribe(_c: paho.Client, _u: object, _m: object, _rc: object, _p: object) -> None:
+            subscribed.set()
 
         def on_message(_c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
             capture.add(
@@ -164,11 +171,14 @@ def capture_factory() -> Iterator[Callable[..., Capture]]:
             )
 
         client.on_connect = on_connect
+        client.on_subscribe = on_subscribe
         client.on_message = on_message
         client.connect_async(broker.host, broker.port)
         client.reconnect_delay_set(1, 2)
         client.loop_start()
         clients.append(client)
+        if not subscribed.wait(15):
+            raise AssertionError(f"capture could not subscribe at {broker.host}:{broker.port}")
         return capture
 
     yield make

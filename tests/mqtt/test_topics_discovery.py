@@ -10,7 +10,14 @@ from han2mqtt import AutoDecoder
 from han2mqtt.config import HomeAssistantSettings, MqttSettings, PublishSettings, Settings
 from han2mqtt.model import MeterReading
 from han2mqtt.mqtt.discovery import discovery_messages, is_ours, removal_messages
-from han2mqtt.mqtt.topics import format_value, messages_for_reading, topic_segment
+from han2mqtt.mqtt.topics import (
+    field_topic,
+    format_value,
+    messages_for_reading,
+    obis_topic,
+    state_topic,
+    topic_segment,
+)
 from tests import corpus
 
 ENTITY_ID = re.compile(r"^sensor\.[a-z0-9_]+$")
@@ -148,3 +155,17 @@ def test_purge_recognises_only_our_discovery_topics():
 
 def test_settings_defaults_are_consistent():
     assert Settings().homeassistant.discovery
+
+
+def test_reading_topics_are_the_topic_functions_also_for_unsafe_meter_ids():
+    reading = _reading("no-aidon-doc-1p-list2")
+    meter = "id/with+odd#chars"
+    topics = {
+        m.topic
+        for m in messages_for_reading(reading, meter, WHEN, MqttSettings(), PublishSettings())
+    }
+    expected = {state_topic("han2mqtt", meter)}
+    expected |= {field_topic("han2mqtt", meter, name) for name in reading.fields}
+    expected |= {obis_topic("han2mqtt", meter, code) for code in reading.obis}
+    assert topics == expected
+    assert all("/id_with_odd_chars/" in topic for topic in topics)
