@@ -177,3 +177,25 @@ async def test_a_silent_broker_is_detected_by_keepalive(broker: Broker, capture_
     capture = capture_factory(broker)
     await _wait(capture, lambda _m: capture.last("han2mqtt/bridge/state") == "online")
     await publisher.stop()
+
+
+async def test_tls_insecure_skips_only_the_host_name_check(broker_factory, tmp_path: Path):
+    certs = make_certificates(tmp_path, server_name="meter-broker.example")  # not 127.0.0.1
+    broker = broker_factory(
+        f"allow_anonymous true\ncafile {certs['ca']}\n"
+        f"certfile {certs['cert']}\nkeyfile {certs['key']}"
+    )
+    tls = {"enabled": True, "ca_certs": str(certs["ca"])}
+    checked = MqttPublisher(_settings(broker, tls=tls))
+    await checked.start()
+    with pytest.raises(TimeoutError):
+        await checked.wait_connected(2)
+    assert "match" in (checked.stats.last_error or "") or "certificate" in (
+        checked.stats.last_error or ""
+    )
+    await checked.stop()
+
+    insecure = MqttPublisher(_settings(broker, client_id="insecure", tls={**tls, "insecure": True}))
+    await insecure.start()
+    await insecure.wait_connected(10)  # the CA still signs it: only the name is not checked
+    await insecure.stop()
