@@ -219,8 +219,17 @@ class MqttPublisher:
             await self._drained.wait()
 
     async def stop(self) -> None:
-        """Publish ``offline``, wait briefly for it to leave, disconnect, release the socket."""
+        """Publish ``offline``, wait briefly for it to leave, disconnect, release the socket.
+
+        A connect under way is completed first (bounded): a DISCONNECT queued right behind the
+        CONNECT would make the broker drop everything the CONNACK then lets out.
+        """
         self._stopping = True
+        if self._connecting is not None:  # a connect in the worker thread: let it finish
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._connecting), _CONNECT_TIMEOUT)
+        if not self._connected and self._client.socket() is not None:
+            await self._wait_for_connack()
         if self._connected:
             last = self._last_info
             if self._announce:
@@ -228,9 +237,6 @@ class MqttPublisher:
                 last = self._client.publish(topic, OFFLINE, qos=1, retain=True)
             if last is not None:
                 await self._wait_published(last)
-        if self._connecting is not None:  # a connect in the worker thread: let it finish
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._connecting), _CONNECT_TIMEOUT)
         self._connected = False
         if self._client.socket() is not None:
             self._client.disconnect()
@@ -287,6 +293,21 @@ class MqttPublisher:
             await asyncio.sleep(_MISC_PERIOD)
             if self._connecting is None:  # paho's state belongs to the worker thread then
                 self._guarded(self._client.loop_misc)
+
+    async def _wait_for_connack(self) -> None:
+        """CONNECT is out: wait (bounded) until the broker accepts it or the connection is lost."""
+        assert self._connected_event is not None
+        assert self._lost is not None
+        waiters = {
+            asyncio.ensure_future(self._connected_event.wait()),
+            asyncio.ensure_future(self._lost.wait()),
+        }
+        try:
+            await asyncio.wait(waiters, timeout=_STOP_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
 
     async def _wait_published(self, info: paho.MQTTMessageInfo) -> None:
         deadline = time.monotonic() + _STOP_TIMEOUT

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -199,3 +200,25 @@ async def test_tls_insecure_skips_only_the_host_name_check(broker_factory, tmp_p
     await insecure.start()
     await insecure.wait_connected(10)  # the CA still signs it: only the name is not checked
     await insecure.stop()
+
+
+async def test_stop_during_a_connect_still_delivers_what_was_queued(
+    broker: Broker, capture_factory
+):
+    capture = capture_factory(broker)
+    publisher = MqttPublisher(_settings(broker))
+    real_reconnect = publisher._client.reconnect
+
+    def slow_reconnect():  # runs in the worker thread: keeps the connect under way a while
+        time.sleep(0.3)
+        return real_reconnect()
+
+    publisher._client.reconnect = slow_reconnect  # type: ignore[method-assign]
+    await publisher.start()
+    await asyncio.sleep(0.1)
+    assert publisher._connecting is not None
+    for value in range(3):
+        publisher.publish(Message(f"han2mqtt/m/v{value}", str(value)))
+    await publisher.stop()
+    await _wait(capture, lambda _m: capture.last("han2mqtt/m/v2") == "2")
+    await _wait(capture, lambda _m: capture.last("han2mqtt/bridge/state") == "offline")
