@@ -539,7 +539,10 @@ async def purge(settings: Settings, *, listen: float = 2.0) -> int:
             found.add(topic)
 
     # announce=False: no "online"/"offline" and no last will, so nothing new is left behind.
-    publisher = MqttPublisher(settings.mqtt, announce=False)
+    # A client id of its own: the broker would disconnect a running daemon that uses the same
+    # one (and the daemon, reconnecting, this purge).
+    mqtt = settings.mqtt.model_copy(update={"client_id": f"{settings.mqtt.client_id}-purge"})
+    publisher = MqttPublisher(mqtt, announce=False)
     publisher.subscribe(f"{settings.mqtt.base_topic}/#", collect)
     publisher.subscribe(f"{ha.prefix}/#", collect)
     await publisher.start()

@@ -60,6 +60,9 @@ class AutoDecoder:
         self._previous: str | None = None
         self._templates = TemplateCache()
         self.stats = DecoderStats()
+        self.last_apdu: bytes | None = None
+        """The plaintext APDU of the last frame decoded (deciphered, blocks joined), for tools
+        that show the A-XDR tree of what they decoded (``han2mqtt decode --raw``)."""
 
     @property
     def previous_success_decoder(self) -> str | None:
@@ -95,6 +98,7 @@ class AutoDecoder:
         return reading
 
     def _feed(self, content: bytes) -> MeterReading | None:
+        self.last_apdu = None
         if content[:1] == b"/":
             return decode_telegram(P1Telegram(content, *_p1_crc(content)))
         apdu = strip_llc(content)
@@ -122,6 +126,7 @@ class AutoDecoder:
             ) from exc
 
     def _decode_plain(self, apdu: bytes) -> MeterReading:
+        self.last_apdu = apdu
         reading = self._templates.decode(apdu)
         if reading is not None:
             return reading

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from han2mqtt.autodecoder import AutoDecoder
-from han2mqtt.errors import DecodeError
-from han2mqtt.protocol.apdu import decode_data_notification, strip_llc
+from han2mqtt.errors import ConfigError, DecodeError
+from han2mqtt.protocol.apdu import decode_data_notification
 from han2mqtt.protocol.axdr import AxdrValue, BitString
 from han2mqtt.protocol.cosem import CosemDate, CosemDateTime, CosemTime
 from han2mqtt.protocol.hdlc import FLAG, HdlcFrameReader, HdlcSegmentAssembler
@@ -28,19 +28,25 @@ from han2mqtt.protocol.stream import ContentReader, Format
 __all__ = ["DecodeResult", "decode_stream", "jsonable", "parse_input", "run_decode"]
 
 _HEX_TEXT = re.compile(rb"^[0-9a-fA-F\s:,-]*$")
+_COMMENT = re.compile(rb"(?m)^\s*#.*$")
 _HEX_DIGITS = frozenset(string.hexdigits)
 
 
 def parse_input(data: bytes) -> bytes:
-    """Return the bytes of a capture given as raw bytes or as hex text (spaces, lines allowed)."""
-    if data and _HEX_TEXT.match(data):
-        digits = bytes(b for b in data if chr(b) in _HEX_DIGITS)
-        if len(digits) % 2 == 0:
-            try:
-                return binascii.unhexlify(digits)
-            except binascii.Error:
-                pass
-    return data
+    """Return the bytes of a capture given as raw bytes or as hex text.
+
+    Hex text may have spaces, separators, one frame per line and ``#`` comment lines.
+
+    Raises:
+        ConfigError: hex text with an odd number of digits (a digit lost in copying).
+    """
+    text = _COMMENT.sub(b"", data)
+    if not text.strip() or not _HEX_TEXT.match(text):
+        return data
+    digits = bytes(b for b in text if chr(b) in _HEX_DIGITS)
+    if len(digits) % 2:
+        raise ConfigError(f"hex input with an odd number of digits ({len(digits)})")
+    return binascii.unhexlify(digits)
 
 
 def jsonable(value: AxdrValue) -> Any:  # noqa: ANN401 - a JSON tree
@@ -144,9 +150,10 @@ def decode_stream(
         if raw:
             output["_layout"] = reading.layout
             output["_obis"] = reading.obis
-            with contextlib.suppress(DecodeError):
-                notification = decode_data_notification(strip_llc(content))
-                output["_axdr"] = jsonable(notification.body)
+            apdu = decoder.last_apdu  # deciphered and joined, unlike the frame content
+            if apdu is not None:
+                with contextlib.suppress(DecodeError):
+                    output["_axdr"] = jsonable(decode_data_notification(apdu).body)
         yield DecodeResult(output, None)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from han2mqtt.cli import main
 from han2mqtt.simulator import load_samples
+from tests import corpus
 
 # Aidon list 1 from the README: 1661 W.
 AIDON_LIST1 = bytes.fromhex(
@@ -117,3 +118,32 @@ def test_a_long_hex_argument_is_data_not_a_file_name(capsys):
 def test_an_argument_that_is_neither_a_file_nor_hex_is_a_usage_error(capsys):
     assert main(["decode", "capture-that-does-not-exist.bin"]) == 2
     assert "no such file, and not hex" in capsys.readouterr().err
+
+
+def test_raw_shows_the_deciphered_tree_of_an_encrypted_frame(capsys):
+    item = corpus.by_id("dk-kamstrup-omnipower-enc-testkey")
+    readings, _ = _decode(
+        capsys,
+        "--raw",
+        "--key",
+        item["key_hex"],
+        "--auth-key",
+        item["auth_key_hex"],
+        item["hex_or_text"],
+    )
+    (reading,) = readings
+    assert isinstance(reading["_axdr"], list)
+    assert reading["_obis"]
+
+
+def test_hex_files_may_have_comment_lines(capsys, tmp_path: Path):
+    lines = "# a capture of an Aidon meter\n" + AIDON_LIST1.hex() + "\n  # the end\n"
+    (tmp_path / "capture.hex").write_text(lines)
+    readings, _ = _decode(capsys, str(tmp_path / "capture.hex"))
+    assert readings == [{"meter_manufacturer": "Aidon", "active_power_import": 1661}]
+
+
+def test_an_odd_number_of_hex_digits_is_a_usage_error(capsys, tmp_path: Path):
+    (tmp_path / "capture.hex").write_text(AIDON_LIST1.hex()[:-1] + "\n")
+    assert main(["decode", str(tmp_path / "capture.hex")]) == 2
+    assert "odd number of digits" in capsys.readouterr().err
