@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.publish as single
@@ -32,14 +32,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.broker]
 BASE = "han2mqtt"
 DEMO = "han2mqtt-demo"
 DISCOVERY = f"homeassistant/device/han2mqtt_{AIDON_ID}/config"
-
-
-@pytest.fixture
-def meter() -> Iterator[MeterSimulator]:
-    simulator = MeterSimulator(AIDON)
-    simulator.start()
-    yield simulator
-    simulator.stop()
 
 
 def _publish(broker: Broker, topic: str, payload: str) -> None:

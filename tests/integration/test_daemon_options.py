@@ -9,14 +9,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Broker, Capture, free_port, wait_for_port
 from tests.integration.helpers import (
-    AIDON,
     AIDON_ID,
     MeterSimulator,
     clean_env,
@@ -29,14 +28,6 @@ from tests.tls import make_certificates
 pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 POWER = f"han2mqtt/{AIDON_ID}/active_power_import"
-
-
-@pytest.fixture
-def meter() -> Iterator[MeterSimulator]:
-    simulator = MeterSimulator(AIDON)
-    simulator.start()
-    yield simulator
-    simulator.stop()
 
 
 def test_mqtt5_over_tls_with_a_client_certificate(
@@ -90,19 +81,24 @@ def test_run_with_environment_variables_only(
         "HAN2MQTT_MQTT__CLIENT_ID": "env-only",
     }
     assert not (tmp_path / "config.yaml").exists()  # no file anywhere: cwd is empty
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "han2mqtt", "run"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = _daemon([], env, cwd=tmp_path)
     try:
         capture.wait_for(lambda _m: capture.last(POWER) is not None)
     finally:
         code, err = stop_daemon(daemon)
     assert code == 0, err
+
+
+def _daemon(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen[str]:
+    """``han2mqtt run`` with an environment of the test's choosing (no inherited HAN2MQTT_*)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "han2mqtt", "run", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 class NotifySocket:
@@ -147,13 +143,7 @@ def test_systemd_ready_watchdog_only_while_frames_arrive_and_sigint(
         health={"max_age": 3},
     )
     env = clean_env() | {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"}
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "han2mqtt", "run", "--config", str(config)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = _daemon(["--config", str(config)], env)
     try:
         capture.wait_for(lambda _m: capture.last(POWER) is not None)
         deadline = time.monotonic() + 10
