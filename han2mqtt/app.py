@@ -359,13 +359,13 @@ def source_factory(settings: Settings, queue: asyncio.Queue[bytes]) -> Callable[
             parity=source.parity,
             bytesize=source.bytesize,
             stopbits=source.stopbits,
-            reader=ContentReader(framing),
+            reader=ContentReader(framing, octet_stuffing=source.octet_stuffing),
         )
     if source.host is None or source.port is None:
         raise TransportError(f"source.type {source.type} needs source.host and source.port")
     host, port = source.host, source.port
     return lambda: create_tcp_frame_content_connection(
-        queue, None, host, port, reader=ContentReader(framing)
+        queue, None, host, port, reader=ContentReader(framing, octet_stuffing=source.octet_stuffing)
     )
 
 
@@ -477,6 +477,7 @@ async def _run(
         source_factory(settings, queue),
         back_off=BackOff(source.reconnect_min, source.reconnect_max),
         watchdog_timeout=source.watchdog,
+        connect_timeout=source.connect_timeout,
         on_state_change=bridge.on_source_state,
     )
     if settings.health.heartbeat_file is not None:

@@ -85,6 +85,10 @@ class SourceSettings(_Section):
     """Seconds without a byte after which the connection is reopened (null: never)."""
     reconnect_min: float = Field(default=1.0, gt=0)
     reconnect_max: float = Field(default=60.0, gt=0)
+    connect_timeout: float | None = Field(default=30.0, gt=0)
+    """Seconds one connection attempt may take (a serial server that drops SYNs; null: no limit)."""
+    octet_stuffing: bool = False
+    """HDLC with octet stuffing (7D xx): only for links that stuff; meters' HAN ports never do."""
     demo_interval: float = Field(default=2.0, ge=0)
     """Seconds between frames of the built-in demo source."""
 

@@ -81,6 +81,8 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("source", "watchdog"), "30", 30),
         (("source", "reconnect_min"), "2", 2),
         (("source", "reconnect_max"), "120", 120),
+        (("source", "connect_timeout"), "10", 10),
+        (("source", "octet_stuffing"), "true", True),
         (("source", "demo_interval"), "0.5", 0.5),
         (("meter", "type"), "kaifa", "kaifa"),
         (("meter", "offline_after"), "30", 30),

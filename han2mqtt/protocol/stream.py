@@ -32,9 +32,9 @@ class ContentStats:
 class ContentReader:
     """Bytes in, frame contents out, for one framing or the first one that shows up."""
 
-    def __init__(self, framing: Format = "auto") -> None:
+    def __init__(self, framing: Format = "auto", *, octet_stuffing: bool = False) -> None:
         self.format: Format = framing
-        self._hdlc = HdlcFrameReader()
+        self._hdlc = HdlcFrameReader(use_octet_stuffing=octet_stuffing)
         self._segments = HdlcSegmentAssembler()
         self._mbus = MbusFrameReader()
         self._telegram = MbusApduAssembler()

@@ -98,3 +98,17 @@ async def test_done_resolves_on_connection_lost():
     other.connection_lost(ConnectionResetError("reset"))
     with pytest.raises(ConnectionResetError):
         await other.done
+
+
+def test_octet_stuffing_is_an_opt_in_of_the_content_reader():
+    from han2mqtt.protocol.stream import ContentReader  # noqa: PLC0415
+    from tests import corpus  # noqa: PLC0415
+
+    frame = corpus.raw(corpus.by_id("no-kaifa-list1-flag-7e-in-info"))
+    inner = frame[1:-1]
+    assert b"\x7e" in inner  # a payload byte a stuffing link would have escaped
+    stuffed = b"\x7e" + inner.replace(b"\x7d", b"\x7d\x5d").replace(b"\x7e", b"\x7d\x5e") + b"\x7e"
+    plain = ContentReader("hdlc").read(frame)
+    assert plain
+    assert ContentReader("hdlc", octet_stuffing=True).read(stuffed) == plain
+    assert ContentReader("hdlc").read(stuffed) != plain  # HAN meters never stuff: off by default
