@@ -8,7 +8,8 @@ Wire layout (IEC 62056-5-3 §9.2.7.2.4, DLMS UA Green Book §9.2.4)::
   (0x20), bit 6 the key set (broadcast), bit 7 compression.
 * The GCM initialisation vector is system title ‖ frame counter (12 octets).
 * Authenticated (0x10): the data ends in a 12-octet tag; the additional authenticated data is
-  security control ‖ authentication key.
+  security control ‖ authentication key (‖ the plaintext, when it is sent in clear: 0x10 alone,
+  authentication only, where the tag is GCM's over an empty plaintext).
 
 Decryption without the authentication key is AES-CTR from GCM's first data counter block
 (IV ‖ 00000002): the same plaintext, without the tag check.  Then the plaintext must parse as
@@ -113,9 +114,12 @@ def decrypt_apdu(
     """
     ciphered = parse_ciphered_apdu(apdu)
     if not ciphered.encrypted:
-        if ciphered.authenticated:
-            return ciphered.ciphertext[:-TAG_LENGTH]  # authenticated only: data is in clear
-        return ciphered.ciphertext
+        if not ciphered.authenticated:
+            return ciphered.ciphertext
+        if encryption_key is not None and authentication_key is not None:
+            _check_key("encryption key", encryption_key)
+            _verify_clear(ciphered, encryption_key, authentication_key)
+        return ciphered.ciphertext[:-TAG_LENGTH]  # authenticated only: data is in clear
     if encryption_key is None:
         raise MissingKeyError(f"ciphered frame from {ciphered.describe()}: no encryption key set")
     _check_key("encryption key", encryption_key)
@@ -149,6 +153,27 @@ def _decrypt_verified(ciphered: CipheredApdu, key: bytes, authentication_key: by
         raise DecryptionError(
             f"authentication tag mismatch for {ciphered.describe()}: "
             "wrong encryption or authentication key"
+        ) from exc
+
+
+def _verify_clear(ciphered: CipheredApdu, key: bytes, authentication_key: bytes) -> None:
+    """Check the tag of an authenticated-only APDU (data in clear, inside the AAD)."""
+    _check_key("authentication key", authentication_key)
+    if len(ciphered.ciphertext) < TAG_LENGTH:
+        raise ApduError("ciphered APDU shorter than its authentication tag")
+    data, tag = ciphered.ciphertext[:-TAG_LENGTH], ciphered.ciphertext[-TAG_LENGTH:]
+    aad = bytes((ciphered.security_control,)) + authentication_key + data
+    verifier = Cipher(
+        algorithms.AES(key),
+        modes.GCM(ciphered.initialization_vector, tag, min_tag_length=TAG_LENGTH),
+    ).decryptor()
+    verifier.authenticate_additional_data(aad)
+    try:
+        verifier.finalize()
+    except InvalidTag as exc:
+        raise DecryptionError(
+            f"authentication tag mismatch for {ciphered.describe()}: "
+            "wrong encryption or authentication key, or altered data"
         ) from exc
 
 

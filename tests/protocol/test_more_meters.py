@@ -367,3 +367,29 @@ def test_p1_garbage_after_the_end_mark_is_a_bad_telegram_not_a_stall():
     assert not telegrams[0].is_valid
     assert sum(t.is_valid for t in telegrams) == 50
     assert len(reader._buffer) == 0
+
+
+def _authenticated_only(plaintext: bytes, key: bytes, auth: bytes) -> bytes:
+    """A general-glo-ciphering APDU with security control 0x10: data in clear, GCM tag over it."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
+    title, counter = bytes.fromhex("4B464D1020000001"), (4711).to_bytes(4, "big")
+    tag = AESGCM(key).encrypt(title + counter, b"", b"\x10" + auth + plaintext)[:12]
+    body = b"\x10" + counter + plaintext + tag
+    assert len(body) < 0x80
+    return b"\xdb\x08" + title + bytes((len(body),)) + body
+
+
+def test_authenticated_only_frames_have_their_tag_checked():
+    plaintext = bytes.fromhex("0f40000000000101020309060100010700ff060000011802020f00161b")
+    key, auth = bytes(range(16)), bytes(range(16, 32))
+    apdu = _authenticated_only(plaintext, key, auth)
+    reading = AutoDecoder(encryption_key=key, authentication_key=auth).decode(apdu)
+    assert reading.fields["active_power_import"] == 280
+    altered = apdu.replace(bytes.fromhex("00000118"), bytes.fromhex("00000119"))
+    with pytest.raises(DecryptionError, match="tag mismatch"):
+        AutoDecoder(encryption_key=key, authentication_key=auth).decode(altered)
+    with pytest.raises(DecryptionError, match="tag mismatch"):
+        AutoDecoder(encryption_key=key, authentication_key=bytes(16)).decode(apdu)
+    # Without keys the data (in clear) still decodes: nothing can be checked then.
+    assert AutoDecoder().decode(apdu).fields["active_power_import"] == 280
