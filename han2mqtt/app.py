@@ -33,7 +33,14 @@ from han2mqtt.io import (
     create_tcp_frame_content_connection,
 )
 from han2mqtt.model import MeterReading
-from han2mqtt.mqtt.discovery import announces, discovery_messages, is_ours, removal_messages
+from han2mqtt.mqtt.discovery import (
+    announces,
+    device_topic,
+    discovery_messages,
+    is_ours,
+    removal_messages,
+    retained_components,
+)
 from han2mqtt.mqtt.publisher import Handler, MqttPublisher, PublisherStats
 from han2mqtt.mqtt.topics import (
     OFFLINE,
@@ -157,6 +164,10 @@ class Bridge:
         self._last_decode_log = -_DECODE_LOG_INTERVAL
         self._errors_since_log = 0
         self._resend_task: asyncio.Task[None] | None = None
+        self._retained_components: dict[str, dict[str, Any]] = {}
+        """Device discovery topic → the components the broker held for it at start-up."""
+        self._published_components: dict[str, set[str]] = {}
+        """Device discovery topic → the component keys this run last published there."""
         self.on_frame: Callable[[], None] | None = None
 
     # -- frames -----------------------------------------------------------------------------
@@ -211,6 +222,9 @@ class Bridge:
         Assistant beside the real one.
         """
         _LOGGER.info("meter %s is %s; removing its topics", state.meter_id, successor)
+        gone = device_topic(state.meter_id, self.settings.homeassistant)
+        self._retained_components.pop(gone, None)
+        self._published_components.pop(gone, None)
         topics = [availability_topic(self.settings.mqtt.base_topic, state.meter_id)]
         if self.settings.homeassistant.discovery and state.last_reading is not None:
             topics += [message.topic for message in self._discovery(state)]
@@ -245,17 +259,41 @@ class Bridge:
         if not self.settings.homeassistant.discovery or state.last_reading is None:
             return
         for message in self._discovery(state):
+            if self.settings.homeassistant.mode == "device":
+                self._published_components[message.topic] = set(json.loads(message.payload)["cmps"])
             self.publisher.publish(message)
 
     def _discovery(self, state: MeterState) -> list[Message]:
         assert state.last_reading is not None
+        ha = self.settings.homeassistant
         return discovery_messages(
             state.meter_id,
             state.last_reading,
             self.settings.mqtt,
-            self.settings.homeassistant,
+            ha,
             obis=self.settings.publish.obis,
+            keep=self._retained_components.get(device_topic(state.meter_id, ha)),
         )
+
+    def on_discovery_config(self, topic: str, payload: bytes, retained: bool) -> None:
+        """The broker's copy of one of our device discovery messages (sent on subscribing).
+
+        A restarted daemon has seen only a few lists yet; the copy from the last run names the
+        sensors of the others (the hourly energy registers).  They are kept in every discovery
+        this run publishes, and if a smaller one already went out, it is sent again.
+        """
+        if not retained or not payload:
+            return  # our own publications coming back, or a purge
+        components = retained_components(payload, self.settings.mqtt.base_topic)
+        if not components:
+            return
+        self._retained_components[topic] = components
+        published = self._published_components.get(topic)
+        if published is None or components.keys() <= published:
+            return
+        for state in self.tracker.meters.values():
+            if device_topic(state.meter_id, self.settings.homeassistant) == topic:
+                self._publish_discovery(state)
 
     # -- broker and Home Assistant events ---------------------------------------------------------
 
@@ -485,8 +523,7 @@ async def _run(
         with contextlib.suppress(OSError):
             settings.health.heartbeat_file.unlink(missing_ok=True)
     await mqtt.start()
-    if settings.homeassistant.discovery:
-        mqtt.subscribe(f"{settings.homeassistant.prefix}/status", bridge.on_homeassistant_status)
+    _subscribe(mqtt, bridge)
     _LOGGER.info("han2mqtt %s started; source %s", __version__, _describe_source(settings))
     try:
         async with asyncio.TaskGroup() as tasks:
@@ -509,6 +546,16 @@ async def _run(
         except (OSError, RuntimeError, TimeoutError) as exc:
             _LOGGER.warning("MQTT did not close cleanly: %s", exc)
     return 0
+
+
+def _subscribe(mqtt: Publisher, bridge: Bridge) -> None:
+    """What the bridge listens to: Home Assistant's status and its own retained discovery."""
+    ha = bridge.settings.homeassistant
+    if not ha.discovery:
+        return
+    mqtt.subscribe(f"{ha.prefix}/status", bridge.on_homeassistant_status)
+    if ha.mode == "device":
+        mqtt.subscribe(f"{ha.prefix}/device/+/config", bridge.on_discovery_config)
 
 
 def _describe_source(settings: Settings) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ class Printed:
 def _contents() -> dict[str, bytes]:
     frames = load_samples()
     payloads = [frame.payload for frame in HdlcFrameReader().read(b"".join(frames))]
-    return {"aidon_list2": payloads[0], "aidon_list1": payloads[1]}
+    return {"aidon_list2": payloads[0], "aidon_list1": payloads[1], "aidon_list3": payloads[2]}
 
 
 CONTENTS = _contents()
@@ -141,3 +142,48 @@ async def test_the_heartbeat_means_a_decoded_frame(tmp_path: Path, monkeypatch: 
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+DEVICE = f"homeassistant/device/han2mqtt_{AIDON_ID}/config"
+ENERGY = "1_0_1_8_0_255"  # the component of the hourly list's energy register
+
+
+def _last_components(printed: Printed) -> set[str]:
+    payloads = [payload for topic, payload, _ in printed.messages() if topic == DEVICE]
+    return set(json.loads(payloads[-1])["cmps"])
+
+
+def _previous_run_discovery() -> bytes:
+    bridge, printed, _ = _bridge()
+    for name in ("aidon_list2", "aidon_list3"):
+        bridge.handle_content(CONTENTS[name])
+    payload = [p for t, p, _ in printed.messages() if t == DEVICE][-1]
+    assert ENERGY in json.loads(payload)["cmps"]
+    return payload.encode()
+
+
+def test_a_restart_keeps_the_components_the_broker_holds_whatever_comes_first():
+    retained = _previous_run_discovery()
+    # The broker's copy arrives before the first frame: the first discovery is complete.
+    bridge, printed, _ = _bridge()
+    bridge.on_discovery_config(DEVICE, retained, True)
+    bridge.handle_content(CONTENTS["aidon_list2"])
+    assert ENERGY in _last_components(printed)
+    # The first frame comes first: a smaller discovery went out, and is completed at once.
+    bridge, printed, _ = _bridge()
+    bridge.handle_content(CONTENTS["aidon_list2"])
+    assert ENERGY not in _last_components(printed)
+    bridge.on_discovery_config(DEVICE, retained, True)
+    assert ENERGY in _last_components(printed)
+
+
+def test_only_retained_copies_of_this_instance_count():
+    retained = _previous_run_discovery()
+    bridge, printed, _ = _bridge()
+    bridge.handle_content(CONTENTS["aidon_list2"])
+    bridge.on_discovery_config(DEVICE, retained, False)  # our own publication coming back
+    bridge.on_discovery_config(DEVICE, b"", True)  # a purge
+    other = _bridge(mqtt={"base_topic": "other"})[0]
+    other.on_discovery_config(DEVICE, retained, True)  # another instance's device
+    assert ENERGY not in _last_components(printed)
+    assert other._retained_components == {}

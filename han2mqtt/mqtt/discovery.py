@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -35,10 +35,12 @@ from han2mqtt.protocol.obis import parse_obis
 __all__ = [
     "SensorClass",
     "announces",
+    "device_topic",
     "discovery_messages",
     "is_ours",
     "node_id",
     "removal_messages",
+    "retained_components",
     "sensor_class",
 ]
 
@@ -195,13 +197,14 @@ def _availability(meter: str, mqtt: MqttSettings) -> dict[str, Any]:
     }
 
 
-def discovery_messages(
+def discovery_messages(  # noqa: PLR0913 - the sections it reads, and two options
     meter: str,
     reading: MeterReading,
     mqtt: MqttSettings,
     homeassistant: HomeAssistantSettings,
     *,
     obis: bool = True,
+    keep: Mapping[str, Any] | None = None,
 ) -> list[Message]:
     """Discovery for one meter: one device message, or one message per entity in entity mode.
 
@@ -211,6 +214,8 @@ def discovery_messages(
         mqtt: the ``mqtt`` section (base topic, QoS).
         homeassistant: the ``homeassistant`` section (prefix, mode).
         obis: include sensors for OBIS objects without a field name (their topics are on).
+        keep: components of the device message the broker already holds (see
+            :func:`retained_components`); they stay in it beside the ones this reading brings.
     """
     manufacturer = reading.fields.get("meter_manufacturer")
     meter_type = reading.fields.get("meter_type")
@@ -223,10 +228,12 @@ def discovery_messages(
             "o": ORIGIN,
             **_availability(meter, mqtt),
             "qos": mqtt.qos,
-            "cmps": {sensor.key: _component(sensor, meter) for sensor in sensors},
+            "cmps": {
+                **(keep or {}),
+                **{sensor.key: _component(sensor, meter) for sensor in sensors},
+            },
         }
-        topic = f"{prefix}/device/{node_id(meter)}/config"
-        return [Message(topic, _json(payload), 1, retain=True)]
+        return [Message(device_topic(meter, homeassistant), _json(payload), 1, retain=True)]
     messages = []
     for sensor in sensors:
         component = _component(sensor, meter)
@@ -254,6 +261,26 @@ def _str(value: object) -> str | None:
 
 def _json(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def device_topic(meter: str, homeassistant: HomeAssistantSettings) -> str:
+    """``<prefix>/device/han2mqtt_<meter>/config``: a meter's device discovery topic."""
+    return f"{homeassistant.prefix}/device/{node_id(meter)}/config"
+
+
+def retained_components(payload: bytes, base_topic: str) -> dict[str, Any] | None:
+    """The components of a device discovery message this instance published, else None.
+
+    A restarted daemon knows only the values it has seen since; the broker still holds the
+    discovery of the last run (with, say, the energy registers of the hourly list).  Keeping
+    those components avoids publishing a smaller device until the hourly list comes again.
+    """
+    if not announces(payload, base_topic):
+        return None
+    components = json.loads(payload).get("cmps")
+    if not isinstance(components, dict):
+        return None
+    return {key: value for key, value in components.items() if isinstance(value, dict)}
 
 
 def announces(payload: bytes, base_topic: str) -> bool:

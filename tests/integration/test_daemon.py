@@ -342,3 +342,33 @@ def test_p1_and_encrypted_mbus_sources_are_detected_and_published(
     assert code == 0, err
     if item["key_hex"]:
         assert item["key_hex"] not in err  # secrets are never logged
+
+
+def test_a_restarted_daemon_keeps_the_sensors_of_lists_it_has_not_seen_yet(
+    broker: Broker, capture_factory: Callable[..., Capture], meter: MeterSimulator, tmp_path: Path
+):
+    source = {"type": "tcp", "host": "127.0.0.1", "port": meter.port}
+    capture = capture_factory(broker)
+    daemon = start_daemon(write_config(tmp_path, broker, source))
+    energy = "1_0_1_8_0_255"  # sent by list 3 only
+    try:
+        capture.wait_for(
+            lambda _m: energy in json.loads(capture.last(DISCOVERY) or "{}").get("cmps", {})
+        )
+    finally:
+        stop_daemon(daemon)
+    list2_only = MeterSimulator([AIDON[0]])
+    list2_only.start()
+    capture.clear()
+    daemon = start_daemon(write_config(tmp_path, broker, {**source, "port": list2_only.port}))
+    try:
+        capture.wait_for(lambda _m: capture.last(f"{BASE}/{AIDON_ID}/voltage_l1") is not None)
+        time.sleep(1.0)
+        published = [
+            json.loads(p) for t, p, retained in capture.messages if t == DISCOVERY and not retained
+        ]
+        assert published, "the restarted daemon sent discovery"
+        assert energy in published[-1]["cmps"]
+    finally:
+        stop_daemon(daemon)
+        list2_only.stop()
