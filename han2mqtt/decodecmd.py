@@ -22,8 +22,8 @@ from han2mqtt.protocol.apdu import decode_data_notification
 from han2mqtt.protocol.axdr import AxdrValue, BitString
 from han2mqtt.protocol.cosem import CosemDate, CosemDateTime, CosemTime
 from han2mqtt.protocol.hdlc import FLAG, HdlcFrameReader, HdlcSegmentAssembler
+from han2mqtt.protocol.mbus import SEGMENT_NUMBER, MbusApduAssembler, MbusFrameReader
 from han2mqtt.protocol.p1 import P1TelegramReader
-from han2mqtt.protocol.stream import ContentReader, Format
 
 __all__ = ["DecodeResult", "decode_stream", "jsonable", "parse_input", "run_decode"]
 
@@ -85,9 +85,8 @@ def _contents(stream: bytes) -> tuple[list[bytes], list[str]]:
     hdlc = _hdlc_contents(stream)
     if hdlc[0] or first == bytes((FLAG,)):
         return hdlc
-    framings: tuple[tuple[Format, bytes], ...] = (("mbus", b"\x68"), ("p1", b"/"))
-    for framing, marker in framings:
-        found = _framed_contents(stream, framing)
+    for read, marker in ((_mbus_contents, b"\x68"), (_p1_contents, b"/")):
+        found = read(stream)
         if found[0] or first == marker:
             return found
     return [stream], []
@@ -112,23 +111,45 @@ def _hdlc_contents(stream: bytes) -> tuple[list[bytes], list[str]]:
     return contents, problems
 
 
-def _framed_contents(stream: bytes, framing: Format) -> tuple[list[bytes], list[str]]:
-    """M-Bus long frames or P1 telegrams."""
-    content_reader = ContentReader(framing)
-    contents = content_reader.read(stream) + _flush_p1(stream, content_reader)
+def _mbus_contents(stream: bytes) -> tuple[list[bytes], list[str]]:
+    """M-Bus long frames joined into APDUs; each rejected frame or segment with its reason."""
+    reader = MbusFrameReader()
+    assembler = MbusApduAssembler()
+    contents: list[bytes] = []
     problems: list[str] = []
-    if content_reader.stats.bad:
-        problems.append(f"{content_reader.stats.bad} frame(s) rejected (bad checksum or CRC)")
+    for frame in reader.read(stream):
+        segment = frame.ci & SEGMENT_NUMBER if frame.is_valid else 0
+        if not frame.is_valid:
+            problems.append(f"M-Bus frame rejected (bad checksum or end mark): {frame.raw.hex()}")
+        elif segment and segment != assembler.expected_segment:
+            problems.append(
+                f"M-Bus segment {segment} without the segments before it "
+                "(the capture starts inside a telegram): dropped"
+            )
+        apdu = assembler.add(frame)
+        if apdu is not None:
+            contents.append(apdu)
+    if assembler.pending:
+        problems.append("M-Bus telegram cut off at the end of the capture: dropped")
+    if reader.stats.bytes_discarded:
+        problems.append(f"{reader.stats.bytes_discarded} bytes outside any frame skipped")
     return contents, problems
 
 
-def _flush_p1(stream: bytes, reader: ContentReader) -> list[bytes]:
-    """A telegram at the very end of a capture may lack its final line end."""
-    if reader.format != "p1":
-        return []
-    tail = P1TelegramReader()
-    tail.read(stream)
-    return [t.raw for t in tail.flush() if t.is_valid]
+def _p1_contents(stream: bytes) -> tuple[list[bytes], list[str]]:
+    """P1 telegrams; each rejected one with its reason."""
+    reader = P1TelegramReader()
+    contents: list[bytes] = []
+    problems: list[str] = []
+    for telegram in reader.read(stream) + reader.flush():
+        if telegram.is_valid:
+            contents.append(telegram.raw)
+        else:
+            first = telegram.identification or "?"
+            problems.append(f"P1 telegram rejected (CRC mismatch): {first}")
+    if reader.bytes_discarded:
+        problems.append(f"{reader.bytes_discarded} bytes outside any telegram skipped")
+    return contents, problems
 
 
 def decode_stream(

@@ -147,3 +147,22 @@ def test_an_odd_number_of_hex_digits_is_a_usage_error(capsys, tmp_path: Path):
     (tmp_path / "capture.hex").write_text(AIDON_LIST1.hex()[:-1] + "\n")
     assert main(["decode", str(tmp_path / "capture.hex")]) == 2
     assert "odd number of digits" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("item_id", "reason"),
+    [
+        ("at-kaifa-ma309-vorarlberg-enc-gh539-1", "M-Bus telegram cut off at the end"),
+        ("at-sagemcom-t210d-firmware-reassembled-gh155-2", "M-Bus segment 1 without the segments"),
+        ("dk-p1-kamstrup-omnia-badcrc-gh712", "P1 telegram rejected (CRC mismatch): KAM5"),
+    ],
+)
+def test_mbus_and_p1_rejections_are_listed_with_their_reason(
+    capsys, tmp_path: Path, item_id, reason
+):
+    item = corpus.by_id(item_id)
+    capture = tmp_path / "capture"
+    capture.write_bytes(corpus.raw(item))
+    readings, err = _decode(capsys, str(capture))
+    assert readings == []
+    assert reason in err

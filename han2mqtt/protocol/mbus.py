@@ -126,6 +126,16 @@ class MbusApduAssembler:
         self._size = 0
         self.telegrams_dropped = 0
 
+    @property
+    def expected_segment(self) -> int:
+        """The segment number the next frame must carry (0: a telegram's first)."""
+        return self._next
+
+    @property
+    def pending(self) -> bool:
+        """True while a telegram has begun and its last segment has not come."""
+        return bool(self._parts)
+
     def add(self, frame: MbusFrame) -> bytes | None:
         """Add a frame; return the whole APDU when ``frame`` ends a telegram, else None."""
         if not frame.is_valid or len(frame.data) < _TSAP_OCTETS:
