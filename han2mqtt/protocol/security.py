@@ -137,39 +137,36 @@ def decrypt_apdu(
 
 
 def _decrypt_verified(ciphered: CipheredApdu, key: bytes, authentication_key: bytes) -> bytes:
+    """Authenticated encryption (0x30): the data is the ciphertext; AAD = SC ‖ AK."""
+    return _open(ciphered, key, authentication_key, in_clear=False)
+
+
+def _verify_clear(ciphered: CipheredApdu, key: bytes, authentication_key: bytes) -> None:
+    """Authentication only (0x10): the data is in clear and part of the AAD = SC ‖ AK ‖ data."""
+    _open(ciphered, key, authentication_key, in_clear=True)
+
+
+def _open(
+    ciphered: CipheredApdu, key: bytes, authentication_key: bytes, *, in_clear: bool
+) -> bytes:
+    """GCM with the tag checked: the plaintext of encrypted data (empty for data in clear).
+
+    Raises:
+        ApduError: the data is shorter than a tag.
+        DecryptionError: the tag does not match (a wrong key, or altered data).
+    """
     _check_key("authentication key", authentication_key)
     if len(ciphered.ciphertext) < TAG_LENGTH:
         raise ApduError("ciphered APDU shorter than its authentication tag")
-    aad = bytes((ciphered.security_control,)) + authentication_key
     data, tag = ciphered.ciphertext[:-TAG_LENGTH], ciphered.ciphertext[-TAG_LENGTH:]
+    aad = bytes((ciphered.security_control,)) + authentication_key + (data if in_clear else b"")
     decryptor = Cipher(
         algorithms.AES(key),
         modes.GCM(ciphered.initialization_vector, tag, min_tag_length=TAG_LENGTH),
     ).decryptor()
     decryptor.authenticate_additional_data(aad)
     try:
-        return decryptor.update(data) + decryptor.finalize()
-    except InvalidTag as exc:
-        raise DecryptionError(
-            f"authentication tag mismatch for {ciphered.describe()}: "
-            "wrong encryption or authentication key"
-        ) from exc
-
-
-def _verify_clear(ciphered: CipheredApdu, key: bytes, authentication_key: bytes) -> None:
-    """Check the tag of an authenticated-only APDU (data in clear, inside the AAD)."""
-    _check_key("authentication key", authentication_key)
-    if len(ciphered.ciphertext) < TAG_LENGTH:
-        raise ApduError("ciphered APDU shorter than its authentication tag")
-    data, tag = ciphered.ciphertext[:-TAG_LENGTH], ciphered.ciphertext[-TAG_LENGTH:]
-    aad = bytes((ciphered.security_control,)) + authentication_key + data
-    verifier = Cipher(
-        algorithms.AES(key),
-        modes.GCM(ciphered.initialization_vector, tag, min_tag_length=TAG_LENGTH),
-    ).decryptor()
-    verifier.authenticate_additional_data(aad)
-    try:
-        verifier.finalize()
+        return (b"" if in_clear else decryptor.update(data)) + decryptor.finalize()
     except InvalidTag as exc:
         raise DecryptionError(
             f"authentication tag mismatch for {ciphered.describe()}: "
