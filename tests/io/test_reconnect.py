@@ -63,6 +63,16 @@ class Transport(asyncio.Transport):
             asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
 
 
+def _connection(*, closed: bool = False) -> tuple[Transport, SmartMeterFrameProtocol]:
+    """A connection as a factory returns it; ``closed``: one the peer drops at once."""
+    protocol = SmartMeterFrameProtocol(asyncio.Queue())
+    transport = Transport(protocol)
+    protocol.connection_made(transport)
+    if closed:
+        transport.close()
+    return transport, protocol
+
+
 async def _run_until(manager: ConnectionManager, predicate, limit: int = 10_000) -> None:
     task = asyncio.create_task(manager.connect_loop())
     for _ in range(limit):
@@ -93,11 +103,7 @@ async def test_peer_that_drops_every_connection_opens_the_circuit():
     states: list[ConnectionState] = []
 
     async def accept_and_drop():
-        protocol = SmartMeterFrameProtocol(asyncio.Queue())
-        transport = Transport(protocol)
-        protocol.connection_made(transport)
-        transport.close()
-        return transport, protocol
+        return _connection(closed=True)
 
     manager = ConnectionManager(
         accept_and_drop,
@@ -118,9 +124,7 @@ async def test_silent_connection_is_dropped_by_the_watchdog_on_the_fake_clock():
     transports: list[Transport] = []
 
     async def accept_silently():
-        protocol = SmartMeterFrameProtocol(asyncio.Queue())
-        transport = Transport(protocol)
-        protocol.connection_made(transport)
+        transport, protocol = _connection()
         transports.append(transport)
         return transport, protocol
 
@@ -141,9 +145,7 @@ async def test_data_keeps_the_watchdog_quiet():
     clock = FakeClock()
 
     async def accept_chatty():
-        protocol = SmartMeterFrameProtocol(asyncio.Queue())
-        transport = Transport(protocol)
-        protocol.connection_made(transport)
+        transport, protocol = _connection()
 
         async def chatter() -> None:
             while not transport.closed:
@@ -207,14 +209,19 @@ async def test_close_during_a_hanging_connect_cancels_it_and_returns_promptly():
 
     # the default connect timeout (30 s) must not be what ends the wait
     manager = ConnectionManager(drop_syns, clock=FakeClock())
+    await _close_while_connecting(manager, started)
+    assert cancelled.is_set()
+    assert manager.state is ConnectionState.CLOSED
+    assert manager.stats.connection_failures == 0
+
+
+async def _close_while_connecting(manager: ConnectionManager, started: asyncio.Event) -> None:
+    """Run the manager, close it once its factory has begun, and expect it to return at once."""
     task = asyncio.create_task(manager.connect_loop())
     async with asyncio.timeout(1):
         await started.wait()
     manager.close()
     await _returns_within(task, 0.5)
-    assert cancelled.is_set()
-    assert manager.state is ConnectionState.CLOSED
-    assert manager.stats.connection_failures == 0
 
 
 async def test_transport_of_a_connect_that_completes_despite_close_is_closed():
@@ -233,11 +240,7 @@ async def test_transport_of_a_connect_that_completes_despite_close_is_closed():
         return transport, protocol
 
     manager = ConnectionManager(finish_anyway, clock=FakeClock())
-    task = asyncio.create_task(manager.connect_loop())
-    async with asyncio.timeout(1):
-        await started.wait()
-    manager.close()
-    await _returns_within(task, 0.5)
+    await _close_while_connecting(manager, started)
     assert transports[0].closed
     assert manager.stats.connects == 0
 
@@ -273,10 +276,7 @@ async def test_connect_timeout_none_waits_for_the_factory():
 
     async def slow_accept():
         await gate
-        protocol = SmartMeterFrameProtocol(asyncio.Queue())
-        transport = Transport(protocol)
-        protocol.connection_made(transport)
-        return transport, protocol
+        return _connection()
 
     manager = ConnectionManager(slow_accept, connect_timeout=None, clock=FakeClock())
     task = asyncio.create_task(manager.connect_loop())
@@ -361,11 +361,7 @@ async def test_success_resets_the_failure_log_and_each_new_reason_warns_once(cap
         step = script.pop(0) if script else "refused"
         if step != "accept":
             raise TransportError(step)
-        protocol = SmartMeterFrameProtocol(asyncio.Queue())
-        transport = Transport(protocol)
-        protocol.connection_made(transport)
-        transport.close()
-        return transport, protocol
+        return _connection(closed=True)
 
     manager = ConnectionManager(
         scripted, back_off=BackOff(1, 1, rng=lambda: 1.0), clock=FakeClock()
