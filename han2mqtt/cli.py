@@ -93,7 +93,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from han2mqtt.app import run_daemon  # noqa: PLC0415 - keep start-up of other commands light
+    from han2mqtt.daemon import run_daemon  # noqa: PLC0415 - keep start-up of other commands light
 
     settings = _settings(args)
     _setup_logging(settings.log.level)
@@ -101,7 +101,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from han2mqtt.app import run_demo  # noqa: PLC0415
+    from han2mqtt.commands import run_demo  # noqa: PLC0415
 
     _setup_logging("WARNING" if args.mqtt_host is None else "INFO")
     return asyncio.run(
@@ -110,7 +110,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_purge(args: argparse.Namespace) -> int:
-    from han2mqtt.app import purge  # noqa: PLC0415
+    from han2mqtt.commands import purge  # noqa: PLC0415
 
     settings = _settings(args)
     _setup_logging(settings.log.level)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from han2mqtt import app
-from han2mqtt.app import METER_ID_GRACE, Bridge, PrintPublisher, _housekeeping
+from han2mqtt import daemon
+from han2mqtt.bridge import METER_ID_GRACE, Bridge, PrintPublisher
 from han2mqtt.config import Settings
+from han2mqtt.daemon import _housekeeping
 from han2mqtt.protocol.hdlc import HdlcFrameReader
 from han2mqtt.simulator import load_samples
 from han2mqtt.tracker import UNKNOWN_METER
@@ -125,7 +126,7 @@ def test_what_a_connect_sends_again(connects: int, dropped: int, resent: bool):
 
 
 async def test_the_heartbeat_means_a_decoded_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(app, "_HOUSEKEEPING_PERIOD", 0.01)
+    monkeypatch.setattr(daemon, "_HOUSEKEEPING_PERIOD", 0.01)
     heartbeat = tmp_path / "heartbeat"
     bridge, _, _ = _bridge(health={"heartbeat_file": str(heartbeat)})
     task = asyncio.create_task(_housekeeping(bridge))

@@ -1,0 +1,247 @@
+"""The daemon's wiring: the event loop, its tasks, signals, clocks and supervisors.
+
+:func:`run_daemon` connects the configured source (through a
+:class:`~han2mqtt.io.ConnectionManager`) to a :class:`~han2mqtt.bridge.Bridge` and its publisher,
+runs the housekeeping (availability expiry, ``bridge/info``, systemd watchdog, heartbeat file) and
+stops cleanly on SIGTERM/SIGINT.  It holds no decoding or accounting logic of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from han2mqtt._version import __version__
+from han2mqtt.bridge import Bridge, Publisher
+from han2mqtt.config import Settings
+from han2mqtt.errors import TransportError
+from han2mqtt.health import notify, watchdog_interval, write_heartbeat
+from han2mqtt.io import (
+    BackOff,
+    ConnectionManager,
+    create_serial_frame_content_connection,
+    create_tcp_frame_content_connection,
+)
+from han2mqtt.mqtt.publisher import MqttPublisher
+from han2mqtt.protocol.stream import ContentReader
+from han2mqtt.simulator import load_samples, serve_frames
+
+__all__ = ["run_daemon", "source_factory"]
+
+_LOGGER = logging.getLogger("han2mqtt")
+_HOUSEKEEPING_PERIOD = 1.0
+_HA_RESEND_DELAY = (1.0, 5.0)
+
+
+def source_factory(settings: Settings, queue: asyncio.Queue[bytes]) -> Callable[[], Any]:
+    """A connection factory for the configured source."""
+    source = settings.source
+    framing = source.format
+    if source.type == "serial":
+        return lambda: create_serial_frame_content_connection(
+            queue,
+            None,
+            url=source.device,
+            baudrate=source.baudrate,
+            parity=source.parity,
+            bytesize=source.bytesize,
+            stopbits=source.stopbits,
+            reader=ContentReader(framing, octet_stuffing=source.octet_stuffing),
+        )
+    if source.host is None or source.port is None:
+        raise TransportError(f"source.type {source.type} needs source.host and source.port")
+    host, port = source.host, source.port
+    return lambda: create_tcp_frame_content_connection(
+        queue, None, host, port, reader=ContentReader(framing, octet_stuffing=source.octet_stuffing)
+    )
+
+
+async def _consume(bridge: Bridge, queue: asyncio.Queue[bytes]) -> None:
+    while True:
+        content = await queue.get()
+        bridge.handle_content(content)
+        await bridge.publisher.drain()
+        # With frames queued, get() returns without yielding: one turn of the loop per frame
+        # lets the socket take this frame's messages while the next one is decoded, instead of
+        # decoding a whole backlog first and then writing it (the broker idle meanwhile).
+        await asyncio.sleep(0)
+
+
+async def _housekeeping(bridge: Bridge) -> None:
+    settings = bridge.settings
+    next_info = 0.0
+    ping = watchdog_interval()
+    next_ping = 0.0
+    last_decoded = bridge.decoder.stats.decoded
+    while True:
+        now = time.monotonic()
+        bridge.expire()
+        if now >= next_info:
+            bridge.publisher.publish(bridge.info_message())
+            next_info = now + settings.publish.info_interval
+        if ping is not None and now >= next_ping and bridge.healthy():
+            _notify("WATCHDOG=1")
+            next_ping = now + ping
+        # A frame that decodes, not merely arrives: garbage or a wrong key is not health.
+        decoded = bridge.decoder.stats.decoded
+        if settings.health.heartbeat_file is not None and decoded != last_decoded:
+            last_decoded = decoded
+            _heartbeat(settings.health.heartbeat_file)
+        await asyncio.sleep(_HOUSEKEEPING_PERIOD)
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str, *args: object) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        _LOGGER.warning(message, *args)
+
+
+def _notify(message: str) -> None:
+    """Tell systemd; a broken notify socket is worth a warning, not the daemon's life."""
+    try:
+        notify(message)
+    except TransportError as exc:
+        _warn_once("notify", "%s", exc)
+
+
+def _heartbeat(path: Path) -> None:
+    try:
+        write_heartbeat(path)
+    except OSError as exc:
+        _warn_once("heartbeat", "cannot write the heartbeat file %s: %s", path, exc)
+
+
+async def run_daemon(
+    settings: Settings,
+    *,
+    publisher: Publisher | None = None,
+    stop: asyncio.Event | None = None,
+    frame_limit: int | None = None,
+) -> int:
+    """Run until SIGTERM/SIGINT, ``stop``, or ``frame_limit`` frames; return the exit code."""
+    stop = stop or asyncio.Event()
+    demo: asyncio.Server | None = None
+    if settings.source.type == "demo":
+        demo = await serve_frames(load_samples(), interval=settings.source.demo_interval)
+        port = demo.sockets[0].getsockname()[1]
+        settings = settings.model_copy(
+            update={
+                "source": settings.source.model_copy(update={"host": "127.0.0.1", "port": port})
+            }
+        )
+    try:
+        return await _run(settings, publisher, stop, frame_limit)
+    finally:
+        if demo is not None:
+            demo.close()
+            await demo.wait_closed()
+
+
+async def _run(
+    settings: Settings, publisher: Publisher | None, stop: asyncio.Event, frame_limit: int | None
+) -> int:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    mqtt: Publisher = publisher if publisher is not None else MqttPublisher(settings.mqtt)
+    bridge = Bridge(settings, mqtt)
+    if isinstance(mqtt, MqttPublisher):
+        mqtt.on_connected = bridge.on_broker_connected
+    if frame_limit is not None:
+
+        def count() -> None:
+            if bridge.frames >= frame_limit:
+                stop.set()
+
+        bridge.on_frame = count
+    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=256)
+    source = settings.source
+    manager = ConnectionManager(
+        source_factory(settings, queue),
+        back_off=BackOff(source.reconnect_min, source.reconnect_max),
+        watchdog_timeout=source.watchdog,
+        connect_timeout=source.connect_timeout,
+        on_state_change=bridge.on_source_state,
+    )
+    if settings.health.heartbeat_file is not None:
+        # One left by an earlier run (a container's /tmp survives a restart) is not our health.
+        with contextlib.suppress(OSError):
+            settings.health.heartbeat_file.unlink(missing_ok=True)
+    await mqtt.start()
+    _subscribe(mqtt, bridge)
+    _LOGGER.info("han2mqtt %s started; source %s", __version__, _describe_source(settings))
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            source_task = tasks.create_task(manager.connect_loop(), name="source")
+            workers = [
+                tasks.create_task(_consume(bridge, queue), name="decode"),
+                tasks.create_task(_housekeeping(bridge), name="housekeeping"),
+            ]
+            _notify("READY=1")
+            await stop.wait()
+            _LOGGER.info("stopping")
+            _notify("STOPPING=1")
+            manager.close()
+            await source_task
+            for worker in workers:
+                worker.cancel()
+    finally:
+        try:
+            await mqtt.stop()
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            _LOGGER.warning("MQTT did not close cleanly: %s", exc)
+    return 0
+
+
+def _subscribe(mqtt: Publisher, bridge: Bridge) -> None:
+    """What the bridge listens to: Home Assistant's status and its own retained discovery."""
+    ha = bridge.settings.homeassistant
+    if not ha.discovery:
+        return
+    mqtt.subscribe(f"{ha.prefix}/status", _HomeAssistantWatch(bridge))
+    if ha.mode == "device":
+        mqtt.subscribe(f"{ha.prefix}/device/+/config", bridge.on_discovery_config)
+
+
+class _HomeAssistantWatch:
+    """Home Assistant restarted (``<prefix>/status`` → ``online``): re-send discovery.
+
+    After a short random delay, so that many bridges do not answer in the same instant.
+    """
+
+    def __init__(self, bridge: Bridge) -> None:
+        self._bridge = bridge
+        self._task: asyncio.Task[None] | None = None
+
+    def __call__(self, _topic: str, payload: bytes, _retained: bool) -> None:
+        if payload.strip().lower() != b"online":
+            return
+        if self._task is not None and not self._task.done():
+            return
+        delay = random.uniform(*_HA_RESEND_DELAY)  # noqa: S311 - spreading load, not security
+        self._task = asyncio.get_running_loop().create_task(self._resend_later(delay))
+
+    async def _resend_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._bridge.resend_all()
+
+
+def _describe_source(settings: Settings) -> str:
+    source = settings.source
+    if source.type == "serial":
+        line = f"{source.bytesize}{source.parity}{source.stopbits:g}"
+        return f"serial {source.device} {source.baudrate} {line}"
+    if source.type == "tcp":
+        return f"tcp {source.host}:{source.port}"
+    return "built-in demo frames"
