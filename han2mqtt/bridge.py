@@ -21,7 +21,7 @@ from han2mqtt.autodecoder import AutoDecoder
 from han2mqtt.config import Settings
 from han2mqtt.errors import DecodeError
 from han2mqtt.io import ConnectionState
-from han2mqtt.model import MeterReading
+from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.mqtt.discovery import (
     device_topic,
     discovery_messages,
@@ -47,8 +47,8 @@ METER_ID_GRACE = 30.0
 """Seconds to hold back id-less frames (list 1) waiting for a list that names the meter."""
 _DECODE_LOG_INTERVAL = 300.0
 
-ReadingListener = Callable[[str, MeterReading, datetime], None]
-"""``(meter id, reading, receive time)`` of every reading the bridge publishes."""
+ReadingListener = Callable[[str, MeterReading, dict[str, FieldValue], datetime], None]
+"""``(meter id, reading, derived values, receive time)`` of every reading the bridge publishes."""
 
 
 class Publisher(Protocol):
@@ -188,10 +188,18 @@ class Bridge:
         self._publish_reading(state, reading, received_at or datetime.now(UTC))
 
     def _publish_reading(self, state: MeterState, reading: MeterReading, stamp: datetime) -> None:
-        for message in self._reading_messages(reading, state.meter_id, stamp):
+        derived = self._derive(state, reading, stamp)
+        for message in self._reading_messages(reading, state.meter_id, stamp, derived):
             self.publisher.publish(message)
         for listener in self.listeners:
-            listener(state.meter_id, reading, stamp)
+            listener(state.meter_id, reading, derived, stamp)
+
+    def _derive(
+        self, state: MeterState, reading: MeterReading, stamp: datetime
+    ) -> dict[str, FieldValue]:
+        """Values derived from the reading (the energy stage's); published beside its fields."""
+        del state, reading, stamp
+        return {}
 
     def _has_meter(self, reading: MeterReading, now: float) -> bool:
         if self.settings.meter.id or reading.meter_id or self.tracker.meters:
@@ -236,10 +244,14 @@ class Bridge:
             self._errors_since_log = 0
 
     def _reading_messages(
-        self, reading: MeterReading, meter: str, stamp: datetime
+        self,
+        reading: MeterReading,
+        meter: str,
+        stamp: datetime,
+        derived: dict[str, FieldValue] | None = None,
     ) -> list[Message]:
         return messages_for_reading(
-            reading, meter, stamp, self.settings.mqtt, self.settings.publish
+            reading, meter, stamp, self.settings.mqtt, self.settings.publish, derived=derived
         )
 
     def _publish_availability(self, state: MeterState, *, online: bool) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -101,27 +102,34 @@ def format_value(value: FieldValue) -> str:
     return str(value)
 
 
-def messages_for_reading(
+def messages_for_reading(  # noqa: PLR0913 - the reading, where it goes, and how
     reading: MeterReading,
     meter: str,
     received_at: datetime,
     mqtt: MqttSettings,
     publish: PublishSettings,
+    *,
+    derived: Mapping[str, FieldValue] | None = None,
 ) -> list[Message]:
-    """The messages one reading becomes, per the enabled topic families."""
+    """The messages one reading becomes, per the enabled topic families.
+
+    ``derived`` values (the energy stage's) join the reading's fields in the state JSON and as
+    field topics; they have no OBIS code.
+    """
+    fields = {**reading.fields, **derived} if derived else reading.fields
     qos, retain = mqtt.qos, mqtt.retain
     # The topics of field_topic() and obis_topic(), with the meter's prefix built once per
     # reading rather than once per message (a reading becomes some 25 messages).
     prefix = f"{mqtt.base_topic}/{topic_segment(meter)}/"
     messages: list[Message] = []
     if publish.state:
-        state = {**reading.fields, "timestamp": received_at.isoformat()}
+        state = {**fields, "timestamp": received_at.isoformat()}
         payload = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
         messages.append(Message(prefix + "state", payload, qos, retain.state))
     if publish.fields:
         messages.extend(
             Message(prefix + name, format_value(value), qos, retain.fields)
-            for name, value in reading.fields.items()
+            for name, value in fields.items()
         )
     if publish.obis:
         obis_prefix = prefix + "obis/"
