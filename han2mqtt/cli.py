@@ -1,4 +1,4 @@
-"""Command line: ``han2mqtt run | decode | demo | purge | healthcheck``.
+"""Command line: ``han2mqtt run | decode | demo | simulate | purge | healthcheck``.
 
 Exit codes: 0 ok, 2 usage or configuration error (one line on stderr naming the problem), 1 for a
 health check that fails.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import re
 import sys
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from han2mqtt._version import __version__
 from han2mqtt.errors import ConfigError, LayoutError
+from han2mqtt.simulator import DEFAULT_PORT
 
 if TYPE_CHECKING:
     from han2mqtt.config import Settings
@@ -27,6 +29,17 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_UNHEALTHY = 1
 EXIT_USAGE = 2
+
+
+def _interval(text: str) -> float:
+    """A number of seconds, zero or more (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):  # NaN fails the comparison
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds, 0 or more")
+    return value
 
 
 _HEX_ARGUMENT = re.compile(r"[0-9a-fA-F\s:,-]+")
@@ -109,6 +122,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from han2mqtt.simulator import simulate  # noqa: PLC0415
+
+    def announce(line: str) -> None:
+        print(line, flush=True)  # a pipe reader (a test, a script) learns the port at once
+
+    try:
+        asyncio.run(simulate(args.host, args.port, args.interval, announce=announce))
+    except OSError as exc:
+        # asyncio's message repeats the address; the errno's text alone says why.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {reason}") from exc
+    return EXIT_OK
+
+
 def _cmd_purge(args: argparse.Namespace) -> int:
     from han2mqtt.commands import purge  # noqa: PLC0415
 
@@ -183,6 +211,21 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--interval", type=float, default=0.2, help="seconds between frames")
     demo.add_argument("--forever", action="store_true", help="repeat the frames until Ctrl-C")
     demo.set_defaults(handler=_cmd_demo)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="a meter on a TCP port: serve the built-in real frames to han2mqtt run",
+        description="Serve the built-in real meter frames over TCP, as a TCP serial server next "
+        "to a meter would, until Ctrl-C. Point han2mqtt run at it with source.type tcp.",
+    )
+    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    simulate.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="TCP port (8899; 0: any free)"
+    )
+    simulate.add_argument(
+        "--interval", type=_interval, default=2.0, help="seconds between frames (2)"
+    )
+    simulate.set_defaults(handler=_cmd_simulate)
 
     purge = commands.add_parser(
         "purge", help="remove every retained message han2mqtt published (discovery included)"

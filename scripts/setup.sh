@@ -31,5 +31,14 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# The install is editable: code changes need no new install, a changed pyproject.toml (dependencies,
+# entry points) does. The stamp holds the hash of the pyproject.toml last installed.
+stamp=.venv/.han2mqtt-pyproject.sha256
+wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] || [ ! -x .venv/bin/han2mqtt ]; then
+  echo "setup: installing han2mqtt and its test tools into .venv"
+  rm -f "$stamp"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+  echo "$wanted" >"$stamp"
+fi

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -246,3 +247,72 @@ def test_readme_commands_run_as_written(tmp_path: Path):
                     assert want in result.stdout, (command, want)
             checked += 1
     assert checked >= 3
+
+
+def _copy_for_setup(target: Path) -> Path:
+    """What scripts/setup.sh needs of a clone: the package, pyproject.toml and the scripts."""
+    target.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, target / name)
+    for name in ("han2mqtt", "scripts"):
+        shutil.copytree(ROOT / name, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def _setup(clone: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    result = subprocess.run(
+        ["scripts/setup.sh"],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.integration
+def test_setup_installs_again_only_when_pyproject_changes(tmp_path: Path):
+    clone = _copy_for_setup(tmp_path / "clone")
+    assert "setup: installing" in _setup(clone)
+    assert (clone / ".venv" / "bin" / "han2mqtt").exists()
+    assert _setup(clone) == ""  # nothing changed: no pip at all
+    # Code changes need no install (it is editable) ...
+    (clone / "han2mqtt" / "_version.py").write_text('__version__ = "9.9.9"\n')
+    assert _setup(clone) == ""
+    version = subprocess.run(
+        [clone / ".venv" / "bin" / "han2mqtt", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert version.stdout == "han2mqtt 9.9.9\n"
+    # ... a changed pyproject.toml does (new dependencies, entry points).
+    with (clone / "pyproject.toml").open("a") as pyproject:
+        pyproject.write("# changed\n")
+    assert "setup: installing" in _setup(clone)
+    assert _setup(clone) == ""
+
+
+@pytest.mark.integration
+def test_the_wheel_builds_without_warnings_and_states_its_licence(tmp_path: Path):
+    source = _build_context_copy(tmp_path / "src")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(tmp_path), "."],
+        cwd=source,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "Warning" not in output.replace("BuildBackendWarning: Editable", ""), output
+    assert "deprecated" not in output, output
+    (wheel,) = tmp_path.glob("han2mqtt-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = archive.read(f"han2mqtt-{__version__}.dist-info/METADATA").decode()
+    assert "License-Expression: MIT\n" in metadata
