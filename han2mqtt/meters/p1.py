@@ -4,15 +4,22 @@ P1 sends power in kW and energy in kWh; :func:`~han2mqtt.meters.normalize.build_
 by unit.  DSMR tariff registers (1-0:1.8.1, 1-0:1.8.2) become ``active_power_import_total_t1``/
 ``_t2``; everything else with a meaning of its own (tariff indicator, gas through M-Bus channel
 0-1:24.2.1, power failure log) stays under its OBIS code.
+
+DSMR 2.2/3.0 meters send the gas reading as the channel's hourly profile ``0-n:24.3.0`` whose
+value is on the next line (see :mod:`han2mqtt.protocol.p1`).  It is published under the profile's
+code and under the captured object the header names (``0-n:24.2.1``), where DSMR 4+ meters send
+it, in the unit the header states: the same topic for the same reading, whatever the DSMR version.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from han2mqtt import model
 from han2mqtt.meters.normalize import TEXT, ObisValue, Quantity, build_reading
 from han2mqtt.model import FieldValue, MeterReading
+from han2mqtt.protocol.obis import Obis, parse_obis
 from han2mqtt.protocol.p1 import P1Object, P1Telegram, decimal_parts, p1_timestamp, parse_telegram
 
 __all__ = ["decode_telegram"]
@@ -21,6 +28,7 @@ MANUFACTURERS: Final = {
     "ELL": "Elster",
     "ISK": "Iskraemeco",
     "KAM": "Kamstrup",
+    "KMP": "Kamstrup",
     "KFM": "Kaifa",
     "LGF": "Landis+Gyr",
     "NES": "Networked Energy Services",
@@ -46,6 +54,11 @@ _OVERRIDES: Final[dict[tuple[int, int, int], tuple[str, Quantity] | None]] = {
     (96, 1, 1): (model.FIELD_METER_ID, TEXT),  # DSMR equipment identifier
 }
 _CLOCK: Final = (1, 0, 0)
+_PROFILE: Final = (24, 3, 0)
+"""DSMR 2.2/3.0 M-Bus channel profile: header line, then the value line(s)."""
+_FULL_OBIS: Final = re.compile(r"^\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}(?:[.*]\d{1,3})?$")
+_PROFILE_HEADER: Final = 6
+"""(capture time)(status)(capture period, min)(number of values)(captured OBIS)(unit)."""
 _IDENTIFIERS: Final = 96
 """Value group C of identifiers and status objects (96.1.1 equipment id, 96.14.0 tariff ...)."""
 
@@ -60,6 +73,49 @@ def _text(value: str) -> str:
         if decoded.isprintable():
             return decoded
     return value
+
+
+def _profile_values(item: P1Object) -> list[ObisValue]:
+    """The reading of a DSMR 2.2/3.0 profile, under its code and the captured object's.
+
+    Only the exact layout is read: six header values, one value announced and one sent, a
+    decimal number, a captured object of the same channel.  Anything else publishes nothing,
+    never a number of the header.
+    """
+    header, sent = item.values, item.continuation
+    if len(header) != _PROFILE_HEADER or header[3][0].strip().lstrip("0") != "1" or len(sent) != 1:
+        return []
+    captured = _captured(header[4][0], item.obis)
+    parts = decimal_parts(sent[0][0].strip())
+    if captured is None or parts is None:
+        return []
+    unit = (sent[0][1] or header[5][0]).strip()
+    symbol = _UNITS.get(unit.lower(), unit) if unit else None
+    mantissa, exponent = parts
+    values = [ObisValue(item.obis, mantissa, exponent, symbol)]
+    if captured != item.obis:
+        values.append(ObisValue(captured, mantissa, exponent, symbol))
+    return values
+
+
+def _captured(text: str, profile: Obis) -> Obis | None:
+    """The captured object a profile header names, if it is a full code of the same channel."""
+    if not _FULL_OBIS.match(text.strip()):
+        return None
+    try:
+        captured = parse_obis(text)
+    except ValueError:  # a group above 255
+        return None
+    return captured if (captured.a, captured.b) == (profile.a, profile.b) else None
+
+
+def _values(item: P1Object) -> list[ObisValue]:
+    if item.obis.cde == _PROFILE:
+        return _profile_values(item)
+    if item.continuation:
+        return []  # value lines after an object we know no layout of: their meaning is unknown
+    value = _value(item)
+    return [] if value is None else [value]
 
 
 def _value(item: P1Object) -> ObisValue | None:
@@ -92,7 +148,7 @@ def decode_telegram(telegram: P1Telegram) -> MeterReading:
         ChecksumError: the CRC does not match.
         FramingError: the telegram has no OBIS line.
     """
-    values = [value for item in parse_telegram(telegram) if (value := _value(item)) is not None]
+    values = [value for item in parse_telegram(telegram) for value in _values(item)]
     # Objects of M-Bus channel devices (0-1:..., 0-2:...: gas, water, heat meters) are not the
     # electricity meter's: they are kept under their OBIS codes, never mapped to its fields.
     own = [v for v in values if not (v.obis.a == 0 and v.obis.b != 0)]

@@ -12,6 +12,14 @@ The CRC is CRC-16/ARC over everything from ``/`` to ``!`` inclusive, as four hex
 Meters in the field also send it without zero padding, or (DSMR 2/3) not at all; both are
 accepted, a wrong CRC is not.  Values keep their decimal digits exactly: ``001581.123`` becomes the
 mantissa 1581123 with exponent -3.
+
+DSMR 2.2 and 3.0 send the M-Bus channel's profile (``0-n:24.3.0``) as a header line and its
+value(s) on the line(s) after it, with or without a blank line between::
+
+    0-1:24.3.0(090212160000)(00)(60)(1)(0-1:24.2.1)(m3)
+    (00001.001)
+
+Such value-only lines are kept as the continuation of the object line before them.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ MAX_TELEGRAM: Final = 16 * 1024
 _LINE: Final = re.compile(
     r"^(\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}(?:[.*]\d{1,3})?)((?:\([^()]*\))+)\s*$"
 )
+_CONTINUATION: Final = re.compile(r"^(?:\([^()]*\))+\s*$")
+"""A line of values only: the continuation of the object line before it (DSMR 2.2/3.0 gas)."""
 _VALUE: Final = re.compile(r"\(([^()]*)\)")
 _NUMBER: Final = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 _TIMESTAMP: Final = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SW]?)$")
@@ -49,6 +59,8 @@ class P1Object:
     obis: Obis
     values: tuple[tuple[str, str | None], ...]
     """Each ``(value, unit)`` in parentheses, e.g. ``(("001581.123", "kWh"),)``."""
+    continuation: tuple[tuple[str, str | None], ...] = ()
+    """The values on the value-only lines after the object line (DSMR 2.2/3.0 profiles)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,20 +179,35 @@ def parse_telegram(telegram: P1Telegram) -> list[P1Object]:
     if not telegram.is_valid:
         raise ChecksumError("P1 telegram CRC mismatch")
     text = telegram.raw.decode("ascii", errors="replace")
-    objects = []
-    for line in text.splitlines()[1:]:
-        match = _LINE.match(line.strip())
-        if match is None:
-            continue  # the empty line after the identification, '!', malformed lines
-        try:
-            obis = parse_obis(match.group(1))
-        except ValueError:
+    objects: list[P1Object] = []
+    open_object = False  # may the next value-only line continue the last object?
+    for line in map(str.strip, text.splitlines()[1:]):
+        if not line:
+            continue  # the empty line after the identification, or inside a DSMR 2.2 profile
+        if open_object and _CONTINUATION.match(line):
+            last = objects[-1]
+            more = tuple(_split(value) for value in _VALUE.findall(line))
+            objects[-1] = P1Object(last.obis, last.values, last.continuation + more)
             continue
-        values = tuple(_split(value) for value in _VALUE.findall(match.group(2)))
-        objects.append(P1Object(obis, values))
+        item = _object(line)
+        open_object = item is not None
+        if item is not None:
+            objects.append(item)
     if not objects:
         raise FramingError("P1 telegram without any OBIS line")
     return objects
+
+
+def _object(line: str) -> P1Object | None:
+    """The object of an object line; None for '!', malformed lines and bad OBIS codes."""
+    match = _LINE.match(line)
+    if match is None:
+        return None
+    try:
+        obis = parse_obis(match.group(1))
+    except ValueError:
+        return None
+    return P1Object(obis, tuple(_split(value) for value in _VALUE.findall(match.group(2))))
 
 
 def _split(value: str) -> tuple[str, str | None]:
