@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from han2mqtt.errors import ApduError, AxdrError, DecodeError, DecryptionError, LayoutError
+from han2mqtt.errors import (
+    ApduError,
+    AxdrError,
+    DecodeError,
+    DecryptionError,
+    FramingError,
+    LayoutError,
+)
 from han2mqtt.meters.detect import execute, leaves, make_plan, profile_named
 from han2mqtt.meters.p1 import decode_telegram
 from han2mqtt.meters.template import TemplateCache
@@ -17,7 +24,7 @@ from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.apdu import ApduTag, decode_data_notification, strip_llc
 from han2mqtt.protocol.gbt import BlockAssembler
 from han2mqtt.protocol.p1 import P1Telegram, P1TelegramReader
-from han2mqtt.protocol.security import decrypt_apdu, parse_ciphered_apdu
+from han2mqtt.protocol.security import TELEGRAM_START, decipher
 
 __all__ = ["AutoDecoder", "DecoderStats"]
 
@@ -29,6 +36,8 @@ class DecoderStats:
     decoded: int = 0
     failed: int = 0
     last_error: str | None = None
+    notes: int = 0
+    """Frames decoded despite something worth a note (see :attr:`AutoDecoder.last_note`)."""
 
 
 class AutoDecoder:
@@ -63,6 +72,8 @@ class AutoDecoder:
         self.last_apdu: bytes | None = None
         """The plaintext APDU of the last frame decoded (deciphered, blocks joined), for tools
         that show the A-XDR tree of what they decoded (``han2mqtt decode --raw``)."""
+        self.last_note: str | None = None
+        """Something about the last frame worth a log line that did not stop its decoding."""
 
     @property
     def previous_success_decoder(self) -> str | None:
@@ -99,6 +110,7 @@ class AutoDecoder:
 
     def _feed(self, content: bytes) -> MeterReading | None:
         self.last_apdu = None
+        self.last_note = None
         if content[:1] == b"/":
             return decode_telegram(P1Telegram(content, *_p1_crc(content)))
         apdu = strip_llc(content)
@@ -112,18 +124,32 @@ class AutoDecoder:
             bytes((ApduTag.GENERAL_DED_CIPHERING,)),
         ):
             return self._decode_plain(apdu)
-        plaintext = decrypt_apdu(apdu, self._encryption_key, self._authentication_key)
-        if self._authentication_key is not None:
-            return self._decode_plain(plaintext)  # the tag was verified: errors are genuine
+        deciphered = decipher(apdu, self._encryption_key, self._authentication_key)
+        if deciphered.verified:  # the tag was verified: errors are genuine
+            return self._decode_deciphered(deciphered.plaintext, verified=True)
         try:
-            return self._decode_plain(plaintext)
-        except (ApduError, AxdrError, LayoutError) as exc:
+            return self._decode_deciphered(deciphered.plaintext, verified=False)
+        except (ApduError, AxdrError, LayoutError, FramingError) as exc:
             # Without a tag check, a wrong key shows only as garbage: say so, not "bad A-XDR".
-            meter = parse_ciphered_apdu(apdu).describe()
             raise DecryptionError(
-                f"frame from {meter} does not decode after deciphering: wrong encryption key? "
+                f"frame from {deciphered.ciphered.describe()} does not decode after deciphering: "
+                "wrong encryption key? "
                 f"(set meter.authentication_key to verify each frame; {exc})"
             ) from exc
+
+    def _decode_deciphered(self, plaintext: bytes, *, verified: bool) -> MeterReading:
+        """An APDU, or a P1 telegram (Smarty): once the tag is verified its CRC is only a note."""
+        if plaintext[:1] != TELEGRAM_START:
+            return self._decode_plain(plaintext)
+        telegram = P1Telegram(plaintext, *_p1_crc(plaintext))
+        if verified and not telegram.is_valid:
+            self.last_note = (
+                "P1 telegram CRC mismatch inside a frame whose authentication tag verified: "
+                "decoded (the tag already proves the content)"
+            )
+            self.stats.notes += 1
+            telegram = P1Telegram(plaintext, crc_present=False, crc_ok=False)
+        return decode_telegram(telegram)
 
     def _decode_plain(self, apdu: bytes) -> MeterReading:
         self.last_apdu = apdu

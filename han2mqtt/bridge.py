@@ -149,6 +149,7 @@ class Bridge:
         self._first_frame: float | None = None
         self._last_decode_log = -_DECODE_LOG_INTERVAL
         self._errors_since_log = 0
+        self._last_note_log = -_DECODE_LOG_INTERVAL
         self._retained_components: dict[str, dict[str, Any]] = {}
         """Device discovery topic → the components the broker held for it at start-up."""
         self._published_components: dict[str, set[str]] = {}
@@ -174,6 +175,8 @@ class Bridge:
             return
         if reading is None:
             return  # one block of a general-block-transfer: the rest follows
+        if self.decoder.last_note is not None:
+            self._noted(self.decoder.last_note, now)
         if not self._has_meter(reading, now):
             self.held_back += 1
             return
@@ -229,6 +232,12 @@ class Bridge:
             topics += [message.topic for message in self._discovery(state)]
         for message in removal_messages(topics):
             self.publisher.publish(message)
+
+    def _noted(self, note: str, now: float) -> None:
+        """A frame decoded despite something odd: one line at most every few minutes."""
+        if now - self._last_note_log >= _DECODE_LOG_INTERVAL:
+            _LOGGER.info("note: %s", note)
+            self._last_note_log = now
 
     def _decode_failed(self, exc: DecodeError, now: float) -> None:
         """Count every failure; log a summary at most every few minutes, not one per frame."""

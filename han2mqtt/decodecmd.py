@@ -167,6 +167,8 @@ def decode_stream(
             continue
         if reading is None:
             continue  # a block of a general-block-transfer; the reading comes with the last
+        if decoder.last_note is not None:
+            yield DecodeResult(None, f"note: {decoder.last_note}")
         output: dict[str, Any] = dict(reading.fields)
         if raw:
             output["_layout"] = reading.layout

@@ -13,7 +13,8 @@ Wire layout (IEC 62056-5-3 §9.2.7.2.4, DLMS UA Green Book §9.2.4)::
 
 Decryption without the authentication key is AES-CTR from GCM's first data counter block
 (IV ‖ 00000002): the same plaintext, without the tag check.  Then the plaintext must parse as
-an APDU, so a wrong key is an error, never garbage values.
+an APDU (or a P1 telegram: Luxembourg's Smarty meters cipher their DSMR telegram so), so a wrong
+key is an error, never garbage values.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from han2mqtt.errors import ApduError, AxdrError, DecryptionError, MissingKeyErr
 from han2mqtt.protocol.apdu import ApduTag
 from han2mqtt.protocol.axdr import decode_length
 
-__all__ = ["CipheredApdu", "decrypt_apdu", "parse_ciphered_apdu"]
+__all__ = ["CipheredApdu", "Deciphered", "decipher", "decrypt_apdu", "parse_ciphered_apdu"]
 
 SYSTEM_TITLE_LENGTH: Final = 8
 TAG_LENGTH: Final = 12
@@ -36,6 +37,8 @@ AUTHENTICATED: Final = 0x10
 ENCRYPTED: Final = 0x20
 _FIRST_DATA_COUNTER: Final = b"\x00\x00\x00\x02"
 _PLAINTEXT_TAGS: Final = frozenset({ApduTag.DATA_NOTIFICATION})
+TELEGRAM_START: Final = b"/"
+"""A P1 telegram as plaintext (DSMR inside general-glo-ciphering: Luxembourg's Smarty)."""
 
 
 class CipheredApdu(NamedTuple):
@@ -101,39 +104,72 @@ def _check_key(name: str, key: bytes) -> None:
         raise SecurityError(f"the {name} must have 16 octets (32 hex digits), not {len(key)}")
 
 
-def decrypt_apdu(
+class Deciphered(NamedTuple):
+    """What a ciphered APDU carried, and whether its GCM tag was checked."""
+
+    plaintext: bytes
+    verified: bool
+    """True when the authentication tag was checked: the content is the meter's, unaltered."""
+    ciphered: CipheredApdu
+
+
+def decipher(
     apdu: bytes, encryption_key: bytes | None, authentication_key: bytes | None = None
-) -> bytes:
-    """Return the plaintext APDU inside a ciphered APDU.
+) -> Deciphered:
+    """Return the content of a ciphered APDU: an APDU, or a P1 telegram (Luxembourg's Smarty).
 
     Raises:
         MissingKeyError: no encryption key.
-        SecurityError: a key of the wrong length, or a security suite we cannot handle.
-        DecryptionError: the tag does not match, or the plaintext is not an APDU (wrong key).
-        ApduError: the ciphered APDU is malformed.
+        SecurityError: a key of the wrong length.
+        DecryptionError: the tag does not match, or, without a tag check, the plaintext is
+            neither an APDU nor a telegram (a wrong key).
+        ApduError: the ciphered APDU is malformed, or its authenticated plaintext is neither an
+            APDU nor a telegram.
     """
     ciphered = parse_ciphered_apdu(apdu)
     if not ciphered.encrypted:
         if not ciphered.authenticated:
-            return ciphered.ciphertext
+            return Deciphered(ciphered.ciphertext, verified=False, ciphered=ciphered)
+        verified = encryption_key is not None and authentication_key is not None
         if encryption_key is not None and authentication_key is not None:
             _check_key("encryption key", encryption_key)
             _verify_clear(ciphered, encryption_key, authentication_key)
-        return ciphered.ciphertext[:-TAG_LENGTH]  # authenticated only: data is in clear
+        data = ciphered.ciphertext[:-TAG_LENGTH]  # authenticated only: data is in clear
+        return _checked(Deciphered(data, verified=verified, ciphered=ciphered))
     if encryption_key is None:
         raise MissingKeyError(f"ciphered frame from {ciphered.describe()}: no encryption key set")
     _check_key("encryption key", encryption_key)
     if ciphered.authenticated and authentication_key is not None:
         plaintext = _decrypt_verified(ciphered, encryption_key, authentication_key)
-    else:
-        data = ciphered.ciphertext[:-TAG_LENGTH] if ciphered.authenticated else ciphered.ciphertext
-        plaintext = _decrypt_unverified(ciphered.initialization_vector, data, encryption_key)
-    if not plaintext or plaintext[0] not in _PLAINTEXT_TAGS:
-        raise DecryptionError(
-            f"decrypted frame from {ciphered.describe()} is not an APDU: "
-            "wrong encryption key (or a frame counter the meter did not use)"
+        return _checked(Deciphered(plaintext, verified=True, ciphered=ciphered))
+    data = ciphered.ciphertext[:-TAG_LENGTH] if ciphered.authenticated else ciphered.ciphertext
+    plaintext = _decrypt_unverified(ciphered.initialization_vector, data, encryption_key)
+    return _checked(Deciphered(plaintext, verified=False, ciphered=ciphered))
+
+
+def _checked(result: Deciphered) -> Deciphered:
+    """The plaintext must be an APDU we decode or a P1 telegram; say what it is otherwise."""
+    plaintext = result.plaintext
+    if plaintext[:1] == TELEGRAM_START or (plaintext and plaintext[0] in _PLAINTEXT_TAGS):
+        return result
+    what = f"0x{plaintext[0]:02x}" if plaintext else "nothing"
+    meter = result.ciphered.describe()
+    if result.verified:  # the key is right: the meter sent something we do not decode
+        raise ApduError(
+            f"deciphered frame from {meter} (tag verified) is neither a data-notification APDU "
+            f"nor a P1 telegram: it starts with {what}"
         )
-    return plaintext
+    raise DecryptionError(
+        f"decrypted frame from {meter} is neither an APDU nor a P1 telegram (it starts with "
+        f"{what}): wrong encryption key (or a frame counter the meter did not use)"
+    )
+
+
+def decrypt_apdu(
+    apdu: bytes, encryption_key: bytes | None, authentication_key: bytes | None = None
+) -> bytes:
+    """Return the plaintext inside a ciphered APDU (see :func:`decipher`)."""
+    return decipher(apdu, encryption_key, authentication_key).plaintext
 
 
 def _decrypt_verified(ciphered: CipheredApdu, key: bytes, authentication_key: bytes) -> bytes:
