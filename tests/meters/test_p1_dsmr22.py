@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from han2mqtt import AutoDecoder
+from han2mqtt.model import MeterReading
 from han2mqtt.protocol.crc import crc16_arc
 from han2mqtt.protocol.p1 import P1TelegramReader
 from tests import corpus
@@ -86,7 +87,7 @@ def _with_crc(text: str) -> bytes:
     return body + f"{crc16_arc(body):04X}\r\n".encode()
 
 
-def _read(raw: bytes):
+def _read(raw: bytes) -> MeterReading:
     reader = P1TelegramReader()
     (telegram,) = reader.read(raw) + reader.flush()
     assert telegram.is_valid

@@ -11,6 +11,7 @@ from han2mqtt import AutoDecoder
 from han2mqtt.bridge import Bridge, PrintPublisher
 from han2mqtt.config import Settings
 from han2mqtt.errors import ApduError, DecryptionError
+from han2mqtt.model import MeterReading
 from han2mqtt.protocol.p1 import P1TelegramReader
 from tests import corpus
 
@@ -37,7 +38,7 @@ def smarty_frame(plaintext: bytes, *, key: bytes = KEY, auth: bytes = AUTH) -> b
     return b"\xdb\x08" + TITLE + b"\x82" + len(body).to_bytes(2, "big") + body
 
 
-def _plain_reading():
+def _plain_reading() -> MeterReading:
     return AutoDecoder().decode(_telegram())
 
 
