@@ -50,6 +50,13 @@ _TIMESTAMP: Final = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})([SW
 _LONG_TIMESTAMP: Final = re.compile(r"^(\d{4})(\d{2})(\d{2}) (\d{2}:\d{2}:\d{2})$")
 _HEX_DIGITS: Final = frozenset(b"0123456789abcdefABCDEF")
 _IDENTIFICATION: Final = re.compile(rb"/[A-Za-z]{3}[0-9A-Za-z]")
+_LAST_IDENTIFICATION: Final = re.compile(rb".*(/[A-Za-z]{3}[0-9A-Za-z])", re.DOTALL)
+_IDENTIFICATION_LINE: Final = re.compile(rb"/[A-Za-z]{3}[0-9A-Z][^\r\n]*\r?\n")
+"""The line a telegram opens with: manufacturer flag, baud-rate character, identification."""
+_OBIS_LINE: Final = re.compile(
+    rb"\n\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}(?:[.*]\d{1,3})?(?:\([^()\r\n]*\))+\r?\n"
+)
+"""A well-formed object line: an OBIS code and its value(s) in parentheses, alone on its line."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,20 @@ class P1Telegram:
         return self.crc_ok or not self.crc_present
 
     @property
+    def is_plausible(self) -> bool:
+        """True for a telegram a meter could have sent, not line noise between ``/`` and ``!``.
+
+        A CRC that checks (DSMR 4+), or, without a CRC (DSMR 2.2/3), an identification line
+        (``/XXX5...``, IEC 62056-21) followed by at least one well-formed OBIS line.  Five bytes
+        ``/x!`` CR LF are valid (no CRC to contradict them) but not plausible.
+        """
+        if self.crc_present:
+            return self.crc_ok
+        return _IDENTIFICATION_LINE.match(self.raw) is not None and (
+            _OBIS_LINE.search(self.raw) is not None
+        )
+
+    @property
     def identification(self) -> str:
         """The line after ``/``: manufacturer flag (3 letters), baud-rate digit, identifier."""
         return self.raw[1:].split(b"\r", 1)[0].split(b"\n", 1)[0].decode("ascii", errors="replace")
@@ -96,10 +117,17 @@ def _check(raw: bytes, crc_text: bytes) -> P1Telegram:
 
 
 class P1TelegramReader:
-    """Incremental telegram reader: garbage before ``/`` is skipped, sizes are bounded."""
+    """Incremental telegram reader: garbage before ``/`` is skipped, sizes are bounded.
+
+    Linear in the bytes fed: every byte is searched for ``!`` once (the search resumes where the
+    previous chunk's ended), and a start without an end within :data:`MAX_TELEGRAM` is dropped
+    together with every other start that is already too far from the buffer's end, in one step.
+    """
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self._searched = 0
+        """Bytes at the buffer's start already searched for ``!`` without finding one."""
         self.bytes_discarded = 0
 
     def read(self, data_chunk: bytes | bytearray | memoryview) -> list[P1Telegram]:
@@ -107,27 +135,18 @@ class P1TelegramReader:
         buf = self._buffer
         buf += data_chunk
         telegrams: list[P1Telegram] = []
-        while True:
-            start = buf.find(START)
-            if start < 0:
-                self.bytes_discarded += len(buf)
-                buf.clear()
-                break
-            if start:
-                self.bytes_discarded += start
-                del buf[:start]
-            end = buf.find(END, 1)
+        while self._at_start():
+            end = buf.find(END, max(1, self._searched))
             if end < 0:
-                if len(buf) > MAX_TELEGRAM:
-                    self.bytes_discarded += 1
-                    del buf[:1]  # no end in sight: look for the next start
-                    continue
-                break
-            begin = _last_start(buf, end)
-            if begin:  # a telegram cut short (or noise with a "/") before this one
-                self.bytes_discarded += begin
-                del buf[:begin]
-                end -= begin
+                self._searched = len(buf)
+                if len(buf) <= MAX_TELEGRAM:
+                    break
+                # No end in sight for any start this far back: drop them all at once.
+                self._discard(_next_start(buf, len(buf) - MAX_TELEGRAM))
+                continue
+            begin = _last_start(buf, end)  # after a telegram cut short (or noise with a "/")
+            self._discard(begin)
+            end -= begin
             digits = end + 1
             while digits < len(buf) and digits - end <= 4 and buf[digits] in _HEX_DIGITS:
                 digits += 1
@@ -139,7 +158,20 @@ class P1TelegramReader:
             else:  # "!" followed by neither a CRC nor a line end: a damaged telegram
                 telegrams.append(P1Telegram(bytes(buf[:digits]), crc_present=True, crc_ok=False))
             del buf[:digits]
+            self._searched = 0
         return telegrams
+
+    def _at_start(self) -> bool:
+        """Drop what precedes the first ``/``; False when there is none."""
+        start = self._buffer.find(START)
+        self._discard(len(self._buffer) if start < 0 else start)
+        return start >= 0
+
+    def _discard(self, count: int) -> None:
+        if count:
+            self.bytes_discarded += count
+            del self._buffer[:count]
+            self._searched = max(0, self._searched - count)
 
     def flush(self) -> list[P1Telegram]:
         """End of stream: a telegram whose CRC line was cut short (no line end) is completed."""
@@ -152,7 +184,14 @@ class P1TelegramReader:
                 telegrams.append(_check(bytes(buf[: end + 1 + len(crc)]), crc))
         self.bytes_discarded += len(buf) if not telegrams else 0
         buf.clear()
+        self._searched = 0
         return telegrams
+
+
+def _next_start(buf: bytearray, position: int) -> int:
+    """Index of the first ``/`` at or after ``position``; the buffer's length if there is none."""
+    start = buf.find(START, position)
+    return len(buf) if start < 0 else start
 
 
 def _last_start(buf: bytearray, end: int) -> int:
@@ -160,13 +199,11 @@ def _last_start(buf: bytearray, end: int) -> int:
 
     The last ``/`` before it that opens an identification (``/XXX5``: a three-letter
     manufacturer flag and the baud-rate character, IEC 62056-21); a cut can fall anywhere, so
-    the start of the telegram after it need not open a line.  0 if there is none.
+    the start of the telegram after it need not open a line.  0 if there is none.  One regex
+    pass from the end (in C): a run of thousands of ``/`` costs no Python loop per ``/``.
     """
-    position = end
-    while (position := buf.rfind(START, 0, position)) > 0:
-        if _IDENTIFICATION.match(buf, position):
-            return position
-    return 0
+    match = _LAST_IDENTIFICATION.match(buf, 0, end)
+    return 0 if match is None else match.start(1)
 
 
 def parse_telegram(telegram: P1Telegram) -> list[P1Object]:

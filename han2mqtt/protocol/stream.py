@@ -2,8 +2,14 @@
 
 :class:`ContentReader` turns raw bytes into *contents* ready for
 :meth:`han2mqtt.AutoDecoder.feed`: HDLC information fields (segments joined), DLMS APDUs from
-M-Bus telegrams (segments joined), or whole P1 telegrams.  With ``format="auto"`` it runs all three
-until one of them delimits a valid frame, then keeps to that one: a port carries one framing.
+M-Bus telegrams (segments joined), or whole P1 telegrams.
+
+With ``format="auto"`` every byte goes to all three readers, always: the framing is whichever
+last delivered *evidence*, a frame that could not have come from noise (HDLC: header and frame
+check sequences both good; M-Bus: a long frame whose header, checksum and stop byte agree; P1:
+a CRC that checks, or for CRC-less DSMR 2.2/3 an identification line and an OBIS line).  Line
+noise can therefore never lock a framing out: an adapter that sends ``/x!`` before the first HDLC
+frame, or a port that is re-plugged to another meter, switches on the next good frame.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from han2mqtt.protocol.p1 import P1TelegramReader
 __all__ = ["ContentReader", "ContentStats", "Format"]
 
 Format = Literal["auto", "hdlc", "mbus", "p1"]
-_FORMATS: Final = ("hdlc", "mbus", "p1")
+_FORMATS: Final[tuple[Format, ...]] = ("hdlc", "mbus", "p1")
 
 
 @dataclass(slots=True)
@@ -30,10 +36,18 @@ class ContentStats:
 
 
 class ContentReader:
-    """Bytes in, frame contents out, for one framing or the first one that shows up."""
+    """Bytes in, frame contents out, for one framing or whichever shows evidence (``auto``).
+
+    Attributes:
+        format: the configured framing, or with ``auto`` the one that delivered the last content
+            (``"auto"`` until the first).
+        stats: good contents and bad frames; with ``auto`` a bad frame counts only in the framing
+            in use, since the readers of the others see the stream as noise.
+    """
 
     def __init__(self, framing: Format = "auto", *, octet_stuffing: bool = False) -> None:
         self.format: Format = framing
+        self._framings = _FORMATS if framing == "auto" else (framing,)
         self._hdlc = HdlcFrameReader(use_octet_stuffing=octet_stuffing)
         self._segments = HdlcSegmentAssembler()
         self._mbus = MbusFrameReader()
@@ -43,38 +57,42 @@ class ContentReader:
 
     def read(self, data_chunk: bytes) -> list[bytes]:
         """Consume a chunk; return the complete contents, in order."""
-        if self.format != "auto":
+        if len(self._framings) == 1:
             return self._read(self.format, data_chunk)
-        for framing in _FORMATS:
-            contents = self._read(framing, data_chunk)
-            if contents:
-                self.format = framing  # locked: the other readers are not fed any more
-                return contents
-        return []
-
-    def _read(self, framing: str, data: bytes) -> list[bytes]:
         contents: list[bytes] = []
+        for framing in self._framings:
+            found = self._read(framing, data_chunk)
+            if found:
+                self.format = framing  # evidence: this is what the port carries now
+                contents += found
+        return contents
+
+    def _read(self, framing: Format, data: bytes) -> list[bytes]:
+        contents: list[bytes] = []
+        counted = framing == self.format
         if framing == "hdlc":
             for frame in self._hdlc.read(data):
-                self._count(valid=frame.is_valid)
+                self._count(valid=frame.is_valid, counted=counted)
                 content = self._segments.add(frame)
                 if content:
                     contents.append(content)
         elif framing == "mbus":
             for mbus_frame in self._mbus.read(data):
-                self._count(valid=mbus_frame.is_valid)
+                self._count(valid=mbus_frame.is_valid, counted=counted)
                 apdu = self._telegram.add(mbus_frame)
                 if apdu:
                     contents.append(apdu)
         else:
             for telegram in self._p1.read(data):
-                self._count(valid=telegram.is_valid)
-                if telegram.is_valid:
+                # CRC-less noise between "/" and "!" is no telegram, even with p1 configured.
+                plausible = telegram.is_plausible
+                self._count(valid=plausible, counted=counted)
+                if plausible:
                     contents.append(telegram.raw)
         return contents
 
-    def _count(self, *, valid: bool) -> None:
+    def _count(self, *, valid: bool, counted: bool) -> None:
         if valid:
             self.stats.good += 1
-        else:
+        elif counted:
             self.stats.bad += 1
