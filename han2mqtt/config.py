@@ -82,7 +82,10 @@ class SourceSettings(_Section):
     format: Literal["auto", "hdlc", "mbus", "p1"] = "auto"
     """Framing on the port: HDLC (Nordic HAN), M-Bus long frames (Austria), P1 telegrams."""
     watchdog: float | None = Field(default=60.0, gt=0)
-    """Seconds without a byte after which the connection is reopened (null: never)."""
+    """Seconds without a decoded frame after which the connection is reopened (null: never).
+
+    Decoded, not received: a port that delivers only noise (wrong line settings, a confused
+    adapter) is reopened as a silent one is."""
     reconnect_min: float = Field(default=1.0, gt=0)
     reconnect_max: float = Field(default=60.0, gt=0)
     connect_timeout: float | None = Field(default=30.0, gt=0)

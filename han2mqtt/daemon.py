@@ -173,6 +173,9 @@ async def _run(
         watchdog_timeout=source.watchdog,
         connect_timeout=source.connect_timeout,
         on_state_change=bridge.on_source_state,
+        # The watchdog waits for decoded frames: a port that sends only noise is reopened too.
+        progress=lambda: bridge.decoder.stats.decoded,
+        source=_describe_source(settings),
     )
     if settings.health.heartbeat_file is not None:
         # One left by an earlier run (a container's /tmp survives a restart) is not our health.

@@ -4,9 +4,11 @@ A meter port is a flaky thing: USB adapters are unplugged, ser2net and ESP-Link 
 Wi-Fi drops, TCP connections go half-open and silent.  :class:`ConnectionManager` reconnects after
 every loss with capped, jittered exponential back-off; stops hammering a peer that drops every
 connection right after accepting it (circuit breaker); and treats a connection that delivers no
-bytes for ``watchdog_timeout`` seconds as lost.  A connection attempt that hangs (a peer dropping
-SYNs) fails after ``connect_timeout`` seconds, and :meth:`ConnectionManager.close` interrupts it at
-once.  Repeated identical failures are logged once at WARNING, then at DEBUG.  Time comes from
+bytes for ``watchdog_timeout`` seconds as lost, or with a ``progress`` counter (the daemon's
+decoded frames) one that delivers no *decoded frame*: a port that sends only garbage is
+reopened.  A connection attempt that hangs (a peer dropping SYNs) fails after ``connect_timeout``
+seconds, and :meth:`ConnectionManager.close` interrupts it at once.  Repeated identical failures
+are logged once at WARNING, then at DEBUG.  Time comes from
 an injectable :class:`Clock`, so tests check the timing without sleeping.
 """
 
@@ -176,6 +178,11 @@ class ConnectionManager:
         circuit_breaker: protection against peers that drop every connection at once.
         watchdog_timeout: seconds without a byte after which a connection counts as lost
             (None: no watchdog). Meters push every 2-10 s, so 30-60 s is a good value.
+        progress: a counter that grows with every decoded frame; the watchdog then waits for
+            it instead of bytes, so a port that delivers only noise is reconnected too.  A stall
+            is logged once at WARNING (naming ``source`` and the bytes that did arrive), then at
+            DEBUG (with a reminder every :data:`REMINDER_INTERVAL`) until a frame decodes again.
+        source: how the logs name the source (``tcp 192.0.2.7:8899``).
         stable_after: seconds a connection must live to reset the back-off.
         connect_timeout: seconds one connection attempt may take before it counts as failed
             (None: unbounded). A peer that drops SYNs otherwise holds a TCP connect for minutes.
@@ -195,6 +202,8 @@ class ConnectionManager:
         connect_timeout: float | None = 30.0,
         clock: Clock | None = None,
         on_state_change: Callable[[ConnectionState], None] | None = None,
+        progress: Callable[[], int] | None = None,
+        source: str = "the meter",
     ) -> None:
         self._factory = connection_factory
         self.back_off = back_off or BackOff()
@@ -204,6 +213,10 @@ class ConnectionManager:
         self.connect_timeout = connect_timeout
         self._clock: Clock = clock or SystemClock()
         self._on_state_change = on_state_change
+        self._progress = progress
+        self._source = source
+        self._stall_warned_at: float | None = None
+        """When the current stall (no decoded frame) was last logged at WARNING; None: no stall."""
         self._closing = False
         self._wakeup: asyncio.Event | None = None
         self._transport: asyncio.BaseTransport | None = None
@@ -315,8 +328,10 @@ class ConnectionManager:
         self.retry_at = None
         self._outage_attempts = 0
         self._outage_reasons.clear()
-        self._set_state(ConnectionState.CONNECTED, "meter connection established")
-        reason = await self._until_lost(protocol)
+        # Within a stall every reconnect is part of one story, told once.
+        quiet = logging.DEBUG if self._stall_warned_at is not None else None
+        self._set_state(ConnectionState.CONNECTED, "meter connection established", quiet)
+        reason, stalled = await self._until_lost(protocol)
         self._close_transport()
         self.stats.disconnects += 1
         lost_at = self._clock.monotonic()
@@ -327,19 +342,23 @@ class ConnectionManager:
         self.stats.circuit_trips += self.circuit_breaker.trips - trips
         if not self._closing:
             self.stats.last_error = reason
-            await self._wait_before_retry(f"meter connection lost ({reason})", reason)
+            level = self._stall_level(lost_at) if stalled else None
+            await self._wait_before_retry(f"meter connection lost ({reason})", reason, level)
 
-    async def _until_lost(self, protocol: StreamProtocol) -> str:
-        """Wait until the connection ends, the watchdog fires, or the manager closes."""
+    async def _until_lost(self, protocol: StreamProtocol) -> tuple[str, bool]:
+        """Wait until the connection ends, the watchdog fires, or the manager closes.
+
+        Returns the reason, and whether it was the watchdog.
+        """
         waiters: dict[asyncio.Future[Any], str] = {
             asyncio.ensure_future(protocol.done): "closed by peer",
         }
         assert self._wakeup is not None
         waiters[asyncio.ensure_future(self._wakeup.wait())] = "closing"
+        watchdog: asyncio.Future[str] | None = None
         if self.watchdog_timeout is not None:
-            waiters[asyncio.ensure_future(self._watch(protocol, self.watchdog_timeout))] = (
-                f"no data for {self.watchdog_timeout:g} s"
-            )
+            watchdog = asyncio.ensure_future(self._watch(protocol, self.watchdog_timeout))
+            waiters[watchdog] = "watchdog"
         try:
             done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -350,49 +369,84 @@ class ConnectionManager:
         reason = waiters[first]
         if reason == "closed by peer" and first.exception() is not None:
             reason = f"error: {first.exception()}"
-        if reason.startswith("no data"):
+        if watchdog is not None and first is watchdog:
             self.stats.watchdog_timeouts += 1
-        return reason
+            return watchdog.result(), True
+        return reason, False
 
-    async def _watch(self, protocol: StreamProtocol, silence: float) -> None:
-        """Return once ``silence`` seconds pass (on the manager's clock) without a new byte."""
-        last_count = protocol.bytes_received
+    async def _watch(self, protocol: StreamProtocol, silence: float) -> str:
+        """Return the reason once ``silence`` seconds pass (on the manager's clock) idle.
+
+        Idle: without a new byte, or with a ``progress`` counter, without a decoded frame.
+        """
+        progress = self._progress
+        count = progress if progress is not None else (lambda: protocol.bytes_received)
+        last_count, last_bytes = count(), protocol.bytes_received
         last_change = self._clock.monotonic()
         step = max(silence / 4, 0.01)
         while True:
             await self._clock.sleep(step)
             now = self._clock.monotonic()
-            if protocol.bytes_received != last_count:
-                last_count, last_change = protocol.bytes_received, now
+            if count() != last_count:
+                last_count, last_bytes, last_change = count(), protocol.bytes_received, now
+                self._end_stall()
             elif now - last_change >= silence:
-                return
+                if progress is None:
+                    return f"no data for {silence:g} s"
+                received = protocol.bytes_received - last_bytes
+                return (
+                    f"no frame decoded for {silence:g} s from {self._source}; "
+                    f"{received} bytes received"
+                )
 
-    async def _wait_before_retry(self, why: str, reason: str) -> None:
-        """Back off after a failure; ``why`` is the whole story, ``reason`` the bare error."""
+    def _stall_level(self, now: float) -> int:
+        """WARNING for a stall's first watchdog loss (and a reminder now and then), else DEBUG."""
+        warned = self._stall_warned_at
+        if warned is None or now - warned >= REMINDER_INTERVAL:
+            self._stall_warned_at = now
+            return logging.WARNING
+        return logging.DEBUG
+
+    def _end_stall(self) -> None:
+        if self._stall_warned_at is not None:
+            self._stall_warned_at = None
+            _LOGGER.info("frames decoded again from %s", self._source)
+
+    async def _wait_before_retry(self, why: str, reason: str, level: int | None = None) -> None:
+        """Back off after a failure; ``why`` is the whole story, ``reason`` the bare error.
+
+        ``level`` overrides the once-per-reason rule (the watchdog keeps its own).
+        """
         delay = self.back_off.next_delay()
         now = self._clock.monotonic()
         self.retry_at = now + delay
         self.stats.history = [*self.stats.history[-19:], why]
         message = f"{why}; reconnecting in {delay:.1f} s"
         self._outage_attempts += 1
-        # A peer that keeps refusing would otherwise write one WARNING per retry: warn once per
-        # reason and outage, then only remind every REMINDER_INTERVAL; the rest goes to DEBUG.
-        level = logging.DEBUG
-        if why not in self._outage_reasons:
-            if len(self._outage_reasons) >= _MAX_REASONS:
-                self._outage_reasons.clear()
-            self._outage_reasons.add(why)
-            level = logging.WARNING
-        elif now - self._outage_warned_at >= REMINDER_INTERVAL:
-            level = logging.WARNING
-            message = (
-                f"still cannot connect after {self._outage_attempts} attempts: {reason}; "
-                f"reconnecting in {delay:.1f} s"
-            )
+        if level is None:
+            level, message = self._outage_level(why, reason, now, delay)
         if level == logging.WARNING:
             self._outage_warned_at = now
         self._set_state(ConnectionState.WAITING, message, level)
         await self._sleep(delay)
+
+    def _outage_level(self, why: str, reason: str, now: float, delay: float) -> tuple[int, str]:
+        """The level (and text) of a failure's log line within the current outage.
+
+        A peer that keeps refusing would otherwise write one WARNING per retry: warn once per
+        reason and outage, then only remind every REMINDER_INTERVAL; the rest goes to DEBUG.
+        """
+        if why not in self._outage_reasons:
+            if len(self._outage_reasons) >= _MAX_REASONS:
+                self._outage_reasons.clear()
+            self._outage_reasons.add(why)
+            return logging.WARNING, f"{why}; reconnecting in {delay:.1f} s"
+        if now - self._outage_warned_at >= REMINDER_INTERVAL:
+            return logging.WARNING, (
+                f"still cannot connect after {self._outage_attempts} attempts: {reason}; "
+                f"reconnecting in {delay:.1f} s"
+            )
+        return logging.DEBUG, f"{why}; reconnecting in {delay:.1f} s"
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep on the manager's clock; :meth:`close` cuts it short."""

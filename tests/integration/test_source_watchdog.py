@@ -1,0 +1,86 @@
+"""``han2mqtt run`` on a port that sends only garbage: reconnected, and named once in the log."""
+
+from __future__ import annotations
+
+import random
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Broker
+from tests.integration.helpers import start_daemon, stop_daemon, write_config
+
+pytestmark = [pytest.mark.integration, pytest.mark.broker]
+
+
+class GarbagePort:
+    """A TCP 'serial server' that sends random bytes on every connection, forever."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.server.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+
+    def _accept(self) -> None:
+        self.server.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed
+            self.connections += 1
+            threading.Thread(target=self._send, args=(client,), daemon=True).start()
+
+    def _send(self, client: socket.socket) -> None:
+        rng = random.Random(self.connections)
+        with client:
+            while not self._stop.is_set():
+                try:
+                    client.sendall(rng.randbytes(256))
+                except OSError:
+                    return
+                time.sleep(0.02)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._acceptor.join(5)
+        self.server.close()
+
+
+@pytest.fixture
+def garbage_port() -> Iterator[GarbagePort]:
+    port = GarbagePort()
+    yield port
+    port.close()
+
+
+def test_a_port_of_garbage_is_reopened_by_the_watchdog_and_logged_once(
+    broker: Broker, garbage_port: GarbagePort, tmp_path: Path
+):
+    source = {"type": "tcp", "host": "127.0.0.1", "port": garbage_port.port, "watchdog": 1}
+    daemon = start_daemon(write_config(tmp_path, broker, source))
+    try:
+        deadline = time.monotonic() + 30
+        while garbage_port.connections < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        code, err = stop_daemon(daemon)
+    assert code == 0, err
+    assert garbage_port.connections >= 3, err  # bytes kept flowing, yet it was reconnected
+    lost = re.findall(
+        rf"no frame decoded for 1 s from tcp 127\.0\.0\.1:{garbage_port.port}; "
+        r"(\d+) bytes received",
+        err,
+    )
+    assert len(lost) == 1, err  # one line per outage, not one per reconnect
+    assert int(lost[0]) > 0
