@@ -12,7 +12,9 @@ import json
 import logging
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -82,6 +84,16 @@ class Publisher(Protocol):
         ...
 
 
+@dataclass(slots=True)
+class _SourceState:
+    """What the bridge keeps per source topic (MQTT relays): its decoder and its meter."""
+
+    decoder: AutoDecoder
+    first_frame: float
+    meter_id: str | None = None
+    """The id of the last reading from this topic that named its meter (for list 1 frames)."""
+
+
 class PrintPublisher:
     """Print what would be published, one ``topic payload`` line each (as ``mosquitto_sub -v``)."""
 
@@ -141,6 +153,10 @@ class Bridge:
             authentication_key=authentication_key,
         )
         self.tracker = MeterTracker(settings.meter.offline_after, settings.meter.id, clock)
+        self._sources: OrderedDict[str, _SourceState] = OrderedDict()
+        """Source topic → its decoder state; the default source ("") uses :attr:`decoder`."""
+        self.source_counters: dict[str, int] = {}
+        """Counters of the source (malformed payloads by kind, ...), shown in ``bridge/info``."""
         self.frames = 0
         self.decode_errors = 0
         self.held_back = 0
@@ -160,29 +176,79 @@ class Bridge:
 
     # -- frames -----------------------------------------------------------------------------
 
-    def handle_content(self, content: bytes, received_at: datetime | None = None) -> None:
-        """Decode one frame's content and publish what it says."""
+    def handle_content(
+        self, content: bytes, received_at: datetime | None = None, source: str = ""
+    ) -> None:
+        """Decode one frame's content and publish what it says.
+
+        ``source`` names where the content came from when one source carries many meters (the
+        topic of an MQTT relay): each source has its own decoder state (general-block-transfer
+        blocks, Kamstrup CT memory) and its own last known meter id for frames without one.
+        """
         self.frames += 1
         now = self._clock()
         if self._first_frame is None:
             self._first_frame = now
         if self.on_frame is not None:
             self.on_frame()
+        origin = self._source(source, now) if source else None
+        decoder = self.decoder if origin is None else origin.decoder
         try:
-            reading = self.decoder.feed(content)
+            reading = decoder.feed(content)
         except DecodeError as exc:
             self._decode_failed(exc, now)
             return
         if reading is None:
             return  # one block of a general-block-transfer: the rest follows
-        if self.decoder.last_note is not None:
-            self._noted(self.decoder.last_note, now)
+        if decoder.last_note is not None:
+            self._noted(decoder.last_note, now)
+        if origin is not None:
+            self._handle_sourced(origin, reading, received_at, now)
+            return
         if not self._has_meter(reading, now):
             self.held_back += 1
             return
         if reading.meter_id and UNKNOWN_METER in self.tracker.meters and not self.settings.meter.id:
             self._retire(self.tracker.meters.pop(UNKNOWN_METER), reading.meter_id)
-        state, came_online, needs_discovery = self.tracker.observe(reading)
+        self._observed(reading, received_at)
+
+    def _source(self, key: str, now: float) -> _SourceState:
+        """The state of source ``key``; the least recently heard go beyond ``max_topics``."""
+        origin = self._sources.get(key)
+        if origin is not None:
+            self._sources.move_to_end(key)
+            return origin
+        encryption_key, authentication_key = self.settings.meter.key_bytes()
+        decoder = AutoDecoder(
+            self.settings.meter.type,
+            encryption_key=encryption_key,
+            authentication_key=authentication_key,
+        )
+        decoder.stats = self.decoder.stats  # one set of counters for the whole bridge
+        origin = self._sources[key] = _SourceState(decoder, now)
+        if len(self._sources) > self.settings.source.max_topics:
+            self._sources.popitem(last=False)
+        return origin
+
+    def _handle_sourced(
+        self, origin: _SourceState, reading: MeterReading, received_at: datetime | None, now: float
+    ) -> None:
+        """A reading from a source topic: list 1 frames take the topic's last known meter."""
+        if reading.meter_id:
+            if origin.meter_id == UNKNOWN_METER and UNKNOWN_METER in self.tracker.meters:
+                self._retire(self.tracker.meters.pop(UNKNOWN_METER), reading.meter_id)
+            origin.meter_id = reading.meter_id
+        elif origin.meter_id is None and not self.settings.meter.id:
+            if now - origin.first_frame < METER_ID_GRACE:
+                self.held_back += 1
+                return
+            origin.meter_id = UNKNOWN_METER
+        self._observed(reading, received_at, origin.meter_id)
+
+    def _observed(
+        self, reading: MeterReading, received_at: datetime | None, fallback: str | None = None
+    ) -> None:
+        state, came_online, needs_discovery = self.tracker.observe(reading, fallback)
         if came_online:
             self._publish_availability(state, online=True)
             _LOGGER.info("meter %s online (%s)", state.meter_id, reading.layout)
@@ -359,7 +425,11 @@ class Bridge:
         age = self.tracker.last_frame_age()
         info: dict[str, Any] = {
             "version": __version__,
-            "source": {"type": self.settings.source.type, "state": self.source_state},
+            "source": {
+                "type": self.settings.source.type,
+                "state": self.source_state,
+                **self.source_counters,
+            },
             "meters": {
                 state.meter_id: {
                     "online": state.online,

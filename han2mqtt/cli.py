@@ -1,4 +1,4 @@
-"""Command line: ``han2mqtt run | decode | demo | simulate | purge | healthcheck``.
+"""Command line: ``han2mqtt run | decode | record | demo | simulate | purge | healthcheck``.
 
 Exit codes: 0 ok, 2 usage or configuration error (one line on stderr naming the problem), 1 for a
 health check that fails.
@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import math
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +26,7 @@ from han2mqtt.simulator import DEFAULT_PORT
 
 if TYPE_CHECKING:
     from han2mqtt.config import Settings
+    from han2mqtt.recorder import RecordStats
 
 __all__ = ["main"]
 
@@ -111,6 +115,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _setup_logging(settings.log.level)
     return asyncio.run(run_daemon(settings))
+
+
+def _cmd_record(args: argparse.Namespace) -> int:
+    from han2mqtt.recorder import record  # noqa: PLC0415 - keep start-up of other commands light
+
+    settings = _settings(args)
+    _setup_logging(settings.log.level)
+    name = args.output or datetime.now(UTC).strftime("han2mqtt-%Y%m%d-%H%M%S.rec")
+    show = _progress if sys.stderr.isatty() else None
+    try:
+        with contextlib.ExitStack() as stack:
+            out = (
+                sys.stdout
+                if name == "-"
+                else stack.enter_context(Path(name).open("x", encoding="utf-8"))
+            )
+            stats = asyncio.run(record(settings, out, duration=args.duration, progress=show))
+    except OSError as exc:
+        raise ConfigError(f"cannot write {name}: {exc.strerror}") from exc
+    if show is not None:
+        sys.stderr.write("\n")
+    if name != "-":
+        print(f"recorded {stats.chunks} chunk(s), {stats.octets} bytes to {name}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _progress(stats: RecordStats) -> None:
+    elapsed = time.monotonic() - stats.started
+    sys.stderr.write(f"\rrecording: {stats.chunks} chunks, {stats.octets} bytes, {elapsed:.0f} s ")
+    sys.stderr.flush()
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -226,6 +260,19 @@ def _parser() -> argparse.ArgumentParser:
         "--interval", type=_interval, default=2.0, help="seconds between frames (2)"
     )
     simulate.set_defaults(handler=_cmd_simulate)
+
+    record = commands.add_parser(
+        "record",
+        help="record what the configured source delivers (raw, with receive times)",
+        description="Write the source's raw bytes with their receive times, one chunk per line, "
+        "until Ctrl-C or --duration; replay the file with source.type file or han2mqtt decode.",
+    )
+    _add_config_option(record)
+    record.add_argument(
+        "--output", help="file to write (default han2mqtt-<time>.rec here; - for stdout)"
+    )
+    record.add_argument("--duration", type=_interval, default=None, help="stop after S seconds")
+    record.set_defaults(handler=_cmd_record)
 
     purge = commands.add_parser(
         "purge", help="remove every retained message han2mqtt published (discovery included)"

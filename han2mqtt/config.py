@@ -71,7 +71,7 @@ class _Section(BaseModel):
 class SourceSettings(_Section):
     """Where the meter's bytes come from."""
 
-    type: Literal["serial", "tcp", "demo"] = "serial"
+    type: Literal["serial", "tcp", "demo", "mqtt", "file"] = "serial"
     device: str = "/dev/ttyUSB0"
     baudrate: int = Field(default=2400, gt=0)
     parity: Literal["N", "E", "O"] = "N"
@@ -94,6 +94,23 @@ class SourceSettings(_Section):
     """HDLC with octet stuffing (7D xx): only for links that stuff; meters' HAN ports never do."""
     demo_interval: float = Field(default=2.0, ge=0)
     """Seconds between frames of the built-in demo source."""
+    topic: str | None = None
+    """mqtt: the topic (wildcards allowed) on which relays publish the meters' raw bytes."""
+    payload: Literal["auto", "binary", "hex", "base64"] = "auto"
+    """mqtt, file: how a message carries the bytes (auto: hex or base64 text, else binary)."""
+    shared_group: str | None = None
+    """mqtt: subscribe as ``$share/<group>/<topic>`` so several processes split one fleet."""
+    mqtt_host: str | None = None
+    """mqtt: the broker the relays publish to, if not the ``mqtt`` section's."""
+    mqtt_port: int | None = Field(default=None, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    max_topics: int = Field(default=10_000, ge=1)
+    """mqtt, file: source topics whose framing and decoder state is kept (least recent go)."""
+    path: Path | None = None
+    """file: a recording made by ``han2mqtt record``."""
+    speed: Literal["realtime", "max"] | float = "realtime"
+    """file: ``realtime`` (the recorded pace), ``max`` (no waiting) or a factor (2: 2× as fast)."""
 
     @field_validator("stopbits")
     @classmethod
@@ -102,10 +119,28 @@ class SourceSettings(_Section):
             raise ValueError("stopbits must be 1, 1.5 or 2")
         return value
 
+    @field_validator("shared_group")
+    @classmethod
+    def _group_is_one_level(cls, value: str | None) -> str | None:
+        if value is not None and (not value or any(c in value for c in "/+#\0")):
+            raise ValueError("source.shared_group is one topic level, without /, + or #")
+        return value
+
+    @field_validator("speed")
+    @classmethod
+    def _speed_is_positive(cls, value: str | float) -> str | float:
+        if isinstance(value, float) and not value > 0:
+            raise ValueError("source.speed is realtime, max or a factor above 0")
+        return value
+
     @model_validator(mode="after")
     def _tcp_needs_an_address(self) -> SourceSettings:
         if self.type == "tcp" and (not self.host or self.port is None):
             raise ValueError("source.type tcp needs source.host and source.port")
+        if self.type == "mqtt" and not self.topic:
+            raise ValueError("source.type mqtt needs source.topic")
+        if self.type == "file" and self.path is None:
+            raise ValueError("source.type file needs source.path")
         if self.reconnect_max < self.reconnect_min:
             raise ValueError("source.reconnect_max must be >= source.reconnect_min")
         return self
@@ -254,6 +289,7 @@ class Settings(BaseSettings):
         data = self.model_dump(mode="json")
         for section, key in (
             ("mqtt", "password"),
+            ("source", "mqtt_password"),
             ("meter", "encryption_key"),
             ("meter", "authentication_key"),
         ):

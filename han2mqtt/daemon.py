@@ -15,6 +15,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +27,43 @@ from han2mqtt.health import notify, watchdog_interval, write_heartbeat
 from han2mqtt.io import (
     BackOff,
     ConnectionManager,
+    ConnectionState,
+    FrameReader,
     create_serial_frame_content_connection,
     create_tcp_frame_content_connection,
 )
+from han2mqtt.io.relay import Delivery, MqttSource, QueueWriter, RelayFeeder, replay_file
 from han2mqtt.mqtt.publisher import MqttPublisher
+from han2mqtt.protocol.relay import RelayDemux
 from han2mqtt.protocol.stream import ContentReader
 from han2mqtt.simulator import load_samples, serve_frames
 
-__all__ = ["run_daemon", "source_factory"]
+__all__ = ["describe_source", "run_daemon", "source_factory"]
 
 _LOGGER = logging.getLogger("han2mqtt")
 _HOUSEKEEPING_PERIOD = 1.0
 _HA_RESEND_DELAY = (1.0, 5.0)
+_REPLAY_WAIT = 0.1
+"""Seconds between looks at the broker connection before a replay starts."""
 
 
-def source_factory(settings: Settings, queue: asyncio.Queue[bytes]) -> Callable[[], Any]:
-    """A connection factory for the configured source."""
+def source_factory(
+    settings: Settings,
+    queue: asyncio.Queue[Any],
+    reader: Callable[[], FrameReader] | None = None,
+) -> Callable[[], Any]:
+    """A connection factory for the configured source.
+
+    Each connection reads with a fresh ``reader()`` (``han2mqtt record`` passes one that writes
+    the raw bytes down); by default a :class:`ContentReader` for ``source.format``.
+    """
     source = settings.source
     framing = source.format
+    if reader is None:
+
+        def reader() -> FrameReader:
+            return ContentReader(framing, octet_stuffing=source.octet_stuffing)
+
     if source.type == "serial":
         return lambda: create_serial_frame_content_connection(
             queue,
@@ -53,20 +73,22 @@ def source_factory(settings: Settings, queue: asyncio.Queue[bytes]) -> Callable[
             parity=source.parity,
             bytesize=source.bytesize,
             stopbits=source.stopbits,
-            reader=ContentReader(framing, octet_stuffing=source.octet_stuffing),
+            reader=reader(),
         )
     if source.host is None or source.port is None:
         raise TransportError(f"source.type {source.type} needs source.host and source.port")
     host, port = source.host, source.port
-    return lambda: create_tcp_frame_content_connection(
-        queue, None, host, port, reader=ContentReader(framing, octet_stuffing=source.octet_stuffing)
-    )
+    return lambda: create_tcp_frame_content_connection(queue, None, host, port, reader=reader())
 
 
-async def _consume(bridge: Bridge, queue: asyncio.Queue[bytes]) -> None:
+async def _consume(bridge: Bridge, queue: asyncio.Queue[bytes | Delivery]) -> None:
     while True:
-        content = await queue.get()
-        bridge.handle_content(content)
+        item = await queue.get()
+        if isinstance(item, Delivery):
+            bridge.handle_content(item.content, item.received_at, item.source)
+        else:
+            bridge.handle_content(item)
+        queue.task_done()
         await bridge.publisher.drain()
         # With frames queued, get() returns without yielding: one turn of the loop per frame
         # lets the socket take this frame's messages while the next one is decoded, instead of
@@ -165,18 +187,8 @@ async def _run(
                 stop.set()
 
         bridge.on_frame = count
-    queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=256)
-    source = settings.source
-    manager = ConnectionManager(
-        source_factory(settings, queue),
-        back_off=BackOff(source.reconnect_min, source.reconnect_max),
-        watchdog_timeout=source.watchdog,
-        connect_timeout=source.connect_timeout,
-        on_state_change=bridge.on_source_state,
-        # The watchdog waits for decoded frames: a port that sends only noise is reopened too.
-        progress=lambda: bridge.decoder.stats.decoded,
-        source=_describe_source(settings),
-    )
+    queue: asyncio.Queue[bytes | Delivery] = asyncio.Queue(maxsize=256)
+    manager = _stream_source(bridge, queue)
     if settings.health.heartbeat_file is not None:
         # One left by an earlier run (a container's /tmp survives a restart) is not our health.
         with contextlib.suppress(OSError):
@@ -186,7 +198,10 @@ async def _run(
     _LOGGER.info("han2mqtt %s started; source %s", __version__, _describe_source(settings))
     try:
         async with asyncio.TaskGroup() as tasks:
-            source_task = tasks.create_task(manager.connect_loop(), name="source")
+            source_task = tasks.create_task(
+                manager.connect_loop() if manager else _relay_source(bridge, queue, stop),
+                name="source",
+            )
             workers = [
                 tasks.create_task(_consume(bridge, queue), name="decode"),
                 tasks.create_task(_housekeeping(bridge), name="housekeeping"),
@@ -195,7 +210,8 @@ async def _run(
             await stop.wait()
             _LOGGER.info("stopping")
             _notify("STOPPING=1")
-            manager.close()
+            if manager is not None:
+                manager.close()
             await source_task
             for worker in workers:
                 worker.cancel()
@@ -205,6 +221,63 @@ async def _run(
         except (OSError, RuntimeError, TimeoutError) as exc:
             _LOGGER.warning("MQTT did not close cleanly: %s", exc)
     return 0
+
+
+def _stream_source(bridge: Bridge, queue: asyncio.Queue[Any]) -> ConnectionManager | None:
+    """The manager of a serial or TCP source; None for the MQTT and file sources."""
+    source = bridge.settings.source
+    if source.type in ("mqtt", "file"):
+        return None
+    return ConnectionManager(
+        source_factory(bridge.settings, queue),
+        back_off=BackOff(source.reconnect_min, source.reconnect_max),
+        watchdog_timeout=source.watchdog,
+        connect_timeout=source.connect_timeout,
+        on_state_change=bridge.on_source_state,
+        # The watchdog waits for decoded frames: a port that sends only noise is reopened too.
+        progress=lambda: bridge.decoder.stats.decoded,
+        source=_describe_source(bridge.settings),
+    )
+
+
+async def _relay_source(bridge: Bridge, queue: asyncio.Queue[Any], stop: asyncio.Event) -> None:
+    """The MQTT relay source until ``stop``, or a recording's replay (which then sets ``stop``)."""
+    source = bridge.settings.source
+    feeder = RelayFeeder(RelayDemux(source.payload, source.max_topics), bridge.source_counters)
+    if source.type == "mqtt":
+        writer = QueueWriter(queue, bridge.source_counters)
+
+        def received(topic: str, payload: bytes, received_at: datetime) -> None:
+            for delivery in feeder.feed(topic, payload, received_at):
+                writer.put(delivery)
+
+        await MqttSource(bridge.settings, received, bridge.on_source_state).run(stop)
+        return
+    replay = asyncio.create_task(_replay(bridge, feeder, queue), name="replay")
+    stopped = asyncio.create_task(stop.wait(), name="replay-stop")
+    await asyncio.wait((replay, stopped), return_when=asyncio.FIRST_COMPLETED)
+    for task in (replay, stopped):
+        task.cancel()
+    await asyncio.gather(replay, stopped, return_exceptions=True)
+    bridge.on_source_state(ConnectionState.CLOSED)
+    stop.set()
+
+
+async def _replay(bridge: Bridge, feeder: RelayFeeder, queue: asyncio.Queue[Any]) -> None:
+    """Replay ``source.path`` once the broker is there, and wait until all is published."""
+    source = bridge.settings.source
+    while not bridge.publisher.connected:  # noqa: ASYNC110 - a property, nothing to await
+        # Readings queued for a broker not there yet replace each other: the day would not
+        # be given again in full.
+        await asyncio.sleep(_REPLAY_WAIT)
+    bridge.on_source_state(ConnectionState.CONNECTED)
+    try:
+        chunks = await replay_file(source, feeder, queue)
+    except TransportError as exc:
+        _LOGGER.error("%s", exc)  # noqa: TRY400 - one line, the reason says it all
+        return
+    await queue.join()  # every content decoded and published
+    _LOGGER.info("replayed %d chunk(s) from %s; stopping", chunks, source.path)
 
 
 def _subscribe(mqtt: Publisher, bridge: Bridge) -> None:
@@ -247,4 +320,13 @@ def _describe_source(settings: Settings) -> str:
         return f"serial {source.device} {source.baudrate} {line}"
     if source.type == "tcp":
         return f"tcp {source.host}:{source.port}"
+    if source.type == "mqtt":
+        group = f" (shared group {source.shared_group})" if source.shared_group else ""
+        return f"mqtt {source.topic}{group}"
+    if source.type == "file":
+        return f"file {source.path} at speed {source.speed}"
     return "built-in demo frames"
+
+
+describe_source = _describe_source
+"""The source in a few words (the start-up log line, a recording's header)."""

@@ -17,15 +17,24 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from han2mqtt.autodecoder import AutoDecoder
-from han2mqtt.errors import ConfigError, DecodeError
+from han2mqtt.errors import ConfigError, DecodeError, FramingError
 from han2mqtt.protocol.apdu import decode_data_notification
 from han2mqtt.protocol.axdr import AxdrValue, BitString
 from han2mqtt.protocol.cosem import CosemDate, CosemDateTime, CosemTime
 from han2mqtt.protocol.hdlc import FLAG, HdlcFrameReader, HdlcSegmentAssembler
 from han2mqtt.protocol.mbus import SEGMENT_NUMBER, MbusApduAssembler, MbusFrameReader
 from han2mqtt.protocol.p1 import P1TelegramReader
+from han2mqtt.protocol.recording import is_recording, split_recording
+from han2mqtt.protocol.relay import RelayDemux
 
-__all__ = ["DecodeResult", "decode_stream", "jsonable", "parse_input", "run_decode"]
+__all__ = [
+    "DecodeResult",
+    "decode_recording",
+    "decode_stream",
+    "jsonable",
+    "parse_input",
+    "run_decode",
+]
 
 _HEX_TEXT = re.compile(rb"^[0-9a-fA-F\s:,-]*$")
 _COMMENT = re.compile(rb"(?m)^\s*#.*$")
@@ -192,9 +201,49 @@ def run_decode(  # noqa: PLR0913 - the command's options
     """Decode ``source`` and print one JSON line per frame; problems go to ``err``. Returns 0."""
     err = err if err is not None else sys.stderr  # looked up now: tests and callers swap it
     decoder = AutoDecoder(meter_type, encryption_key=keys[0], authentication_key=keys[1])
-    for result in decode_stream(parse_input(source), decoder, raw=raw):
+    if is_recording(source):  # han2mqtt record's format: receive times, maybe topics
+        results = decode_recording(source, meter_type, keys, raw=raw)
+    else:
+        results = decode_stream(parse_input(source), decoder, raw=raw)
+    for result in results:
         if result.output is not None:
             out.write(json.dumps(result.output, ensure_ascii=False) + "\n")
         else:
             err.write(f"han2mqtt decode: {result.error}\n")
     return 0
+
+
+def decode_recording(
+    data: bytes,
+    meter_type: str,
+    keys: tuple[bytes | None, bytes | None] = (None, None),
+    *,
+    raw: bool = False,
+) -> Iterator[DecodeResult]:
+    """Decode a recording: its stream as one capture, its MQTT messages topic by topic.
+
+    Each topic has its own framing state and decoder, as in the daemon, so interleaved meters
+    never mix.
+
+    Raises:
+        ConfigError: the recording has a line that is not a chunk.
+    """
+    try:
+        stream, messages = split_recording(data)
+    except FramingError as exc:
+        raise ConfigError(str(exc)) from exc
+
+    def decoder() -> AutoDecoder:
+        return AutoDecoder(meter_type, encryption_key=keys[0], authentication_key=keys[1])
+
+    if stream:
+        yield from decode_stream(stream, decoder(), raw=raw)
+    demux = RelayDemux()
+    decoders: dict[str, AutoDecoder] = {}
+    for topic, payload in messages:
+        relayed = demux.read(topic, payload)
+        if relayed.problem is not None:
+            yield DecodeResult(None, f"{topic}: payload dropped ({relayed.problem.value})")
+        for content in relayed.contents:
+            topic_decoder = decoders.get(topic) or decoders.setdefault(topic, decoder())
+            yield from decode_stream(content, topic_decoder, raw=raw)

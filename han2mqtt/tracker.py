@@ -53,13 +53,17 @@ class MeterTracker:
         self._learned: str | None = None
         self.meters: dict[str, MeterState] = {}
 
-    def observe(self, reading: MeterReading) -> tuple[MeterState, bool, bool]:
+    def observe(
+        self, reading: MeterReading, fallback: str | None = None
+    ) -> tuple[MeterState, bool, bool]:
         """Record a reading; return its meter, whether it came online, and whether it is new.
 
         "New" also covers a meter that starts sending OBIS codes it has not sent before (the
-        hourly list 3 adds energy registers), so discovery can be completed.
+        hourly list 3 adds energy registers), so discovery can be completed.  ``fallback`` is
+        the meter of a reading without an id when its source knows better than "the last id
+        seen" (one MQTT topic per meter, many meters).
         """
-        meter_id = self._resolve(reading)
+        meter_id = self._resolve(reading, fallback)
         now = self._clock()
         state = self.meters.get(meter_id)
         is_new = state is None
@@ -80,13 +84,13 @@ class MeterTracker:
         state.obis_seen |= fresh_codes
         return state, came_online, is_new or bool(fresh_codes)
 
-    def _resolve(self, reading: MeterReading) -> str:
+    def _resolve(self, reading: MeterReading, fallback: str | None) -> str:
         if self._configured:
             return self._configured
         if reading.meter_id:
             self._learned = reading.meter_id
             return reading.meter_id
-        return self._learned or UNKNOWN_METER
+        return fallback or self._learned or UNKNOWN_METER
 
     def expire(self) -> list[MeterState]:
         """Mark meters silent for too long as offline; return those that just went offline."""

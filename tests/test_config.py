@@ -97,6 +97,12 @@ def test_docker_secrets_directory(tmp_path: Path):
         ("mqtt:\n  port: 70000\n", "mqtt.port: Input should be less than or equal to 65535"),
         ("mqtt:\n  base_topic: a/#\n", "mqtt: mqtt.base_topic must be a plain topic"),
         ("publish:\n  fields: false\n", "homeassistant.discovery needs publish.fields"),
+        ("source:\n  type: mqtt\n", "source: source.type mqtt needs source.topic"),
+        ("source:\n  type: file\n", "source: source.type file needs source.path"),
+        ("source:\n  shared_group: a/b\n", "source.shared_group: source.shared_group is one"),
+        ("source:\n  speed: 0\n", "source.speed: source.speed is realtime, max or a factor"),
+        ("source:\n  speed: fast\n", "source.speed"),
+        ("source:\n  payload: utf8\n", "source.payload: Input should be 'auto'"),
     ],
 )
 def test_errors_are_one_line_and_name_the_key(tmp_path: Path, yaml_text: str, expected: str):
@@ -296,3 +302,29 @@ def test_a_misspelt_key_in_a_secret_file_name_is_named_without_the_secret(tmp_pa
     with pytest.raises(ConfigError, match=r"mqtt\.pasword") as caught:
         load_settings()
     assert "s3cret" not in str(caught.value)
+
+
+def test_the_relay_brokers_password_is_a_secret_and_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "source__mqtt_password").write_text("relay-s3cret\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    settings = load_settings(
+        _write(tmp_path, "source:\n  type: mqtt\n  topic: a/#\n  mqtt_username: r\n")
+    )
+    assert settings.source.mqtt_password is not None
+    assert settings.source.mqtt_password.get_secret_value() == "relay-s3cret"
+    assert "relay-s3cret" not in repr(settings)
+    assert settings.redacted()["source"]["mqtt_password"] == "**********"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("realtime", "realtime"), ("max", "max"), ("2.5", 2.5)]
+)
+def test_replay_speed(tmp_path: Path, raw: str, expected: object):
+    settings = load_settings(
+        _write(tmp_path, f"source:\n  type: file\n  path: x\n  speed: {raw}\n")
+    )
+    assert settings.source.speed == expected

@@ -491,5 +491,12 @@ class MqttPublisher:
 
     def _dispatch(self, topic: str, payload: bytes, retained: bool) -> None:
         for pattern, callback in list(self._subscriptions.items()):
-            if paho.topic_matches_sub(pattern, topic):
+            if paho.topic_matches_sub(_topic_filter(pattern), topic):
                 callback(topic, payload, retained)
+
+
+def _topic_filter(pattern: str) -> str:
+    """The filter a subscription matches topics with: ``$share/<group>/`` is not part of it."""
+    if pattern.startswith("$share/"):
+        return pattern.split("/", 2)[2]
+    return pattern
