@@ -37,7 +37,9 @@ LABEL org.opencontainers.image.title="han2mqtt" \
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/han2mqtt/bin:$PATH \
-    HAN2MQTT_HEALTH__HEARTBEAT_FILE=/tmp/han2mqtt-heartbeat
+    HAN2MQTT_HEALTH__HEARTBEAT_FILE=/tmp/han2mqtt-heartbeat \
+    HAN2MQTT_WEB__HOST=0.0.0.0
+EXPOSE 8080
 COPY --from=build /opt/han2mqtt /opt/han2mqtt
 # A non-root user in the dialout group (gid 20), so the mapped serial device can be opened.
 RUN useradd --system --uid 1000 --gid dialout --no-create-home --shell /usr/sbin/nologin han2mqtt

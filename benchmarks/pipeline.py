@@ -3,14 +3,17 @@
 A TCP peer sends frames as fast as the daemon takes them (it pauses reading when its queue is
 full); a subscriber counts the JSON state messages (one per frame) and every other message.
 Prints frames/s, MQTT messages/s, the daemon's CPU time per frame and its peak RSS.
+``--sse N`` keeps N status-page event streams open and read (a page open in N browsers) while
+frames flow, ``--no-web`` turns the status page off: with both, the page's cost shows.
 
-Usage: python benchmarks/pipeline.py [--frames N] [--state-only]
+Usage: python benchmarks/pipeline.py [--frames N] [--state-only] [--no-web | --sse N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -109,7 +112,35 @@ def serve_in_thread(frames: list[bytes], port: int) -> None:
     threading.Thread(target=main, daemon=True).start()
 
 
-def main() -> None:
+class EventStreams:
+    """``count`` readers of ``/api/events`` in a thread, counting the reading events."""
+
+    def __init__(self, port: int, count: int) -> None:
+        self.port = port
+        self.count = count
+        self.events = 0
+        self.connected = 0
+
+    def start(self) -> None:
+        import socket  # noqa: PLC0415
+
+        sockets = []
+        for _ in range(self.count):
+            sock = socket.create_connection(("127.0.0.1", self.port), 5)
+            sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: bench\r\n\r\n")
+            sockets.append(sock)
+        self.connected = len(sockets)
+
+        def read(sock: socket.socket) -> None:
+            with contextlib.suppress(OSError):
+                while data := sock.recv(65536):
+                    self.events += data.count(b"event: reading")
+
+        for sock in sockets:
+            threading.Thread(target=read, args=(sock,), daemon=True).start()
+
+
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=20_000)
     parser.add_argument(
@@ -117,13 +148,19 @@ def main() -> None:
         action="store_true",
         help="publish only the JSON state topic (fields, OBIS topics and discovery off)",
     )
-    args = parser.parse_args()
+    parser.add_argument("--no-web", action="store_true", help="status page off (web.enabled)")
+    parser.add_argument("--sse", type=int, default=0, help="status-page event streams to read")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     samples = load_samples()
     frames = (samples * (args.frames // len(samples) + 1))[: args.frames]
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        broker_port, meter_port = free_port(), free_port()
+        broker_port, meter_port, web_port = free_port(), free_port(), free_port()
         broker = start_broker(directory, broker_port)
         counter = Counter()
         subscriber = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2)
@@ -147,6 +184,7 @@ def main() -> None:
                         "obis": not args.state_only,
                     },
                     "homeassistant": {"discovery": not args.state_only},
+                    "web": {"enabled": not args.no_web, "port": web_port},
                 }
             )
         )
@@ -154,6 +192,10 @@ def main() -> None:
             [sys.executable, "-m", "han2mqtt", "run", "--config", str(config)]
         )
         time.sleep(1.5)  # start-up (imports, broker connection) is not part of the measurement
+        streams = EventStreams(web_port, args.sse)
+        if args.sse and not args.no_web:
+            streams.start()
+            time.sleep(0.5)
         cpu_before = cpu_seconds(daemon.pid)
         serve_in_thread(frames, meter_port)
         deadline = time.monotonic() + 300
@@ -184,6 +226,8 @@ def main() -> None:
     per_frame_ms = cpu * 1000 / max(counter.states, 1)
     print(f"daemon CPU       : {per_frame_ms:.3f} ms per frame ({cpu:.2f} s total)")
     print(f"daemon peak RSS  : {rss:.1f} MiB")
+    web = "off" if args.no_web else f"on, {streams.connected} event stream(s) open"
+    print(f"status page      : {web}; {streams.events} reading events received")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,12 +42,36 @@ from han2mqtt.mqtt.topics import (
 )
 from han2mqtt.tracker import UNKNOWN_METER, MeterState, MeterTracker
 
-__all__ = ["METER_ID_GRACE", "Bridge", "PrintPublisher", "Publisher", "ReadingListener"]
+__all__ = [
+    "METER_ID_GRACE",
+    "Bridge",
+    "PrintPublisher",
+    "Publisher",
+    "ReadingListener",
+    "Rejected",
+]
 
 _LOGGER = logging.getLogger("han2mqtt")
 METER_ID_GRACE = 30.0
 """Seconds to hold back id-less frames (list 1) waiting for a list that names the meter."""
 _DECODE_LOG_INTERVAL = 300.0
+
+REJECTS_KEPT = 8
+"""The last rejected frames kept for the status page's diagnostics."""
+REJECT_OCTETS_KEPT = 1024
+"""Octets kept of each rejected frame: enough for any list, bounded for a flood of garbage."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A frame the decoder refused: when (UTC), the error's class and message, its first octets."""
+
+    time: datetime
+    kind: str
+    reason: str
+    content: bytes
+    length: int
+
 
 ReadingListener = Callable[[str, MeterReading, dict[str, FieldValue], datetime], None]
 """``(meter id, reading, derived values, receive time)`` of every reading the bridge publishes."""
@@ -173,6 +197,9 @@ class Bridge:
         self.on_frame: Callable[[], None] | None = None
         self.listeners: list[ReadingListener] = []
         """Called with every published reading (the status page, tests); never for held frames."""
+        self.rejects: deque[Rejected] = deque(maxlen=REJECTS_KEPT)
+        self.errors_by_kind: Counter[str] = Counter()
+        """Decode errors by exception class name (``ChecksumError``, ``DecryptionError`` ...)."""
 
     # -- frames -----------------------------------------------------------------------------
 
@@ -196,7 +223,7 @@ class Bridge:
         try:
             reading = decoder.feed(content)
         except DecodeError as exc:
-            self._decode_failed(exc, now)
+            self._decode_failed(exc, now, content)
             return
         if reading is None:
             return  # one block of a general-block-transfer: the rest follows
@@ -305,9 +332,13 @@ class Bridge:
             _LOGGER.info("note: %s", note)
             self._last_note_log = now
 
-    def _decode_failed(self, exc: DecodeError, now: float) -> None:
+    def _decode_failed(self, exc: DecodeError, now: float, content: bytes = b"") -> None:
         """Count every failure; log a summary at most every few minutes, not one per frame."""
         self.decode_errors += 1
+        kind = type(exc).__name__
+        self.errors_by_kind[kind] += 1
+        kept = content[:REJECT_OCTETS_KEPT]
+        self.rejects.append(Rejected(datetime.now(UTC), kind, str(exc), kept, len(content)))
         self._errors_since_log += 1
         if now - self._last_decode_log >= _DECODE_LOG_INTERVAL:
             _LOGGER.warning(

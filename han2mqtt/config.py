@@ -54,6 +54,7 @@ __all__ = [
     "Settings",
     "SourceSettings",
     "TlsSettings",
+    "WebSettings",
     "load_settings",
 ]
 
@@ -257,6 +258,15 @@ class HealthSettings(_Section):
     """``han2mqtt healthcheck`` fails when the last frame is older than this (seconds)."""
 
 
+class WebSettings(_Section):
+    """The status page and its JSON, event and metrics endpoints (read-only, no authentication)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    """Address to listen on; ``0.0.0.0`` opens the page to the whole network (the image does)."""
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
 class Settings(BaseSettings):
     """The whole configuration."""
 
@@ -275,6 +285,7 @@ class Settings(BaseSettings):
     publish: PublishSettings = PublishSettings()
     log: LogSettings = LogSettings()
     health: HealthSettings = HealthSettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _discovery_needs_field_topics(self) -> Settings:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from han2mqtt._version import __version__
 from han2mqtt.bridge import Bridge, Publisher
@@ -37,6 +37,9 @@ from han2mqtt.mqtt.publisher import MqttPublisher
 from han2mqtt.protocol.relay import RelayDemux
 from han2mqtt.protocol.stream import ContentReader
 from han2mqtt.simulator import load_samples, serve_frames
+
+if TYPE_CHECKING:
+    from han2mqtt.web import StatusPage
 
 __all__ = ["describe_source", "run_daemon", "source_factory"]
 
@@ -196,6 +199,7 @@ async def _run(
     await mqtt.start()
     _subscribe(mqtt, bridge)
     _LOGGER.info("han2mqtt %s started; source %s", __version__, _describe_source(settings))
+    page = await _start_page(bridge, manager)
     try:
         async with asyncio.TaskGroup() as tasks:
             source_task = tasks.create_task(
@@ -216,6 +220,7 @@ async def _run(
             for worker in workers:
                 worker.cancel()
     finally:
+        await _stop_page(page)
         try:
             await mqtt.stop()
         except (OSError, RuntimeError, TimeoutError) as exc:
@@ -278,6 +283,28 @@ async def _replay(bridge: Bridge, feeder: RelayFeeder, queue: asyncio.Queue[Any]
         return
     await queue.join()  # every content decoded and published
     _LOGGER.info("replayed %d chunk(s) from %s; stopping", chunks, source.path)
+
+
+async def _start_page(bridge: Bridge, manager: ConnectionManager | None) -> StatusPage | None:
+    """The status page (``web.enabled``), or None; a taken port costs the page, not the bridge."""
+    web = bridge.settings.web
+    if not web.enabled:
+        return None
+    from han2mqtt.web import StatusPage  # noqa: PLC0415 - aiohttp is imported only when it serves
+
+    page = StatusPage(web, bridge, manager, description=_describe_source(bridge.settings))
+    try:
+        await page.start()
+    except OSError as exc:
+        # A one-line reason, no traceback.
+        _LOGGER.error("status page off: cannot listen on %s:%s: %s", web.host, web.port, exc)  # noqa: TRY400
+        return None
+    return page
+
+
+async def _stop_page(page: StatusPage | None) -> None:
+    if page is not None:
+        await page.stop()
 
 
 def _subscribe(mqtt: Publisher, bridge: Bridge) -> None:

@@ -19,6 +19,7 @@ if [ "$want_services" = 1 ]; then
   have socat || missing+=(socat)
   have openssl || missing+=(openssl)
   have systemd-analyze || missing+=(systemd)
+  have chromium || missing+=(chromium)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

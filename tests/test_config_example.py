@@ -127,6 +127,9 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("log", "level"), "DEBUG", "DEBUG"),
         (("health", "heartbeat_file"), "/tmp/beat", Path("/tmp/beat")),
         (("health", "max_age"), "300", 300),
+        (("web", "enabled"), "false", False),
+        (("web", "host"), "::1", "::1"),
+        (("web", "port"), "8099", 8099),
     ],
 )
 def test_every_key_can_be_set_from_the_environment(

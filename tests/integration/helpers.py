@@ -68,6 +68,7 @@ def write_config(directory: Path, broker: Broker, source: dict[str, Any], **sect
         "mqtt": {"host": broker.host, "port": broker.port, "client_id": f"h2m-{broker.port}"},
         "publish": {"info_interval": 1},
         "health": {"heartbeat_file": str(directory / "heartbeat"), "max_age": 30},
+        "web": {"port": free_port()},  # never the default 8080: daemons run side by side
     }
     for name, values in sections.items():
         config.setdefault(name, {}).update(values)

@@ -20,7 +20,7 @@ import yaml
 
 from han2mqtt._version import __version__
 from han2mqtt.mqtt.topics import availability_topic, field_topic, state_topic
-from tests.conftest import Broker, Capture
+from tests.conftest import Broker, Capture, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,6 +113,8 @@ def test_dockerfile_install_and_entry_commands_work_in_a_fresh_venv(
             "HAN2MQTT_SOURCE__DEMO_INTERVAL": "0.1",
             "HAN2MQTT_MQTT__HOST": broker.host,
             "HAN2MQTT_MQTT__PORT": str(broker.port),
+            "HAN2MQTT_WEB__HOST": "127.0.0.1",  # the image's 0.0.0.0 is for a container
+            "HAN2MQTT_WEB__PORT": str(free_port()),
         }
     )
     workdir = tmp_path / "config"

@@ -1,0 +1,271 @@
+"""The aiohttp application: a fixed set of read-only routes, served in the daemon's event loop.
+
+Routes: ``/`` (the page), ``/app.js``, ``/app.css``, ``/favicon.svg`` (from a fixed in-package
+dict: no path ever reaches the file system), ``/api/state``, ``/api/history?minutes=N``,
+``/api/events`` (Server-Sent Events) and ``/metrics``.  Only GET (and HEAD).  Every response,
+errors included, carries a strict Content-Security-Policy and the usual hardening headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Final
+
+import aiohttp
+from aiohttp import web
+
+from han2mqtt.bridge import Bridge
+from han2mqtt.config import WebSettings
+from han2mqtt.io import ConnectionManager
+from han2mqtt.web.hub import EventHub, sse
+from han2mqtt.web.render import render_page
+from han2mqtt.web.view import HISTORY_MINUTES, LiveView
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import CollectorRegistry
+
+__all__ = ["ASSETS", "SECURITY_HEADERS", "StatusPage", "parse_minutes"]
+
+_LOGGER = logging.getLogger("han2mqtt")
+
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+_TYPES: Final = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+
+
+def _load_assets() -> dict[str, tuple[bytes, str, str]]:
+    """``/name`` → (content, content type, ETag) of the package's own three files."""
+    folder = resources.files("han2mqtt.web").joinpath("assets")
+    found = {}
+    for name, content_type in _TYPES.items():
+        content = folder.joinpath(name).read_bytes()
+        etag = '"' + hashlib.sha256(content).hexdigest()[:16] + '"'
+        found[f"/{name}"] = (content, content_type, etag)
+    return found
+
+
+ASSETS: Final = _load_assets()
+_DEFAULT_MINUTES = 10
+_HEARTBEAT = 5.0
+"""Seconds between ``status`` events (the bridge's counters; also finds dead connections)."""
+_RETRY_MS = 5000
+_STOP_TIMEOUT = 1.0
+
+
+def parse_minutes(values: list[str]) -> int:
+    """The ``minutes`` parameter(s) of ``/api/history``: once, 1 .. :data:`HISTORY_MINUTES`.
+
+    Raises:
+        ValueError: anything else (repeated, sign, fraction, exponent, huge, empty).
+    """
+    if not values:
+        return _DEFAULT_MINUTES
+    if len(values) > 1:
+        raise ValueError("give minutes once")
+    raw = values[0]
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 3:
+        raise ValueError(f"minutes must be a whole number from 1 to {HISTORY_MINUTES}")
+    minutes = int(raw)
+    if not 1 <= minutes <= HISTORY_MINUTES:
+        raise ValueError(f"minutes must be a whole number from 1 to {HISTORY_MINUTES}")
+    return minutes
+
+
+def _json(data: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(data, separators=(",", ":")),
+        status=status,
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+class StatusPage:
+    """The status page of one bridge; :meth:`start` listens, :meth:`stop` ends every stream.
+
+    Args:
+        settings: the ``web`` section.
+        bridge: the bridge to show (a listener is added to it).
+        source: the source's connection manager (for its counters and last error).
+        description: the source in a few words (``tcp 192.0.2.7:8899``).
+        min_interval: seconds between event flushes (tests lower it).
+    """
+
+    def __init__(
+        self,
+        settings: WebSettings,
+        bridge: Bridge,
+        source: ConnectionManager | None = None,
+        *,
+        description: str | None = None,
+        min_interval: float = 0.25,
+    ) -> None:
+        self.settings = settings
+        versions = {"aiohttp": aiohttp.__version__}
+        self.view = LiveView(bridge, source, versions=versions, description=description)
+        self.hub = EventHub(self._reading_event, min_interval=min_interval)
+        self.view.on_change = self.hub.touch
+        bridge.listeners.append(self.view.on_reading)
+        self._registry: CollectorRegistry | None = None
+        """Made at the first scrape: prometheus-client costs 1 MiB, and few users scrape."""
+        self._runner: web.AppRunner | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self.port: int | None = None
+        """The port listened on, once started."""
+
+    def application(self) -> web.Application:
+        """The aiohttp application (tests serve it with aiohttp's test server)."""
+        app = web.Application(client_max_size=1024)
+        app.on_response_prepare.append(_secure)
+        app.router.add_get("/", self._page)
+        for path in ASSETS:
+            app.router.add_get(path, self._asset)
+        app.router.add_get("/api/state", self._state)
+        app.router.add_get("/api/history", self._history)
+        app.router.add_get("/api/events", self._events)
+        app.router.add_get("/metrics", self._metrics)
+        app.on_startup.append(self._on_startup)
+        app.on_shutdown.append(self._on_shutdown)
+        return app
+
+    async def start(self) -> None:
+        """Listen on ``settings.host:settings.port``.
+
+        Raises:
+            OSError: the address is taken or not ours.
+        """
+        runner = web.AppRunner(self.application(), access_log=None, shutdown_timeout=_STOP_TIMEOUT)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.host, self.settings.port)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        server = site._server  # noqa: SLF001 - the only way to the bound sockets
+        sockets = getattr(server, "sockets", None) or ()
+        self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
+        _LOGGER.info("status page on http://%s:%s/", self.settings.host, self.port)
+
+    async def stop(self) -> None:
+        """End the event streams and close the server."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _on_startup(self, _app: web.Application) -> None:
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat(), name="web-heartbeat")
+
+    async def _on_shutdown(self, _app: web.Application) -> None:
+        self.hub.close()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(_HEARTBEAT)
+            if self.hub.clients:
+                self.hub.broadcast(self._status_event())
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def _reading_event(self, meter_id: str) -> bytes:
+        data = {"bridge": self.view.bridge_json(), "meter": self.view.meter_json(meter_id)}
+        return sse("reading", json.dumps(data, separators=(",", ":")))
+
+    def _status_event(self) -> bytes:
+        data = {"bridge": self.view.bridge_json()}
+        return sse("status", json.dumps(data, separators=(",", ":")))
+
+    # -- handlers --------------------------------------------------------------------------------
+
+    async def _page(self, _request: web.Request) -> web.Response:
+        history = self.view.history_json(_DEFAULT_MINUTES)
+        return web.Response(
+            text=render_page(self.view.state_json(), history),
+            content_type="text/html",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def _asset(self, request: web.Request) -> web.Response:
+        content, content_type, etag = ASSETS[request.path]
+        headers = {"ETag": etag, "Cache-Control": "no-cache", "Content-Type": content_type}
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=content, headers=headers)
+
+    async def _state(self, _request: web.Request) -> web.Response:
+        return _json(self.view.state_json())
+
+    async def _history(self, request: web.Request) -> web.Response:
+        try:
+            minutes = parse_minutes(request.query.getall("minutes", []))
+        except ValueError as exc:
+            return _json({"error": str(exc)}, status=400)
+        return _json(self.view.history_json(minutes))
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+
+        from han2mqtt.web.metrics import registry_for  # noqa: PLC0415 - see _registry
+
+        if self._registry is None:
+            self._registry = registry_for(self.view)
+        return web.Response(
+            body=generate_latest(self._registry),
+            headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"},
+        )
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        client = self.hub.join()
+        if client is None:
+            raise web.HTTPServiceUnavailable(
+                text="too many event streams; try again later", headers={"Retry-After": "10"}
+            )
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-store",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        try:
+            await response.prepare(request)
+            client.transport = request.transport
+            await response.write(f"retry: {_RETRY_MS}\n\n".encode() + self._status_event())
+            for meter_id in list(self.view.meters):
+                await response.write(self._reading_event(meter_id))
+            while (event := await client.queue.get()) is not None:
+                await response.write(event)
+        except (ConnectionError, RuntimeError):
+            pass  # the client left, or was dropped for not reading
+        finally:
+            self.hub.leave(client)
+        return response
+
+
+async def _secure(_request: web.Request, response: web.StreamResponse) -> None:
+    """Every response, errors and event streams included, gets the security headers."""
+    response.headers.update(SECURITY_HEADERS)
