@@ -113,7 +113,14 @@ async def _record_until(
 ) -> None:
     async with asyncio.TaskGroup() as tasks:
         if settings.source.type == "mqtt":
-            source = MqttSource(settings, lambda topic, payload, _at: writer.write(payload, topic))
+            # Beside a running bridge: a client id of its own, and every message, not a share
+            # taken away from the group's members.
+            plain = settings.source.model_copy(update={"shared_group": None})
+            source = MqttSource(
+                settings.model_copy(update={"source": plain}),
+                lambda topic, payload, _at: writer.write(payload, topic),
+                role="record",
+            )
             tasks.create_task(source.run(stop), name="source")
             manager = None
         else:

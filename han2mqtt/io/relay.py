@@ -56,10 +56,14 @@ class Delivery(NamedTuple):
     received_at: datetime | None = None
 
 
-def source_broker(settings: Settings) -> MqttSettings:
-    """The broker the MQTT source subscribes at: the ``mqtt`` section, ``source.mqtt_*`` over it."""
+def source_broker(settings: Settings, role: str = "source") -> MqttSettings:
+    """The broker the MQTT source subscribes at: the ``mqtt`` section, ``source.mqtt_*`` over it.
+
+    The client id is ``<mqtt.client_id>-<role>``: the recorder (``record``) must not take over
+    the running bridge's source connection.
+    """
     source = settings.source
-    update: dict[str, object] = {"client_id": f"{settings.mqtt.client_id}-source"}
+    update: dict[str, object] = {"client_id": f"{settings.mqtt.client_id}-{role}"}
     if source.mqtt_host is not None:
         update["host"] = source.mqtt_host
     if source.mqtt_port is not None:
@@ -126,6 +130,7 @@ class MqttSource:
         settings: the configuration (``source`` and ``mqtt`` sections).
         on_message: called in the event loop with ``(topic, payload, receive time)``.
         on_state_change: told when the subscription's connection comes and goes.
+        role: the client id's suffix (see :func:`source_broker`).
     """
 
     def __init__(
@@ -133,11 +138,13 @@ class MqttSource:
         settings: Settings,
         on_message: Callable[[str, bytes, datetime], None],
         on_state_change: Callable[[ConnectionState], None] | None = None,
+        *,
+        role: str = "source",
     ) -> None:
         source = settings.source
         if source.topic is None:
             raise TransportError("source.type mqtt needs source.topic")
-        self._client = MqttPublisher(source_broker(settings), announce=False)
+        self._client = MqttPublisher(source_broker(settings, role), announce=False)
         self._on_message = on_message
         self._on_state_change = on_state_change
         self._state = ConnectionState.CLOSED

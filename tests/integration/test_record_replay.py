@@ -106,8 +106,16 @@ def test_a_recording_of_the_tcp_meter_replayed_at_max_gives_the_same_readings(
 def test_a_recording_of_an_mqtt_source_keeps_each_topic_apart_on_replay(
     broker: Broker, capture_factory: Callable[..., Capture], tmp_path: Path
 ):
-    """Two meters' segments interleaved on two topics: recorded with topics, replayed apart."""
-    config = write_config(tmp_path, broker, {"type": "mqtt", "topic": "relay/+"})
+    """Two meters' segments interleaved on two topics: recorded with topics, replayed apart.
+
+    Recorded beside a running bridge with the same configuration (a shared group even): the
+    bridge keeps every message, the recording gets every message too.
+    """
+    config = write_config(
+        tmp_path, broker, {"type": "mqtt", "topic": "relay/+", "shared_group": "fleet"}
+    )
+    live = capture_factory(broker, ("han2mqtt/+/state",))
+    bridge = start_daemon(config)
     recording = tmp_path / "relays.rec"
     recorder = subprocess.Popen(
         [
@@ -137,11 +145,15 @@ def test_a_recording_of_an_mqtt_source_keeps_each_topic_apart_on_replay(
         relay.close()
         _, err = recorder.communicate(timeout=20)
     assert recorder.returncode == 0, err
+    live.wait_for(lambda _m: all(len(_states(live, meter_id(n))) == 3 for n in (1, 2)))
+    code, bridge_err = stop_daemon(bridge)
+    assert code == 0, bridge_err
     chunks = list(parse_recording(recording.read_text().splitlines()))
     assert [chunk.topic for chunk in chunks] == ["relay/one two", "relay/2"] * 6
     assert chunks[0].data == one[0].hex().encode()  # raw: the payload as it came
 
     capture = capture_factory(broker)
+    live.clear()
     replay = _replay(broker, tmp_path / "replay", recording)
     assert replay.returncode == 0, replay.stderr
     capture.wait_for(lambda _m: all(len(_states(capture, meter_id(n))) == 3 for n in (1, 2)))
