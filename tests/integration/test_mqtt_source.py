@@ -53,6 +53,11 @@ def _relay_config(tmp_path: Path, broker: Broker, **source: object) -> Path:
     )
 
 
+def wait_subscribed(capture: Capture, base: str = BASE) -> None:
+    """Until ``bridge/info`` says the MQTT source (a client of its own) is connected."""
+    capture.wait_for(lambda _m: _info(capture, base).get("source", {}).get("state") == "connected")
+
+
 def _info(capture: Capture, base: str = BASE) -> dict[str, Any]:
     info: dict[str, Any] = json.loads(capture.last(f"{base}/bridge/info") or "{}")
     return info
@@ -65,8 +70,7 @@ def test_hex_binary_and_base64_payloads_each_give_their_meter(
     daemon = start_daemon(_relay_config(tmp_path, broker))
     relay = Relay(broker)
     try:
-        capture.wait_value(f"{BASE}/bridge/state", "online")
-        time.sleep(0.5)  # the source's subscription (a client of its own) is under way
+        wait_subscribed(capture)
         list2 = [meter_frames(n)[0] for n in range(6)]
         relay.send("relay/hex", list2[0].hex().upper())
         relay.send("relay/binary", list2[1])
@@ -107,8 +111,7 @@ def test_two_meters_interleaved_on_two_topics_with_segmented_frames(
         for frame in _segments(segment)
     ]
     try:
-        capture.wait_value(f"{BASE}/bridge/state", "online")
-        time.sleep(0.5)
+        wait_subscribed(capture)
         for first, second in zip(one, two, strict=True):
             relay.send("relay/meter-one", first)
             relay.send("relay/meter-two", second)
@@ -174,8 +177,7 @@ def test_a_malformed_payload_storm_is_counted_logged_once_and_survived(
             (topic, b"\x7e" * rng.randrange(1, 50)),
         ]
     try:
-        capture.wait_value(f"{BASE}/bridge/state", "online")
-        time.sleep(0.5)
+        wait_subscribed(capture)
         for topic, payload in storm:
             relay.client.publish(topic, payload, qos=1)
         relay.send("relay/good", good)
@@ -209,7 +211,7 @@ def test_a_shared_group_splits_the_fleet_and_survives_a_killed_member(
     broker: Broker, capture_factory: Callable[..., Capture], tmp_path: Path
 ):
     """Three processes, one $share group: every frame published once, even after a kill."""
-    capture = capture_factory(broker, ("+/+/state", "+/bridge/state"))
+    capture = capture_factory(broker, ("+/+/state", "+/bridge/state", "+/bridge/info"))
     daemons: list[subprocess.Popen[str]] = []
     for index in range(3):
         directory = tmp_path / f"member{index}"
@@ -236,8 +238,7 @@ def test_a_shared_group_splits_the_fleet_and_survives_a_killed_member(
 
     try:
         for index in range(3):
-            capture.wait_value(f"han2mqtt-{index}/bridge/state", "online")
-        time.sleep(1.0)  # every member's source subscribed
+            wait_subscribed(capture, f"han2mqtt-{index}")
         for round_number in range(5):
             send_round(round_number)
         capture.wait_for(lambda _m: sum(states().values()) - 3 >= 100, 20)
@@ -297,8 +298,7 @@ def test_source_on_another_broker_with_its_own_login(
     relay.connect(relays.host, relays.port)
     relay.loop_start()
     try:
-        capture.wait_value(f"{BASE}/bridge/state", "online")
-        time.sleep(0.5)
+        wait_subscribed(capture)
         relay.publish("relay/x", meter_frames(3)[0], qos=1).wait_for_publish(10)
         capture.wait_for(lambda _m: capture.last(f"{BASE}/{meter_id(3)}/state") is not None)
         info = capture.last(f"{BASE}/bridge/info") or ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ from tests.integration.helpers import (
     stop_daemon,
     write_config,
 )
-from tests.integration.test_mqtt_source import Relay
+from tests.integration.test_mqtt_source import Relay, wait_subscribed
 
 pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
@@ -114,41 +115,46 @@ def test_a_recording_of_an_mqtt_source_keeps_each_topic_apart_on_replay(
     config = write_config(
         tmp_path, broker, {"type": "mqtt", "topic": "relay/+", "shared_group": "fleet"}
     )
-    live = capture_factory(broker, ("han2mqtt/+/state",))
+    live = capture_factory(broker, ("han2mqtt/+/state", "han2mqtt/bridge/info"))
     bridge = start_daemon(config)
     recording = tmp_path / "relays.rec"
+    command = [sys.executable, "-m", "han2mqtt", "record", "--config", str(config)]
     recorder = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "han2mqtt",
-            "record",
-            "--config",
-            str(config),
-            "--output",
-            str(recording),
-            "--duration",
-            "4",
-        ],
+        [*command, "--output", str(recording)],
         stderr=subprocess.PIPE,
         text=True,
         env=clean_env(),
     )
+
+    def recorded() -> str:
+        return recording.read_text() if recording.exists() else ""
+
     relay = Relay(broker)
     try:
-        time.sleep(1.5)  # subscribed
+        wait_subscribed(live)
+        deadline = time.monotonic() + 30
+        while "relay/probe" not in recorded() and time.monotonic() < deadline:
+            relay.send("relay/probe", b"\x00")  # until the recorder has subscribed too
+            time.sleep(0.1)
         one, two = meter_frames(1, segmented=True), meter_frames(2, segmented=True)
         for first, second in zip(one, two, strict=True):
             relay.send("relay/one two", first.hex())  # a space in the topic, a hex payload
             relay.send("relay/2", second)
+        while recorded().count("relay/2 ") < 6 and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         relay.close()
+        recorder.send_signal(signal.SIGINT)  # Ctrl-C ends a recording
         _, err = recorder.communicate(timeout=20)
     assert recorder.returncode == 0, err
     live.wait_for(lambda _m: all(len(_states(live, meter_id(n))) == 3 for n in (1, 2)))
     code, bridge_err = stop_daemon(bridge)
     assert code == 0, bridge_err
-    chunks = list(parse_recording(recording.read_text().splitlines()))
+    chunks = [
+        chunk
+        for chunk in parse_recording(recording.read_text().splitlines())
+        if chunk.topic != "relay/probe"
+    ]
     assert [chunk.topic for chunk in chunks] == ["relay/one two", "relay/2"] * 6
     assert chunks[0].data == one[0].hex().encode()  # raw: the payload as it came
 
