@@ -477,6 +477,7 @@ class Bridge:
             "mqtt": {
                 "published": self.publisher.stats.published,
                 "dropped": self.publisher.stats.dropped,
+                "replaced": self.publisher.stats.replaced,
                 "reconnects": max(0, self.publisher.stats.connects - 1),
             },
         }

@@ -1,7 +1,7 @@
 """Command line: ``han2mqtt run | decode | record | demo | simulate | purge | healthcheck``.
 
 Exit codes: 0 ok, 2 usage or configuration error (one line on stderr naming the problem), 1 for a
-health check that fails.
+health check that fails or a purge that left retained messages behind.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from han2mqtt._version import __version__
-from han2mqtt.errors import ConfigError, LayoutError
+from han2mqtt.errors import ConfigError, LayoutError, TransportError
 from han2mqtt.simulator import DEFAULT_PORT
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ __all__ = ["main"]
 
 EXIT_OK = 0
 EXIT_UNHEALTHY = 1
+EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
@@ -172,7 +173,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_purge(args: argparse.Namespace) -> int:
-    from han2mqtt.commands import purge  # noqa: PLC0415
+    from han2mqtt.commands import PurgeIncompleteError, purge  # noqa: PLC0415
 
     settings = _settings(args)
     _setup_logging(settings.log.level)
@@ -180,8 +181,13 @@ def _cmd_purge(args: argparse.Namespace) -> int:
         count = asyncio.run(purge(settings))
     except TimeoutError as exc:
         raise ConfigError(
-            f"cannot reach the MQTT broker {settings.mqtt.host}:{settings.mqtt.port}"
+            f"cannot reach the MQTT broker {settings.mqtt.host}:{settings.mqtt.port}: no answer"
         ) from exc
+    except PurgeIncompleteError as exc:
+        print(f"han2mqtt: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except TransportError as exc:
+        raise ConfigError(str(exc)) from exc
     print(f"removed {count} retained message(s)")
     return EXIT_OK
 

@@ -13,10 +13,20 @@ daemon's load (about 24 messages per frame) that costs 23 µs of CPU per message
 here, and it held the whole bridge under 1,000 frames/s.
 
 The bridge's last will is ``offline`` on ``<base>/bridge/state``; ``online`` is published on
-every connect, ``offline`` before a clean disconnect.  While the broker is unreachable, messages
-wait in a bounded queue keyed by topic: a newer message for a topic replaces the queued one (a
-stale reading is worth nothing once a newer one exists), and when the queue is full the oldest
-reading (else the oldest retained message) is dropped and counted.
+every connect, ``offline`` before a clean disconnect.
+
+Our bounded queue is the only queue.  paho is handed a QoS 1 or 2 message only while fewer than
+its in-flight window (:data:`MAX_INFLIGHT`) are unacknowledged; the rest wait here, in order, and
+go out as acknowledgements come back (paho's ``on_publish``).  paho's own queue is never used:
+it holds what it cannot send until the next *reconnect*, which silently lost readings while
+connected.  While the broker is unreachable, messages wait keyed by topic: a newer message for a
+topic replaces the queued one (a stale reading is worth nothing once a newer one exists; counted
+as ``replaced``), and when the queue is full the oldest reading (else the oldest retained
+message) is dropped (counted as ``dropped``).  While connected, :meth:`MqttPublisher.drain` holds
+the producer back until the queue is empty, so nothing is replaced or dropped then.
+
+Every failure is logged once per outage with its cause: refused (and why), reset, closed by the
+broker, a TLS error, no CONNACK in time, or no answer within the keep-alive.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import socket
 import ssl
 import threading
@@ -41,32 +52,83 @@ from han2mqtt.config import MqttSettings
 from han2mqtt.io.reconnect import BackOff
 from han2mqtt.mqtt.topics import OFFLINE, ONLINE, Message, bridge_state_topic
 
-__all__ = ["Handler", "MqttPublisher", "PublisherStats"]
+__all__ = ["MAX_INFLIGHT", "Handler", "MqttPublisher", "PublisherStats"]
 
 _LOGGER = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes, bool], None]
 """Receives ``(topic, payload, retained)`` of a subscribed message; retained ones are old news."""
+MAX_INFLIGHT = 20
+"""QoS 1 and 2 messages handed to paho and not yet acknowledged (paho's default window, and
+mosquitto's default receive maximum); an MQTT 5 broker's smaller Receive Maximum wins."""
 _STOP_TIMEOUT = 3.0
-"""Seconds to wait for ``offline`` to leave, and again for the broker to see the disconnect."""
+"""Seconds without progress after which a stop stops waiting for what is still going out."""
 _CONNECT_TIMEOUT = 10.0
 """Seconds for TCP connect and TLS handshake (in the worker thread)."""
+_CONNACK_TIMEOUT = 10.0
+"""Seconds from CONNECT to CONNACK before the attempt is given up (a port that never answers)."""
 _MISC_PERIOD = 1.0
 """``loop_misc`` period: keep-alive pings and the detection of a dead broker."""
 _RECONNECT_MIN, _RECONNECT_MAX = 1.0, 60.0
+"""Back-off while the broker was never reached (a wrong address should not be hammered)."""
+_RECONNECT_KNOWN_MAX = 4.0
+"""Back-off cap once the broker was reachable: it is back within seconds of a restart."""
 _TLS_READS = 64
 """Bound on extra reads of TLS bytes that are decrypted already (they don't wake the selector)."""
+_BAD_CREDENTIALS = frozenset({"Not authorized", "Bad user name or password"})
 
 
 @dataclass(slots=True)
 class PublisherStats:
-    """Counters for ``bridge/info``; they only grow."""
+    """Counters for ``bridge/info``; they only grow.
+
+    ``published`` counts messages handed to the broker (our ``online``/``offline`` excluded);
+    ``replaced`` queued messages superseded by a newer one on the same topic before they could
+    be sent (an outage, or before the first connect); ``dropped`` messages given up because the
+    queue was full.
+    """
 
     published: int = 0
     dropped: int = 0
+    replaced: int = 0
     connects: int = 0
     disconnects: int = 0
     last_error: str | None = None
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, human cause for a socket, TLS or DNS error (no errno noise)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not accepted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        reason = str(exc.reason or exc).lower().replace("_", " ")  # TLSV13_ALERT_... is an id
+        if "certificate required" in reason:
+            reason += " (the broker wants a client certificate: mqtt.tls.certfile, keyfile)"
+        return f"TLS error: {reason}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by peer"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host name ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+class _SocketErrors(logging.Handler):
+    """Keeps the last socket error paho reports: its disconnect callback only says "lost"."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.last: BaseException | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if args and isinstance(args[-1], BaseException):
+            self.last = args[-1]
 
 
 class MqttPublisher:
@@ -78,6 +140,7 @@ class MqttPublisher:
             been published: the daemon re-sends discovery and the current state there.
         announce: publish ``online``/``offline`` on ``bridge/state`` and set the last will
             (False for one-shot tools such as ``han2mqtt purge``).
+        rng: the back-off's jitter source (tests make it deterministic).
     """
 
     def __init__(
@@ -86,9 +149,11 @@ class MqttPublisher:
         on_connected: Callable[[], None] | None = None,
         *,
         announce: bool = True,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self._settings = settings
         self._announce = announce
+        self._state_topic = bridge_state_topic(settings.base_topic)
         self.on_connected = on_connected
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -96,17 +161,24 @@ class MqttPublisher:
         self._lost: asyncio.Event | None = None
         self._drained: asyncio.Event | None = None
         self._queue: OrderedDict[str, Message] = OrderedDict()
+        self._inflight: list[paho.MQTTMessageInfo] = []
+        """QoS 1 and 2 messages paho holds until acknowledged (it re-sends them on reconnect)."""
+        self._window = MAX_INFLIGHT
         self._subscriptions: dict[str, Handler] = {}
         self._connected = False
         self._stopping = False
         self._connecting: asyncio.Future[Any] | None = None
+        self._attempt_failed = False
+        """This connect attempt's failure is logged already (a refusal, no CONNACK)."""
+        self._settle_soon = False
         self._tasks: list[asyncio.Task[None]] = []
         self._sock: socket.socket | None = None
         self._fd: int | None = None
         self._handed = 0
-        """Messages handed to paho since the last :meth:`drain` waited."""
+        """QoS 0 messages handed to paho since the last :meth:`drain` waited."""
         self._last_info: paho.MQTTMessageInfo | None = None
-        self._back_off = BackOff(_RECONNECT_MIN, _RECONNECT_MAX)
+        self._back_off = BackOff(_RECONNECT_MIN, _RECONNECT_MAX, rng)
+        self._socket_errors = _SocketErrors()
         self._client = self._make_client()
         self.stats = PublisherStats()
 
@@ -117,8 +189,13 @@ class MqttPublisher:
 
     @property
     def queued(self) -> int:
-        """Messages waiting for the broker."""
+        """Messages waiting in our queue (for the broker, or for room in the in-flight window)."""
         return len(self._queue)
+
+    @property
+    def backlog(self) -> int:
+        """Messages not yet acknowledged by the broker: queued, and QoS 1/2 in flight."""
+        return len(self._queue) + len(self._inflight)
 
     def _make_client(self) -> paho.Client:
         settings = self._settings
@@ -142,13 +219,22 @@ class MqttPublisher:
             )
             client.tls_insecure_set(tls.insecure)
         if self._announce:
-            client.will_set(bridge_state_topic(settings.base_topic), OFFLINE, qos=1, retain=True)
-        client.max_queued_messages_set(settings.queue_size)
+            client.will_set(self._state_topic, OFFLINE, qos=1, retain=True)
+        # paho's queue stays unbounded and unused: we never hand it more than its window.
+        client.max_inflight_messages_set(MAX_INFLIGHT)
+        client.max_queued_messages_set(0)
+        # A logger of our own (not registered, level ERROR): paho reports the socket error
+        # behind a lost connection only there.  Its DEBUG lines cost one level check each.
+        paho_log = logging.Logger(f"{__name__}.paho", logging.ERROR)  # noqa: LOG001 - one per client, never in the global registry
+        paho_log.propagate = False
+        paho_log.addHandler(self._socket_errors)
+        client.enable_logger(paho_log)
         client.on_connect = self._paho_on_connect
         client.on_disconnect = self._paho_on_disconnect
         client.on_message = self._paho_on_message
-        # No on_publish: paho would build a reason code and a properties object for every
-        # message written, a third of the cost of a publish; drain() asks the message info.
+        # on_publish is set only while QoS 1/2 messages are in flight: for QoS 0 paho would
+        # build a reason code and a properties object per message written (a third of the cost
+        # of a publish), and QoS 0 needs no acknowledgement.
         client.on_socket_open = self._paho_on_socket_open
         client.on_socket_close = self._paho_on_socket_close
         client.on_socket_register_write = self._paho_on_register_write
@@ -175,7 +261,8 @@ class MqttPublisher:
         """Wait for the first connection.
 
         Raises:
-            TimeoutError: not connected within ``timeout`` seconds.
+            TimeoutError: not connected within ``timeout`` seconds (``stats.last_error`` says
+                why, when the broker was reached and refused).
         """
         assert self._connected_event is not None, "start() first"
         async with asyncio.timeout(timeout):
@@ -184,32 +271,34 @@ class MqttPublisher:
     def subscribe(self, topic: str, callback: Handler) -> None:
         """Call ``callback(topic, payload, retained)`` for messages matching ``topic``.
 
-        Wildcards are allowed; the subscription is renewed after every reconnect.
+        Wildcards are allowed; the subscription is renewed after every reconnect.  Subscribing
+        again to the same filter makes the broker send its retained messages again.
         """
         self._subscriptions[topic] = callback
         if self._connected:
             self._client.subscribe(topic, qos=1)
 
     def publish(self, message: Message) -> None:
-        """Publish now, or queue until the broker is back."""
-        if self._connected:
-            info = self._client.publish(message.topic, message.payload, message.qos, message.retain)
-            if info.rc == paho.MQTT_ERR_SUCCESS:
-                self._last_info = info
-                self.stats.published += 1
-                self._handed += 1
-                return
+        """Publish now if the in-flight window has room, else queue (in order)."""
+        if self._connected and not self._queue and self._has_room(message):
+            self._hand(message)
+            return
         self._enqueue(message)
+        self._pump()
 
     async def drain(self, high_water: int = 2000) -> None:
-        """After ``high_water`` messages, wait until paho has sent them (flow control for floods).
+        """Wait until the broker has taken what waits in our queue (flow control for floods).
 
-        paho's outgoing packet queue for QoS 0 is unbounded: a producer faster than the socket
-        would grow it without limit.  Meters are never that fast; replays and benchmarks are.
-        Waiting for the last message handed over waits for all before it (QoS 0: written to
-        the socket; QoS 1 and 2: acknowledged).
+        While connected, a producer faster than the broker acknowledges (QoS 1 and 2) waits
+        here until the queue is empty, so no reading is replaced or dropped.  paho's outgoing
+        packet queue for QoS 0 is unbounded: after ``high_water`` QoS 0 messages, wait until
+        the last of them is written to the socket.  Meters are never that fast; replays and
+        benchmarks are.
         """
         assert self._drained is not None, "start() first"
+        while self._connected and self._queue:
+            self._drained.clear()
+            await self._drained.wait()
         if self._handed <= high_water:
             return
         self._handed = 0
@@ -218,8 +307,29 @@ class MqttPublisher:
             self._drained.clear()
             await self._drained.wait()
 
+    async def flush(self) -> None:
+        """Wait until everything queued or in flight is acknowledged (or written, for QoS 0).
+
+        Bounded by progress, not by a total: it waits as long as the broker keeps taking
+        messages, and gives up after a few seconds without any.
+        """
+        assert self._drained is not None, "start() first"
+        last = self._pending()
+        deadline = time.monotonic() + _STOP_TIMEOUT
+        while self._connected and last:
+            self._drained.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), remaining)
+            pending = self._pending()
+            if pending < last:
+                deadline = time.monotonic() + _STOP_TIMEOUT
+            last = pending
+
     async def stop(self) -> None:
-        """Publish ``offline``, wait briefly for it to leave, disconnect, release the socket.
+        """Send what is queued, publish ``offline``, disconnect, release the socket.
 
         A connect under way is completed first (bounded): a DISCONNECT queued right behind the
         CONNECT would make the broker drop everything the CONNACK then lets out.
@@ -231,12 +341,9 @@ class MqttPublisher:
         if not self._connected and self._client.socket() is not None:
             await self._wait_for_connack()
         if self._connected:
-            last = self._last_info
             if self._announce:
-                topic = bridge_state_topic(self._settings.base_topic)
-                last = self._client.publish(topic, OFFLINE, qos=1, retain=True)
-            if last is not None:
-                await self._wait_published(last)
+                self.publish(Message(self._state_topic, OFFLINE, 1, retain=True))
+            await self.flush()
         self._connected = False
         if self._client.socket() is not None:
             self._client.disconnect()
@@ -248,6 +355,72 @@ class MqttPublisher:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    # -- our queue and paho's window ----------------------------------------------------------
+
+    def _has_room(self, message: Message) -> bool:
+        return message.qos == 0 or len(self._inflight) < self._window
+
+    def _hand(self, message: Message) -> None:
+        """Give one message to paho (connected, and its window has room)."""
+        client = self._client
+        if message.qos:
+            client.on_publish = self._paho_on_publish
+        info = client.publish(message.topic, message.payload, message.qos, message.retain)
+        if message.qos:
+            # Success, or "not connected" (the socket died a moment ago): either way paho holds
+            # the message now and sends it, again after a reconnect, until acknowledged.
+            self._inflight.append(info)
+        elif info.rc != paho.MQTT_ERR_SUCCESS:
+            self._enqueue(message)  # QoS 0 that paho could not take: ours to keep
+            return
+        else:
+            self._last_info = info
+            self._handed += 1
+        if message.topic != self._state_topic:
+            self.stats.published += 1
+
+    def _pump(self) -> None:
+        """Hand queued messages to paho, in order, as far as the in-flight window allows."""
+        queue = self._queue
+        while queue and self._connected:
+            message = next(iter(queue.values()))
+            if not self._has_room(message):
+                break
+            queue.popitem(last=False)
+            self._hand(message)
+
+    def _settle(self) -> None:
+        """Acknowledgements arrived: forget what is done, hand over what waits."""
+        self._settle_soon = False
+        if self._inflight:
+            self._inflight = [info for info in self._inflight if not info.is_published()]
+        if not self._inflight:
+            self._client.on_publish = None
+        self._pump()
+        if self._drained is not None:
+            self._drained.set()
+
+    def _pending(self) -> int:
+        last = self._last_info
+        unwritten = last is not None and not last.is_published()
+        return self.backlog + unwritten
+
+    def _enqueue(self, message: Message) -> None:
+        if self._queue.pop(message.topic, None) is not None:
+            self.stats.replaced += 1
+        self._queue[message.topic] = message
+        while len(self._queue) > self._settings.queue_size:
+            self._queue.pop(self._eviction_candidate())
+            self.stats.dropped += 1
+
+    def _eviction_candidate(self) -> str:
+        """The oldest reading, else the oldest message.
+
+        Readings are replaced by the next frame anyway; retained messages (discovery,
+        availability) are sent once and would be missing until the next change.
+        """
+        return next((t for t, m in self._queue.items() if not m.retain), next(iter(self._queue)))
+
     # -- connecting ---------------------------------------------------------------------------
 
     async def _connection_loop(self) -> None:
@@ -255,6 +428,7 @@ class MqttPublisher:
         while True:
             self._lost.clear()
             if await self._open():
+                await self._await_connack()
                 await self._lost.wait()
             if self._stopping:
                 return
@@ -263,11 +437,13 @@ class MqttPublisher:
     async def _open(self) -> bool:
         """One connect attempt: TCP (and TLS) in a worker thread, then CONNECT is queued."""
         assert self._loop is not None
+        self._attempt_failed = False
+        self._socket_errors.last = None
         self._connecting = self._loop.run_in_executor(None, self._client.reconnect)
         try:
             await self._connecting
         except (OSError, ValueError) as exc:  # refused, unreachable, DNS, TLS, timeout
-            self._connect_failed(str(exc) or type(exc).__name__)
+            self._connect_failed(describe_error(exc))
             return False
         except Exception as exc:  # whatever paho raises, the daemon must retry, not die
             _LOGGER.exception("unexpected error while connecting to the MQTT broker")
@@ -277,9 +453,35 @@ class MqttPublisher:
             self._connecting = None
         return True
 
+    async def _await_connack(self) -> None:
+        """A broker that accepts TCP but never answers CONNECT: give up after a while."""
+        assert self._connected_event is not None
+        assert self._lost is not None
+        waiters = {
+            asyncio.ensure_future(self._connected_event.wait()),
+            asyncio.ensure_future(self._lost.wait()),
+        }
+        try:
+            done, _ = await asyncio.wait(
+                waiters, timeout=_CONNACK_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+        if done or self._stopping:
+            return
+        self._connect_failed(f"no CONNACK within {_CONNACK_TIMEOUT:g} s (is this an MQTT port?)")
+        self._attempt_failed = True
+        sock = self._client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # paho reads the end and closes as for a loss
+
     def _connect_failed(self, reason: str) -> None:
+        """Log a failed attempt once per outage and cause, not once per attempt."""
         settings = self._settings
-        if self.stats.last_error != reason:  # once per kind of failure, not per attempt
+        if self.stats.last_error != reason:
             _LOGGER.warning(
                 "cannot connect to MQTT broker %s:%s: %s; retrying",
                 settings.host,
@@ -309,25 +511,17 @@ class MqttPublisher:
                 waiter.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
 
-    async def _wait_published(self, info: paho.MQTTMessageInfo) -> None:
-        deadline = time.monotonic() + _STOP_TIMEOUT
-        while not info.is_published() and self._connected and time.monotonic() < deadline:  # noqa: ASYNC110 - paho's message info offers nothing to await
-            await asyncio.sleep(0.01)
-
-    def _enqueue(self, message: Message) -> None:
-        self._queue.pop(message.topic, None)
-        self._queue[message.topic] = message
-        while len(self._queue) > self._settings.queue_size:
-            self._queue.pop(self._eviction_candidate())
-            self.stats.dropped += 1
-
-    def _eviction_candidate(self) -> str:
-        """The oldest reading, else the oldest message.
-
-        Readings are replaced by the next frame anyway; retained messages (discovery,
-        availability) are sent once and would be missing until the next change.
-        """
-        return next((t for t, m in self._queue.items() if not m.retain), next(iter(self._queue)))
+    def _loss_cause(self, reason: str) -> str:
+        """What paho's "Unspecified error" was: the socket error it logged, or a clean close."""
+        error = self._socket_errors.last
+        self._socket_errors.last = None
+        if error is not None:
+            return describe_error(error)
+        if reason == "Keep alive timeout":
+            return f"no answer within the keep-alive ({self._settings.keepalive} s)"
+        if reason == "Unspecified error":
+            return "connection closed by the broker"
+        return reason
 
     # -- the socket in the asyncio loop -------------------------------------------------------
 
@@ -423,9 +617,23 @@ class MqttPublisher:
         _userdata: object,
         _flags: object,
         reason_code: ReasonCode,
-        _properties: object,
+        properties: object,
     ) -> None:
-        self._in_loop(self._connect_result, reason_code.is_failure, str(reason_code))
+        receive_maximum = getattr(properties, "ReceiveMaximum", None)
+        self._in_loop(
+            self._connect_result, reason_code.is_failure, str(reason_code), receive_maximum
+        )
+
+    def _paho_on_publish(
+        self, _client: paho.Client, _userdata: object, _mid: int, _rc: object, _p: object
+    ) -> None:
+        # paho calls this *before* it marks the message done: look in the next turn of the loop.
+        loop = self._loop
+        if self._settle_soon or loop is None or loop.is_closed():
+            return
+        self._settle_soon = True
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._guarded, self._settle)
 
     def _paho_on_disconnect(
         self,
@@ -444,33 +652,33 @@ class MqttPublisher:
 
     # -- what the callbacks mean --------------------------------------------------------------
 
-    def _connect_result(self, failed: bool, reason: str) -> None:
+    def _connect_result(self, failed: bool, reason: str, receive_maximum: object = None) -> None:
         settings = self._settings
         self._handed = 0
         if failed:
-            if self.stats.last_error != reason:
-                _LOGGER.error(
-                    "MQTT broker %s:%s refused the connection: %s",
-                    settings.host,
-                    settings.port,
-                    reason,
-                )
-            self.stats.last_error = reason
+            self._attempt_failed = True
+            hint = " (check mqtt.username and mqtt.password)" if reason in _BAD_CREDENTIALS else ""
+            cause = f"refused the connection: {reason}{hint}"
+            if self.stats.last_error != cause:
+                _LOGGER.error("MQTT broker %s:%s %s", settings.host, settings.port, cause)
+            self.stats.last_error = cause
             return
         self._connected = True
+        # Reachable once, it will be again soon: retry within seconds, not tens of seconds.
+        self._back_off.cap = _RECONNECT_KNOWN_MAX
         self._back_off.reset()
+        self._window = MAX_INFLIGHT
+        if isinstance(receive_maximum, int) and receive_maximum > 0:
+            self._window = min(MAX_INFLIGHT, receive_maximum)
         self.stats.connects += 1
         self.stats.last_error = None
         _LOGGER.info("connected to MQTT broker %s:%s", settings.host, settings.port)
-        if self._announce:
-            self._client.publish(
-                bridge_state_topic(settings.base_topic), ONLINE, qos=1, retain=True
-            )
+        if self._announce:  # first of all, ahead of what waited
+            self._queue[self._state_topic] = Message(self._state_topic, ONLINE, 1, retain=True)
+            self._queue.move_to_end(self._state_topic, last=False)
         for topic in self._subscriptions:
             self._client.subscribe(topic, qos=1)
-        queued, self._queue = self._queue, OrderedDict()
-        for message in queued.values():
-            self.publish(message)
+        self._pump()
         if self._connected_event is not None:
             self._connected_event.set()
         if self.on_connected is not None:
@@ -479,13 +687,26 @@ class MqttPublisher:
     def _disconnected(self, reason: str) -> None:
         if self._connected_event is not None:
             self._connected_event.clear()
+        cause = self._loss_cause(reason)
         if self._connected:
             self.stats.disconnects += 1
             if not self._stopping:
-                _LOGGER.warning("lost the MQTT broker (%s); reconnecting", reason)
+                settings = self._settings
+                _LOGGER.warning(
+                    "lost the MQTT broker %s:%s (%s); reconnecting",
+                    settings.host,
+                    settings.port,
+                    cause,
+                )
+                self.stats.last_error = cause
+        elif not self._attempt_failed and not self._stopping:
+            if cause in {"connection closed by the broker", "connection reset by peer"}:
+                cause += " (a TLS listener and mqtt.tls not enabled? or it refuses this client)"
+            self._connect_failed(f"{cause} before CONNACK")
+        self._attempt_failed = True
         self._connected = False
         if self._drained is not None:
-            self._drained.set()  # nothing is in flight any more
+            self._drained.set()  # nothing more goes out now
         if self._lost is not None:
             self._lost.set()
 
