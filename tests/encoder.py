@@ -114,3 +114,41 @@ def encode_value(value: Any) -> bytes:
     if isinstance(value, bytes):
         return octets(value)
     raise TypeError(value)
+
+
+def u8(value: int) -> bytes:
+    return b"\x11" + bytes([value])
+
+
+def hdlc_segments(information: bytes, size: int) -> bytes:
+    """The information split into HDLC frames of at most ``size`` octets (format 0xA8 chains)."""
+    parts = [information[i : i + size] for i in range(0, len(information), size)]
+    return b"".join(hdlc(part, segmented=i < len(parts) - 1) for i, part in enumerate(parts))
+
+
+def general_blocks(apdu: bytes, size: int) -> list[bytes]:
+    """``apdu`` as general-block-transfer blocks (E0, control, number, ack, length, data)."""
+    parts = [apdu[i : i + size] for i in range(0, len(apdu), size)]
+    blocks = []
+    for number, part in enumerate(parts, start=1):
+        control = 0x80 if number == len(parts) else 0x00
+        header = bytes([0xE0, control]) + struct.pack(">HH", number, 0)
+        blocks.append(header + length(len(part)) + part)
+    return blocks
+
+
+def glo_ciphering(
+    apdu: bytes,
+    key: bytes,
+    auth: bytes,
+    *,
+    title: bytes = b"LGZ\x00\x01\x02\x03\x04",
+    counter: int = 1,
+) -> bytes:
+    """General-glo-ciphering, security control 0x30: AES-128-GCM, AAD = SC ‖ AK, 12-octet tag."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
+    frame_counter = struct.pack(">I", counter)
+    sealed = AESGCM(key).encrypt(title + frame_counter, apdu, b"\x30" + auth)
+    body = b"\x30" + frame_counter + sealed[:-16] + sealed[-16:-4]
+    return b"\xdb\x08" + title + length(len(body)) + body

@@ -1,11 +1,17 @@
 """Turn a data-notification body into a reading: find the OBIS values, recognise the vendor.
 
-Three shapes cover every plaintext push list we know of:
+Four shapes cover every plaintext push list we know of:
 
 1. OBIS/value(/scaler-unit) structures in an array (Aidon, Landis+Gyr, Iskra, Sagemcom ...).
 2. A flat structure of alternating OBIS code and value, with loose values in between (Kamstrup,
    Swedish Kaifa, Austrian Sagemcom), possibly with null-data padding.
 3. A structure of bare values in a fixed order (Norwegian Kaifa lists 1-3).
+4. A self-describing list: the capture objects, then the values (Swiss VSE lists; see
+   :mod:`han2mqtt.meters.capture`).
+
+A value is published only where its OBIS code and scaling are known for certain: a list whose
+values cannot all be paired exactly with an OBIS code (a number among OBIS-coded values without
+one, an OBIS code without its value) is a :class:`LayoutError`, never a guess.
 
 :func:`extract` walks the value tree once and yields shapes 1 and 2 uniformly; shape 3 is read with
 the vendor's positional table.  The vendor is recognised from the list version identifier or the
@@ -22,6 +28,7 @@ from typing import Final, NamedTuple, TypeGuard
 from han2mqtt import model
 from han2mqtt.errors import LayoutError
 from han2mqtt.meters import aidon, kaifa, kamstrup
+from han2mqtt.meters.capture import CaptureItem, capture_items, scaler_unit
 from han2mqtt.meters.landisgyr import E450_AT
 from han2mqtt.meters.normalize import TEXT, ObisValue, build_reading, field_for
 from han2mqtt.meters.profile import VendorProfile
@@ -49,6 +56,8 @@ __all__ = [
 
 LANDIS_GYR = VendorProfile(name="landisgyr", manufacturer="Landis+Gyr", list_ids=("EMBRIQ_",))
 GENERIC = VendorProfile(name="generic", manufacturer="")
+SELF_DESCRIBING = VendorProfile(name="self-describing", manufacturer="")
+"""Lists that name their capture objects: read as they say, whatever the vendor."""
 PROFILES: Final = (aidon.PROFILE, kaifa.PROFILE, kamstrup.PROFILE, LANDIS_GYR, E450_AT)
 """Known vendors, in the order they are tried."""
 METER_ID_OBIS: Final = Obis(0, 0, 96, 1, 0, 255)
@@ -56,7 +65,6 @@ METER_ID_OBIS: Final = Obis(0, 0, 96, 1, 0, 255)
 LIST_ID_OBIS: Final = Obis(1, 1, 0, 2, 129, 255)
 """OBIS code NEK lists give the list version identifier (Kamstrup sends it without the code)."""
 _DATE_TIME_OCTETS: Final = 12
-_SCALER_UNIT_SIZE: Final = 2
 
 
 class _Item(NamedTuple):
@@ -90,35 +98,6 @@ def _obis(value: AxdrValue) -> Obis | None:
     return obis
 
 
-_SCALER_RANGE: Final = range(-9, 10)
-"""Scalers a meter uses (Blue Book: an int8 power of ten; real lists use -4..+3).
-
-A corrupted scaler of 127 or -128 would still pass as int8 but publish an energy total of 10¹²⁷
-or 0.0, and a huge one would take minutes to compute: such a structure is no scaler-unit.
-"""
-_UNIT_RANGE: Final = range(256)
-"""The unit is an enum (one octet)."""
-
-
-def _scaler_unit(value: AxdrValue) -> tuple[int, int] | None:
-    """The (scaler, unit) after an OBIS code and its value, if that is what follows.
-
-    Raises:
-        LayoutError: a scaler-unit whose scaler or unit is out of range (a corrupted frame:
-            ignoring it would publish the value with the wrong power of ten).
-    """
-    if (
-        type(value) is tuple
-        and len(value) == _SCALER_UNIT_SIZE
-        and type(value[0]) is int
-        and type(value[1]) is int
-    ):
-        if value[0] not in _SCALER_RANGE or value[1] not in _UNIT_RANGE:
-            raise LayoutError(f"scaler-unit ({value[0]}, {value[1]}) out of range")
-        return value[0], value[1]
-    return None
-
-
 def extract(body: AxdrValue) -> Extracted:
     """Collect (OBIS, value, scaler-unit) items and loose values from a notification body."""
     result = Extracted([], [], [])
@@ -145,10 +124,10 @@ def _walk(node: AxdrValue, out: Extracted, leaf: int) -> int:
         if obis is not None and index + 1 < count:
             value = node[index + 1]
             if not _is_sequence(value):
-                scaler_unit = _scaler_unit(node[index + 2]) if index + 2 < count else None
-                out.items.append(_Item(obis, value, scaler_unit, leaf + 1))
-                index += 3 if scaler_unit is not None else 2
-                leaf += 4 if scaler_unit is not None else 2
+                pair = scaler_unit(node[index + 2]) if index + 2 < count else None
+                out.items.append(_Item(obis, value, pair, leaf + 1))
+                index += 3 if pair is not None else 2
+                leaf += 4 if pair is not None else 2
                 continue
         leaf = _walk(element, out, leaf)
         index += 1
@@ -176,8 +155,13 @@ def _text(value: AxdrValue) -> str | None:
     return None
 
 
+def _leading(extracted: Extracted) -> list[AxdrValue]:
+    """The body's first value, if it came without an OBIS code (where lists put their id)."""
+    return extracted.loose[:1] if extracted.loose_leaves[:1] == [0] else []
+
+
 def _identify(extracted: Extracted) -> VendorProfile | None:
-    texts = [_text(value) for value in extracted.loose[:1]]
+    texts = [_text(value) for value in _leading(extracted)]
     texts += [_text(item.value) for item in extracted.items if item.obis.cde == (0, 2, 129)]
     for text in texts:
         if text:
@@ -198,10 +182,10 @@ def _choose_profile(
     body: AxdrValue, extracted: Extracted, forced: VendorProfile | None
 ) -> VendorProfile:
     found = _identify(extracted)
-    if found is None and not extracted.items and _is_kaifa_list1(extracted):
+    if found is None and not extracted.items and _is_kaifa_list1(body):
         found = kaifa.PROFILE
     if found is None and not extracted.items:
-        found = _positional_match(extracted)
+        found = _positional_match(extracted) if _is_flat(body) else None
     if found is None and _is_array_of_structures(body):
         found = aidon.PROFILE
     if forced is not None and forced is not GENERIC:
@@ -222,9 +206,12 @@ def _is_array_of_structures(body: AxdrValue) -> bool:
     return type(body) is list and bool(body) and all(type(x) is tuple for x in body)
 
 
-def _is_kaifa_list1(extracted: Extracted) -> bool:
-    """Kaifa's list 1 is a structure of one bare integer: nobody else sends that."""
-    return len(extracted.loose) == 1 and isinstance(extracted.loose[0], int)
+def _is_kaifa_list1(body: AxdrValue) -> bool:
+    """Kaifa's list 1 is a structure of one bare integer: nobody else sends that.
+
+    (A bare integer without the structure is not it: nothing says what that would be.)
+    """
+    return type(body) is tuple and len(body) == 1 and type(body[0]) is int
 
 
 def _positional_match(extracted: Extracted) -> VendorProfile | None:
@@ -232,8 +219,12 @@ def _positional_match(extracted: Extracted) -> VendorProfile | None:
 
     Fitting means the same count and the right kind at every position (text for identifiers,
     a number elsewhere), so a list of another shape is never read with someone else's table.
+    Only vendors without list identifiers are recognised so: Kaifa's lists 2 and 3 name
+    themselves (``KFM_001``), and list 1 has a shape of its own.
     """
     for profile in PROFILES:
+        if profile.list_ids:
+            continue  # a vendor with list identifiers is recognised by them, not by a shape
         codes = profile.positional.get(len(extracted.loose))
         if codes is not None and all(map(_fits, codes, extracted.loose)):
             return profile
@@ -249,7 +240,14 @@ def _fits(code: Obis | None, value: AxdrValue) -> bool:
     return type(value) is int
 
 
-def _positional(extracted: Extracted, profile: VendorProfile) -> list[_Item]:
+def _is_flat(body: AxdrValue) -> bool:
+    """A structure of bare values: the only shape a positional table describes."""
+    return type(body) is tuple and all(v is not None and not _is_sequence(v) for v in body)
+
+
+def _positional(body: AxdrValue, extracted: Extracted, profile: VendorProfile) -> list[_Item]:
+    if not _is_flat(body):
+        raise LayoutError("values without OBIS codes, but not a structure of bare values")
     codes = profile.positional.get(len(extracted.loose))
     if codes is None:
         raise LayoutError(
@@ -301,11 +299,16 @@ def make_plan(notification: DataNotification, forced: VendorProfile | None = Non
     Raises:
         LayoutError: the body matches no layout, or contradicts the configured vendor.
     """
+    captured = capture_items(notification.body)
+    if captured is not None:
+        return _capture_plan(captured)
     extracted = extract(notification.body)
+    _check_paired(extracted)
     profile = _choose_profile(notification.body, extracted, forced)
-    items = extracted.items or _positional(extracted, profile)
+    items = extracted.items or _positional(notification.body, extracted, profile)
     steps: list[Step] = [step for item in items if (step := _step(item, profile)) is not None]
-    list_id = _text(extracted.loose[0]) if extracted.items and extracted.loose else None
+    leading = _leading(extracted)
+    list_id = _text(leading[0]) if extracted.items and leading else None
     if list_id and profile.matches_list_id(list_id):
         steps.insert(0, ObisValue(LIST_ID_OBIS, list_id))
     number = _trailing_meter_number(extracted)
@@ -317,6 +320,37 @@ def make_plan(notification: DataNotification, forced: VendorProfile | None = Non
     if profile.manufacturer:
         extra[model.FIELD_METER_MANUFACTURER] = profile.manufacturer
     return Plan(profile, tuple(steps), extra)
+
+
+def _capture_plan(captured: list[CaptureItem]) -> Plan:
+    """The plan of a self-describing list: each value under the capture object it pairs with."""
+    profile = SELF_DESCRIBING
+    steps = [step for item in captured if (step := _step(_Item(*item), profile)) is not None]
+    if not steps:
+        raise LayoutError("the self-describing list carries no value we can publish")
+    return Plan(profile, tuple(steps), {})
+
+
+def _check_paired(extracted: Extracted) -> None:
+    """Values without an OBIS code among OBIS-coded ones must be of a kind a list sends so.
+
+    Text (list identifier, meter number), date-times and null padding are; a number, or an OBIS
+    code that no value follows, means the list is not OBIS/value pairs (capture-object
+    definitions read as such pairs published their attribute index as every value).
+
+    Raises:
+        LayoutError: a loose number or OBIS code among OBIS-coded values.
+    """
+    if not extracted.items:
+        return
+    for value in extracted.loose:
+        if isinstance(value, int | float):
+            raise LayoutError(
+                f"a number ({value}) without an OBIS code among OBIS-coded values: "
+                "cannot pair the list exactly"
+            )
+        if type(value) is bytes and len(value) == OBIS_LENGTH and _text(value) is None:
+            raise LayoutError(f"OBIS code {Obis(*value)} without a value")
 
 
 def _trailing_meter_number(extracted: Extracted) -> str | None:
