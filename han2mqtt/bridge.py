@@ -125,6 +125,8 @@ class PrintPublisher:
         self._base = base_topic
         self._write = write
         self.stats = PublisherStats()
+        self.reader_gone = False
+        """True once a write found the pipe closed (``han2mqtt demo | head``)."""
 
     @property
     def connected(self) -> bool:
@@ -136,13 +138,22 @@ class PrintPublisher:
         self.publish(Message(bridge_state_topic(self._base), ONLINE, 1, retain=True))
 
     async def stop(self) -> None:
-        """Print what a clean disconnect publishes."""
-        self.publish(Message(bridge_state_topic(self._base), OFFLINE, 1, retain=True))
+        """Print what a clean disconnect publishes (unless the reader has gone: ``| head``)."""
+        if not self.reader_gone:
+            self.publish(Message(bridge_state_topic(self._base), OFFLINE, 1, retain=True))
 
     def publish(self, message: Message) -> None:
-        """Print the message."""
+        """Print the message.
+
+        Raises:
+            BrokenPipeError: the reader of the output went away; the command exits quietly.
+        """
         retained = " (retained)" if message.retain else ""
-        self._write(f"{message.topic} {message.payload}{retained}\n")
+        try:
+            self._write(f"{message.topic} {message.payload}{retained}\n")
+        except BrokenPipeError:
+            self.reader_gone = True
+            raise
         self.stats.published += 1
 
     def subscribe(self, topic: str, callback: Handler) -> None:

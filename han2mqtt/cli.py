@@ -1,7 +1,8 @@
 """Command line: ``han2mqtt run | decode | record | demo | simulate | purge | healthcheck``.
 
 Exit codes: 0 ok, 2 usage or configuration error (one line on stderr naming the problem), 1 for a
-health check that fails or a purge that left retained messages behind.
+health check that fails, a purge that left retained messages behind, ``decode`` when no frame
+decoded, and when the reader of the output went away (``| head``: quietly, without a traceback).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ EXIT_OK = 0
 EXIT_UNHEALTHY = 1
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 1
+"""Output cut off by its reader (``| head``): an exit without a traceback, code 1 as Python's."""
 
 
 def _interval(text: str) -> float:
@@ -304,6 +307,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"han2mqtt: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (BrokenPipeError, BaseExceptionGroup) as exc:
+        if not _is_broken_pipe(exc):
+            raise
+        return _reader_gone()
+
+
+def _is_broken_pipe(exc: BaseException) -> bool:
+    """A closed pipe on our output (``| head``), also inside an asyncio task group (``demo``)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup(BrokenPipeError) is not None
+    return isinstance(exc, BrokenPipeError)
+
+
+def _reader_gone() -> int:
+    """The reader of our output went away: exit quietly, as Python's documentation advises.
+
+    Standard output goes to /dev/null so that the flush at exit does not raise again (and print
+    "Exception ignored ... BrokenPipeError").
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -221,11 +221,18 @@ async def _run(
                 worker.cancel()
     finally:
         await _stop_page(page)
-        try:
-            await mqtt.stop()
-        except (OSError, RuntimeError, TimeoutError) as exc:
-            _LOGGER.warning("MQTT did not close cleanly: %s", exc)
+        await _stop_publisher(mqtt)
     return 0
+
+
+async def _stop_publisher(mqtt: Publisher) -> None:
+    """Publish ``offline`` and disconnect; a failure is logged, not raised."""
+    try:
+        await mqtt.stop()
+    except BrokenPipeError:
+        raise  # printing to a pipe whose reader has gone (demo | head): the command exits
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        _LOGGER.warning("MQTT did not close cleanly: %s", exc)
 
 
 def _stream_source(bridge: Bridge, queue: asyncio.Queue[Any]) -> ConnectionManager | None:

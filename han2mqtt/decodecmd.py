@@ -12,13 +12,14 @@ import json
 import re
 import string
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Final, NamedTuple
 
 from han2mqtt.autodecoder import AutoDecoder
 from han2mqtt.errors import ConfigError, DecodeError, FramingError
-from han2mqtt.protocol.apdu import decode_data_notification
+from han2mqtt.protocol.apdu import ApduTag, decode_data_notification, strip_llc
 from han2mqtt.protocol.axdr import AxdrValue, BitString
 from han2mqtt.protocol.cosem import CosemDate, CosemDateTime, CosemTime
 from han2mqtt.protocol.hdlc import FLAG, HdlcFrameReader, HdlcSegmentAssembler
@@ -76,13 +77,44 @@ def jsonable(value: AxdrValue) -> Any:  # noqa: ANN401 - a JSON tree
 
 @dataclass(frozen=True, slots=True)
 class DecodeResult:
-    """One frame's outcome: a JSON object to print, or the reason it was rejected."""
+    """One frame's outcome: a JSON object to print, or a line for stderr.
+
+    ``reason`` is the kind of rejection (``bad FCS``, ``MissingKeyError`` ...) for the summary;
+    None for a reading and for lines that reject no frame (skipped bytes, notes).
+    """
 
     output: dict[str, Any] | None
     error: str | None
+    reason: str | None = None
 
 
-def _contents(stream: bytes) -> tuple[list[bytes], list[str]]:
+class Problem(NamedTuple):
+    """A line about the capture; ``reason`` names the rejection when a frame was rejected."""
+
+    text: str
+    reason: str | None
+
+
+def _note(text: str) -> Problem:
+    return Problem(text, None)
+
+
+def _rejected(text: str, frame: bytes, reason: str) -> Problem:
+    return Problem(f"{text}: {frame.hex()}", reason)
+
+
+_APDU_STARTS: Final = frozenset(
+    {
+        ApduTag.DATA_NOTIFICATION,
+        ApduTag.GENERAL_GLO_CIPHERING,
+        ApduTag.GENERAL_DED_CIPHERING,
+        ApduTag.GENERAL_BLOCK_TRANSFER,
+    }
+)
+"""First octets of the APDUs meters push: a capture that starts otherwise is not a bare APDU."""
+
+
+def _contents(stream: bytes) -> tuple[list[bytes], list[Problem]]:
     """Frame contents of a capture, and a text for each frame that had to be rejected.
 
     A capture of a live port (``cat /dev/ttyUSB0``) starts anywhere, usually inside a frame, so
@@ -98,66 +130,79 @@ def _contents(stream: bytes) -> tuple[list[bytes], list[str]]:
         found = read(stream)
         if found[0] or first == marker:
             return found
-    return [stream], []
+    apdu = strip_llc(stream)
+    if apdu and apdu[0] in _APDU_STARTS:
+        return [stream], []
+    what = f"{len(stream)} bytes" if stream else "empty input"
+    return [], [Problem(f"no frame found ({what}: no HDLC, M-Bus or P1 frame, no APDU)", None)]
 
 
-def _hdlc_contents(stream: bytes) -> tuple[list[bytes], list[str]]:
+def _hdlc_contents(stream: bytes) -> tuple[list[bytes], list[Problem]]:
     """HDLC: each rejected frame is reported with its reason."""
     reader = HdlcFrameReader()
     assembler = HdlcSegmentAssembler()
     contents: list[bytes] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     for frame in [*reader.read(stream), *reader.flush()]:
         content = assembler.add(frame)
         if not frame.is_valid:
             reason = "bad FCS" if frame.is_expected_length else "truncated frame"
             reason = reason if frame.is_good_hcs else "bad HCS"
-            problems.append(f"HDLC frame rejected ({reason}): {frame.as_bytes().hex()}")
+            problems.append(_rejected(f"HDLC frame rejected ({reason})", frame.as_bytes(), reason))
         elif content is not None:
             contents.append(content)
     if reader.stats.bytes_discarded:
-        problems.append(f"{reader.stats.bytes_discarded} bytes outside any frame skipped")
+        problems.append(_note(f"{reader.stats.bytes_discarded} bytes outside any frame skipped"))
     return contents, problems
 
 
-def _mbus_contents(stream: bytes) -> tuple[list[bytes], list[str]]:
+def _mbus_contents(stream: bytes) -> tuple[list[bytes], list[Problem]]:
     """M-Bus long frames joined into APDUs; each rejected frame or segment with its reason."""
     reader = MbusFrameReader()
     assembler = MbusApduAssembler()
     contents: list[bytes] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     for frame in reader.read(stream):
         segment = frame.ci & SEGMENT_NUMBER if frame.is_valid else 0
         if not frame.is_valid:
-            problems.append(f"M-Bus frame rejected (bad checksum or end mark): {frame.raw.hex()}")
+            problems.append(
+                _rejected("M-Bus frame rejected (bad checksum or end mark)", frame.raw, "bad M-Bus")
+            )
         elif segment and segment != assembler.expected_segment:
             problems.append(
-                f"M-Bus segment {segment} without the segments before it "
-                "(the capture starts inside a telegram): dropped"
+                Problem(
+                    f"M-Bus segment {segment} without the segments before it "
+                    "(the capture starts inside a telegram): dropped",
+                    "M-Bus segment missing",
+                )
             )
         apdu = assembler.add(frame)
         if apdu is not None:
             contents.append(apdu)
     if assembler.pending:
-        problems.append("M-Bus telegram cut off at the end of the capture: dropped")
+        problems.append(
+            Problem("M-Bus telegram cut off at the end of the capture: dropped", "cut off")
+        )
     if reader.stats.bytes_discarded:
-        problems.append(f"{reader.stats.bytes_discarded} bytes outside any frame skipped")
+        problems.append(_note(f"{reader.stats.bytes_discarded} bytes outside any frame skipped"))
     return contents, problems
 
 
-def _p1_contents(stream: bytes) -> tuple[list[bytes], list[str]]:
+def _p1_contents(stream: bytes) -> tuple[list[bytes], list[Problem]]:
     """P1 telegrams; each rejected one with its reason."""
     reader = P1TelegramReader()
     contents: list[bytes] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     for telegram in reader.read(stream) + reader.flush():
         if telegram.is_valid:
             contents.append(telegram.raw)
         else:
             first = telegram.identification or "?"
-            problems.append(f"P1 telegram rejected (CRC mismatch): {first}")
+            problems.append(
+                Problem(f"P1 telegram rejected (CRC mismatch): {first}", "CRC mismatch")
+            )
     if reader.bytes_discarded:
-        problems.append(f"{reader.bytes_discarded} bytes outside any telegram skipped")
+        problems.append(_note(f"{reader.bytes_discarded} bytes outside any telegram skipped"))
     return contents, problems
 
 
@@ -167,17 +212,17 @@ def decode_stream(
     """Decode every frame in ``stream``."""
     contents, problems = _contents(stream)
     for problem in problems:
-        yield DecodeResult(None, problem)
+        yield DecodeResult(None, problem.text, problem.reason)
     for content in contents:
         try:
             reading = decoder.feed(content)
         except DecodeError as exc:
-            yield DecodeResult(None, f"{type(exc).__name__}: {exc}")
+            yield DecodeResult(None, f"{type(exc).__name__}: {exc}", type(exc).__name__)
             continue
         if reading is None:
             continue  # a block of a general-block-transfer; the reading comes with the last
         if decoder.last_note is not None:
-            yield DecodeResult(None, f"note: {decoder.last_note}")
+            yield DecodeResult(None, f"note: {decoder.last_note}")  # decoded all the same
         output: dict[str, Any] = dict(reading.fields)
         if raw:
             output["_layout"] = reading.layout
@@ -198,9 +243,15 @@ def run_decode(  # noqa: PLR0913 - the command's options
     err: IO[str] | None = None,
     keys: tuple[bytes | None, bytes | None] = (None, None),
 ) -> int:
-    """Decode ``source`` and print one JSON line per frame; problems go to ``err``. Returns 0."""
+    """Decode ``source`` and print one JSON line per frame; problems go to ``err``.
+
+    Returns 0 when at least one frame decoded, 1 when none did (nothing found, every frame
+    rejected, a missing or wrong key); then, or when any frame was rejected, a summary line
+    (frames found, decoded, rejected by reason) ends ``err``.
+    """
     err = err if err is not None else sys.stderr  # looked up now: tests and callers swap it
     decoder = AutoDecoder(meter_type, encryption_key=keys[0], authentication_key=keys[1])
+    decoded, rejected = 0, Counter[str]()
     if is_recording(source):  # han2mqtt record's format: receive times, maybe topics
         results = decode_recording(source, meter_type, keys, raw=raw)
     else:
@@ -208,9 +259,14 @@ def run_decode(  # noqa: PLR0913 - the command's options
     for result in results:
         if result.output is not None:
             out.write(json.dumps(result.output, ensure_ascii=False) + "\n")
+            decoded += 1
         else:
             err.write(f"han2mqtt decode: {result.error}\n")
-    return 0
+        if result.reason is not None:
+            rejected[result.reason] += 1
+    if rejected or not decoded:  # blocks and segments joined count as the one frame they make
+        err.write(f"han2mqtt decode: {_summary(decoded + rejected.total(), decoded, rejected)}\n")
+    return 0 if decoded else 1
 
 
 def decode_recording(
@@ -243,7 +299,18 @@ def decode_recording(
     for topic, payload in messages:
         relayed = demux.read(topic, payload)
         if relayed.problem is not None:
-            yield DecodeResult(None, f"{topic}: payload dropped ({relayed.problem.value})")
+            yield DecodeResult(
+                None, f"{topic}: payload dropped ({relayed.problem.value})", "payload dropped"
+            )
         for content in relayed.contents:
             topic_decoder = decoders.get(topic) or decoders.setdefault(topic, decoder())
             yield from decode_stream(content, topic_decoder, raw=raw)
+
+
+def _summary(found: int, decoded: int, rejected: Counter[str]) -> str:
+    """``3 frames found, 1 decoded, 2 rejected (bad FCS: 1, MissingKeyError: 1)``."""
+    text = f"{found} frame{'' if found == 1 else 's'} found, {decoded} decoded"
+    if rejected:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in rejected.most_common())
+        text += f", {rejected.total()} rejected ({reasons})"
+    return text

@@ -1,9 +1,13 @@
-"""``han2mqtt decode``: every input form, rejected frames on stderr with a reason, exit 0."""
+"""``han2mqtt decode``: every input form, rejected frames on stderr with a reason.
+
+Exit 0 when a frame decoded, 1 when none did (with a summary line); ``| head`` ends it quietly.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,8 +40,10 @@ def _p1(body: bytes) -> bytes:
     return body + f"{crc16_arc(body):04X}\r\n".encode()
 
 
-def _decode(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[list[dict[str, Any]], str]:
-    assert main(["decode", *args]) == 0
+def _decode(
+    capsys: pytest.CaptureFixture[str], *args: str, code: int = 0
+) -> tuple[list[dict[str, Any]], str]:
+    assert main(["decode", *args]) == code
     captured = capsys.readouterr()
     return [json.loads(line) for line in captured.out.splitlines()], captured.err
 
@@ -102,10 +108,10 @@ def test_p1_capture_that_starts_inside_a_telegram(capsys, tmp_path: Path):
 
 
 def test_garbage_is_an_error_line_not_a_crash(capsys):
-    readings, err = _decode(capsys, "deadbeef00")
+    readings, err = _decode(capsys, "deadbeef00", code=1)
     assert readings == []
-    assert err.startswith("han2mqtt decode: ")
-    assert err.count("\n") == 1
+    assert err.startswith("han2mqtt decode: no frame found (5 bytes")
+    assert err.endswith("han2mqtt decode: 0 frames found, 0 decoded\n")
 
 
 def test_a_long_hex_argument_is_data_not_a_file_name(capsys):
@@ -163,6 +169,120 @@ def test_mbus_and_p1_rejections_are_listed_with_their_reason(
     item = corpus.by_id(item_id)
     capture = tmp_path / "capture"
     capture.write_bytes(corpus.raw(item))
-    readings, err = _decode(capsys, str(capture))
+    readings, err = _decode(capsys, str(capture), code=1)
     assert readings == []
     assert reason in err
+
+
+# -- the real command: exit codes, the summary line, a reader that goes away ---------------------
+
+
+def _cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "han2mqtt", *args],
+        input=stdin.decode(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_bytes_that_hold_no_frame_say_so_and_exit_1(tmp_path: Path):
+    capture = tmp_path / "noise.bin"
+    capture.write_bytes(b"\x55" * 300)
+    result = _cli("decode", str(capture))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "no frame found (300 bytes" in result.stderr
+    assert "APDU tag" not in result.stderr
+
+
+def test_an_empty_file_exits_1(tmp_path: Path):
+    (tmp_path / "empty.bin").write_bytes(b"")
+    result = _cli("decode", str(tmp_path / "empty.bin"))
+    assert result.returncode == 1
+    assert "no frame found (empty input" in result.stderr
+    assert result.stderr.splitlines()[-1] == "han2mqtt decode: 0 frames found, 0 decoded"
+
+
+def test_a_missing_or_wrong_key_exits_1_with_a_summary():
+    item = corpus.by_id("dk-kamstrup-omnipower-enc-testkey")
+    missing = _cli("decode", item["hex_or_text"])
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines()[-1] == (
+        "han2mqtt decode: 1 frame found, 0 decoded, 1 rejected (MissingKeyError: 1)"
+    )
+    wrong = _cli(
+        "decode",
+        "--key",
+        "00" * 16,
+        "--auth-key",
+        item["auth_key_hex"],
+        "-",
+        stdin=(item["hex_or_text"].encode()),
+    )
+    assert wrong.returncode == 1
+    assert "(DecryptionError: 1)" in wrong.stderr.splitlines()[-1]
+    right = _cli(
+        "decode", "--key", item["key_hex"], "--auth-key", item["auth_key_hex"], item["hex_or_text"]
+    )
+    assert right.returncode == 0
+    assert right.stderr == ""  # everything decoded: no summary
+    assert json.loads(right.stdout)["meter_manufacturer"]
+
+
+def test_some_frames_rejected_exits_0_with_the_reasons_counted():
+    corrupted = bytearray(AIDON_LIST1)
+    corrupted[30] ^= 0x01
+    result = _cli("decode", (bytes(corrupted) + AIDON_LIST1 + bytes(corrupted)).hex())
+    assert result.returncode == 0
+    assert len(result.stdout.splitlines()) == 1
+    assert result.stderr.splitlines()[-1] == (
+        "han2mqtt decode: 3 frames found, 1 decoded, 2 rejected (bad FCS: 2)"
+    )
+
+
+def test_an_encrypted_p1_frame_decodes_and_a_bad_crc_is_a_note():
+    from tests.protocol.test_encrypted_p1 import AUTH, KEY, _bad_crc, smarty_frame  # noqa: PLC0415
+
+    result = _cli(
+        "decode", "--key", KEY.hex(), "--auth-key", AUTH.hex(), smarty_frame(_bad_crc()).hex()
+    )
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["meter_id"] == "K8EG004046395507"
+    assert result.stderr.startswith("han2mqtt decode: note: P1 telegram CRC mismatch")
+
+
+def _cut_off_after_one_line(args: list[str], stdin: bytes = b"") -> tuple[int, str]:
+    """Run the command into a pipe whose reader leaves after one line (``| head -1``)."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "han2mqtt", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdin is not None and process.stdout is not None
+        assert process.stderr is not None
+        process.stdin.write(stdin)
+        process.stdin.close()
+        assert process.stdout.readline()
+        process.stdout.close()
+        err = process.stderr.read().decode()
+        return process.wait(timeout=60), err
+
+
+def test_decode_into_head_exits_quietly():
+    stream = "\n".join(frame.hex() for frame in load_samples() * 2000).encode()
+    code, err = _cut_off_after_one_line(["decode", "-"], stream)
+    assert "Traceback" not in err
+    assert "BrokenPipe" not in err
+    assert code == 1
+
+
+def test_demo_into_head_exits_quietly():
+    code, err = _cut_off_after_one_line(["demo", "--forever", "--interval", "0.001"])
+    assert "Traceback" not in err
+    assert "Broken pipe" not in err
+    assert "BrokenPipe" not in err
+    assert code == 1
