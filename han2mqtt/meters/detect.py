@@ -311,7 +311,7 @@ def make_plan(notification: DataNotification, forced: VendorProfile | None = Non
     list_id = _text(leading[0]) if extracted.items and leading else None
     if list_id and profile.matches_list_id(list_id):
         steps.insert(0, ObisValue(LIST_ID_OBIS, list_id))
-    number = _trailing_meter_number(extracted)
+    number = _trailing_meter_number(notification.body, extracted)
     if number is not None:
         steps.append(ObisValue(METER_ID_OBIS, number))
     if not steps:
@@ -353,12 +353,17 @@ def _check_paired(extracted: Extracted) -> None:
             raise LayoutError(f"OBIS code {Obis(*value)} without a value")
 
 
-def _trailing_meter_number(extracted: Extracted) -> str | None:
+def _trailing_meter_number(body: AxdrValue, extracted: Extracted) -> str | None:
     """A meter number sent as a last bare value after OBIS-coded ones (Netz NÖ, Sagemcom T210-D).
 
-    Only when no OBIS-coded value names the meter, and only digits: a number, not a label.
+    Only when no OBIS-coded value names the meter, only digits (a number, not a label), and only
+    as the body's own last element (not the end of a nested structure).
     """
     if not extracted.items or len(extracted.loose) < 2:
+        return None
+    if type(body) is not tuple or not body or _is_sequence(body[-1]):
+        return None
+    if extracted.loose_leaves[-1] != len(leaves(body)) - 1:
         return None
     for item in extracted.items:
         known = field_for(item.obis)

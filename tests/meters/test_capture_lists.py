@@ -290,3 +290,17 @@ def test_the_bridge_counts_and_logs_a_layout_error(caplog: pytest.LogCaptureFixt
     assert bridge.decode_errors == 1
     assert any("without an OBIS code" in record.getMessage() for record in caplog.records)
     assert not any("/obis/" in line or "active_power" in line for line in lines)
+
+
+def test_a_meter_number_without_a_code_is_read_only_as_the_bodys_last_element():
+    stamp = enc.octets(enc.date_time(2026, 1, 2, 3, 4, 5))
+    power = (enc.obis("1-0:1.7.0.255"), enc.u32(5))
+    export = (enc.obis("1-0:2.7.0.255"), enc.u32(0))
+    number = enc.octets(b"181220000009")
+    last = enc.structure(stamp, *power, *export, number)  # as Netz NÖ sends it
+    nested = enc.structure(stamp, *power, enc.structure(*export, number))
+    reading = AutoDecoder().decode(enc.LLC + enc.notification(last))
+    assert reading.fields["meter_id"] == "181220000009"
+    nested_reading = AutoDecoder().decode(enc.LLC + enc.notification(nested))
+    assert "meter_id" not in nested_reading.fields
+    assert nested_reading.fields["active_power_import"] == 5
