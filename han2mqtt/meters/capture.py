@@ -38,6 +38,8 @@ VALUE_ATTRIBUTE: Final = 2
 """Attribute 2 is the value of Data, Register, Extended and Demand Register, and Clock's time."""
 SCALER_UNIT_ATTRIBUTE: Final = {REGISTER: 3, EXTENDED_REGISTER: 3, DEMAND_REGISTER: 4}
 """Where each register class keeps its scaler-unit (Blue Book: Register 3, Demand Register 4)."""
+_AS_SENT: Final = (0, 255)
+"""Scaler 0, unit 255 (count / no unit): how a value without a scaler by definition is read."""
 _DEFINITION_SIZE: Final = 4
 _PAIR: Final = 2
 _SCALER_RANGE: Final = range(-9, 10)
@@ -160,6 +162,8 @@ def capture_items(body: AxdrValue) -> list[CaptureItem] | None:
         if any(item.obis == column.obis for item in items):
             raise LayoutError(f"capture list names the value of {column.obis} twice")
         found = column.scaler_unit or scalers.get(column.obis)
+        if found is None and column.class_id not in SCALER_UNIT_ATTRIBUTE:
+            found = _AS_SENT  # Data, Clock: no scaler by definition, exact as sent
         if found is None and not _scale_known(column):
             continue  # a register whose scaling nothing states: never guessed
         items.append(CaptureItem(column.obis, column.value, found, column.leaf))

@@ -379,6 +379,8 @@ def _step(item: _Item, profile: VendorProfile) -> Step | None:
     if isinstance(value, bool):
         return ObisValue(item.obis, int(value))  # a constant: templates do not read booleans
     if isinstance(value, int | float):
+        if item.scaler_unit is None and not profile.implied_exponents and not field_for(item.obis):
+            return None  # no scaler sent, none documented, none known for the code: unknown
         return _number_slot(item, profile)
     if isinstance(value, CosemDateTime) or (
         isinstance(value, bytes) and len(value) == _DATE_TIME_OCTETS and item.obis.cde == (1, 0, 0)

@@ -304,3 +304,15 @@ def test_a_meter_number_without_a_code_is_read_only_as_the_bodys_last_element():
     nested_reading = AutoDecoder().decode(enc.LLC + enc.notification(nested))
     assert "meter_id" not in nested_reading.fields
     assert nested_reading.fields["active_power_import"] == 5
+
+
+def test_a_generic_list_number_of_unknown_scaling_is_not_published():
+    body = enc.structure(
+        enc.structure(enc.obis("1-0:1.7.0.255"), enc.u32(5)),  # known: W by default
+        enc.structure(enc.obis("1-0:0.4.2.255"), enc.u32(7)),  # nothing says how it scales
+        enc.structure(enc.obis("1-0:0.4.3.255"), enc.u32(9), enc.scaler_unit(-1, 255)),
+    )
+    reading = AutoDecoder().decode(enc.LLC + enc.notification(body))
+    assert reading.fields["active_power_import"] == 5
+    assert "1-0:0.4.2.255" not in reading.obis
+    assert reading.obis["1-0:0.4.3.255"] == 0.9
