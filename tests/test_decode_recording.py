@@ -55,5 +55,7 @@ def test_a_broken_recording_is_a_usage_error_naming_the_line(capsys, tmp_path: P
 @pytest.mark.parametrize("payload", [b"", b"\x00"])
 def test_empty_and_tiny_messages_do_not_break_decode(capsys, tmp_path: Path, payload: bytes):
     recording = _write(tmp_path / "x.rec", [Chunk(STAMP, payload, "t")])
-    assert main(["decode", str(recording)]) == 0
-    assert "payload dropped" in capsys.readouterr().err
+    assert main(["decode", str(recording)]) == 1  # nothing decoded (issue 10 item 7)
+    err = capsys.readouterr().err
+    assert "payload dropped" in err
+    assert err.endswith("0 decoded, 1 rejected (payload dropped: 1)\n")
