@@ -55,6 +55,8 @@ _LOGGER = logging.getLogger("han2mqtt")
 METER_ID_GRACE = 30.0
 """Seconds to hold back id-less frames (list 1) waiting for a list that names the meter."""
 _DECODE_LOG_INTERVAL = 300.0
+_INFO_MIN_INTERVAL = 1.0
+"""Seconds between two ``bridge/info`` updates at most: a flapping source does not storm."""
 
 REJECTS_KEPT = 8
 """The last rejected frames kept for the status page's diagnostics."""
@@ -194,6 +196,13 @@ class Bridge:
         """Counters of the source (malformed payloads by kind, ...), shown in ``bridge/info``."""
         self.frames = 0
         self.decode_errors = 0
+        self.bad_checksum = 0
+        """Frames the source's readers rejected (bad FCS/HCS, CRC or checksum, cut short)."""
+        self._bad_checksum_logged = 0
+        self._last_checksum_log = -_DECODE_LOG_INTERVAL
+        self._info_changed = True
+        self._next_info = clock()
+        self._last_info = -_INFO_MIN_INTERVAL
         self.held_back = 0
         self.source_state = ConnectionState.CLOSED.value
         self.started = clock()
@@ -227,6 +236,7 @@ class Bridge:
         now = self._clock()
         if self._first_frame is None:
             self._first_frame = now
+            self._info_changed = True
         if self.on_frame is not None:
             self.on_frame()
         origin = self._source(source, now) if source else None
@@ -288,6 +298,7 @@ class Bridge:
     ) -> None:
         state, came_online, needs_discovery = self.tracker.observe(reading, fallback)
         if came_online:
+            self._info_changed = True
             self._publish_availability(state, online=True)
             _LOGGER.info("meter %s online (%s)", state.meter_id, reading.layout)
         if needs_discovery:
@@ -433,14 +444,59 @@ class Bridge:
         """After a *re*connect, the broker may have lost what it had: send it all again.
 
         On the first connect there is nothing to repeat: what frames produced before it waited
-        in the publisher's queue and has just been sent, unless the queue overflowed.
+        in the publisher's queue and has just been sent, unless the queue overflowed.  A fresh
+        ``bridge/info`` follows in any case: the one queued at start-up says "connecting".
         """
+        self._info_changed = True
         if self.publisher.stats.connects > 1 or self.publisher.stats.dropped:
             self.resend_all()
 
     def on_source_state(self, state: ConnectionState) -> None:
-        """Remember the source's state for ``bridge/info``."""
+        """Remember the source's state for ``bridge/info`` (and update it soon)."""
+        if state.value != self.source_state:
+            self._info_changed = True
         self.source_state = state.value
+
+    def on_stop(self) -> None:
+        """A clean stop: every meter ``offline``, and a last ``bridge/info``.
+
+        Before the publisher's own ``offline`` on ``bridge/state``: the retained availability
+        of a meter would otherwise say ``online`` until the next run.
+        """
+        for state in self.tracker.meters.values():
+            if state.online:
+                state.online = False
+                self._publish_availability(state, online=False)
+        self.publisher.publish(self.info_message())
+
+    def count_bad_frames(self, total: int) -> None:
+        """The source's readers have rejected ``total`` frames so far (bad checksums).
+
+        Counted in ``bridge/info`` as ``bad_checksum``; a summary is logged at most every few
+        minutes, as for decode errors.
+        """
+        self.bad_checksum = total
+        new = total - self._bad_checksum_logged
+        now = self._clock()
+        if new > 0 and now - self._last_checksum_log >= _DECODE_LOG_INTERVAL:
+            _LOGGER.warning(
+                "%d frame(s) rejected for a bad checksum since the last report "
+                "(noise on the line, a loose connector or wrong line settings)",
+                new,
+            )
+            self._bad_checksum_logged = total
+            self._last_checksum_log = now
+
+    def publish_info_when_due(self) -> None:
+        """``bridge/info`` after a change (at most once a second) and every ``info_interval``."""
+        now = self._clock()
+        if now - self._last_info < _INFO_MIN_INTERVAL:
+            return
+        if self._info_changed or now >= self._next_info:
+            self.publisher.publish(self.info_message())
+            self._info_changed = False
+            self._last_info = now
+            self._next_info = now + self.settings.publish.info_interval
 
     # -- periodic work --------------------------------------------------------------------------
 
@@ -453,6 +509,7 @@ class Bridge:
                 self.settings.meter.offline_after,
             )
             self._publish_availability(state, online=False)
+            self._info_changed = True
 
     def healthy(self) -> bool:
         """Frames arrived recently (or the daemon has only just started)."""
@@ -484,6 +541,7 @@ class Bridge:
             "frames": self.frames,
             "decoded": self.decoder.stats.decoded,
             "decode_errors": self.decode_errors,
+            "bad_checksum": self.bad_checksum,
             "last_frame_age": None if age is None else round(age, 1),
             "mqtt": {
                 "published": self.publisher.stats.published,

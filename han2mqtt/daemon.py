@@ -99,18 +99,41 @@ async def _consume(bridge: Bridge, queue: asyncio.Queue[bytes | Delivery]) -> No
         await asyncio.sleep(0)
 
 
-async def _housekeeping(bridge: Bridge) -> None:
+class _ReaderTotals:
+    """A reader factory that keeps the bad-frame counts of every reader it made.
+
+    Each connection reads with a fresh reader; its count must survive the connection.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._source = settings.source
+        self._current: ContentReader | None = None
+        self._closed = 0
+
+    def __call__(self) -> FrameReader:
+        if self._current is not None:
+            self._closed += self._current.stats.bad
+        source = self._source
+        self._current = ContentReader(source.format, octet_stuffing=source.octet_stuffing)
+        return self._current
+
+    def bad(self) -> int:
+        """Frames rejected so far (bad FCS/HCS, CRC or checksum, cut short)."""
+        current = self._current.stats.bad if self._current is not None else 0
+        return self._closed + current
+
+
+async def _housekeeping(bridge: Bridge, bad_frames: Callable[[], int] | None = None) -> None:
     settings = bridge.settings
-    next_info = 0.0
     ping = watchdog_interval()
     next_ping = 0.0
     last_decoded = bridge.decoder.stats.decoded
     while True:
         now = time.monotonic()
         bridge.expire()
-        if now >= next_info:
-            bridge.publisher.publish(bridge.info_message())
-            next_info = now + settings.publish.info_interval
+        if bad_frames is not None:
+            bridge.count_bad_frames(bad_frames())
+        bridge.publish_info_when_due()
         if ping is not None and now >= next_ping and bridge.healthy():
             _notify("WATCHDOG=1")
             next_ping = now + ping
@@ -191,7 +214,8 @@ async def _run(
 
         bridge.on_frame = count
     queue: asyncio.Queue[bytes | Delivery] = asyncio.Queue(maxsize=256)
-    manager = _stream_source(bridge, queue)
+    readers = _ReaderTotals(settings)
+    manager = _stream_source(bridge, queue, readers)
     if settings.health.heartbeat_file is not None:
         # One left by an earlier run (a container's /tmp survives a restart) is not our health.
         with contextlib.suppress(OSError):
@@ -208,7 +232,9 @@ async def _run(
             )
             workers = [
                 tasks.create_task(_consume(bridge, queue), name="decode"),
-                tasks.create_task(_housekeeping(bridge), name="housekeeping"),
+                tasks.create_task(
+                    _housekeeping(bridge, readers.bad if manager else None), name="housekeeping"
+                ),
             ]
             _notify("READY=1")
             await stop.wait()
@@ -221,7 +247,10 @@ async def _run(
                 worker.cancel()
     finally:
         await _stop_page(page)
-        await _stop_publisher(mqtt)
+        try:
+            bridge.on_stop()  # every meter offline, before the bridge itself
+        finally:
+            await _stop_publisher(mqtt)
     return 0
 
 
@@ -235,13 +264,15 @@ async def _stop_publisher(mqtt: Publisher) -> None:
         _LOGGER.warning("MQTT did not close cleanly: %s", exc)
 
 
-def _stream_source(bridge: Bridge, queue: asyncio.Queue[Any]) -> ConnectionManager | None:
+def _stream_source(
+    bridge: Bridge, queue: asyncio.Queue[Any], readers: Callable[[], FrameReader]
+) -> ConnectionManager | None:
     """The manager of a serial or TCP source; None for the MQTT and file sources."""
     source = bridge.settings.source
     if source.type in ("mqtt", "file"):
         return None
     return ConnectionManager(
-        source_factory(bridge.settings, queue),
+        source_factory(bridge.settings, queue, readers),
         back_off=BackOff(source.reconnect_min, source.reconnect_max),
         watchdog_timeout=source.watchdog,
         connect_timeout=source.connect_timeout,
