@@ -147,13 +147,20 @@
   }
 
   function copyRejects() {
-    const pre = document.getElementById("rejects");
-    const done = () => { this.textContent = "Copied"; setTimeout(() => { this.textContent = "Copy"; }, 1500); };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(pre.textContent).then(done, () => {});
-    } else {  // plain http on the LAN: no clipboard API; select the text for Ctrl+C
+    const pre = document.getElementById("rejects"), button = this;
+    const done = (word) => {
+      button.textContent = word;
+      setTimeout(() => { button.textContent = "Copy"; }, 3000);
+    };
+    // Plain http on the LAN has no clipboard API: select the text, and copy it the old way.
+    const select = () => {
       window.getSelection().selectAllChildren(pre);
-      if (document.execCommand && document.execCommand("copy")) done();
+      done(document.execCommand && document.execCommand("copy") ? "Copied" : "Selected: Ctrl+C");
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(pre.textContent).then(() => done("Copied"), select);
+    } else {
+      select();
     }
   }
 
