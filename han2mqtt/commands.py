@@ -146,14 +146,20 @@ DEMO_BASE_TOPIC = "han2mqtt-demo"
 """The demo's base topic on a real broker: it must never touch a running bridge's topics."""
 
 
-def demo_settings(mqtt_host: str | None, mqtt_port: int, interval: float) -> Settings:
+def demo_settings(
+    mqtt_host: str | None, mqtt_port: int, interval: float, *, web: bool = False
+) -> Settings:
     """Defaults with the built-in demo source (no configuration file, no environment).
 
     Printed, the demo shows the topics exactly as ``han2mqtt run`` names them.  On a broker it
     uses its own base topic and client id: a live bridge's ``bridge/state`` set to ``offline``
-    by the demo's exit would make all its Home Assistant entities unavailable.
+    by the demo's exit would make all its Home Assistant entities unavailable.  The status page
+    is served only by a demo that runs until stopped (``web``): a few seconds' page is no use.
     """
-    data: dict[str, Any] = {"source": {"type": "demo", "demo_interval": interval}}
+    data: dict[str, Any] = {
+        "source": {"type": "demo", "demo_interval": interval},
+        "web": {"enabled": web},
+    }
     if mqtt_host is not None:
         data["mqtt"] = {
             "host": mqtt_host,
@@ -172,7 +178,7 @@ async def run_demo(
     Raises:
         ConfigError: ``mqtt_host`` was given but the broker was never reached.
     """
-    settings = demo_settings(mqtt_host, mqtt_port, interval)
+    settings = demo_settings(mqtt_host, mqtt_port, interval, web=forever)
     publisher: Publisher = (
         MqttPublisher(settings.mqtt) if mqtt_host else PrintPublisher(settings.mqtt.base_topic)
     )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from han2mqtt.commands import demo_settings
 from han2mqtt.config import Settings
 from han2mqtt.model import MeterReading
 from han2mqtt.web.history import HourBars, PowerRing
@@ -89,3 +90,8 @@ def test_web_settings_default_to_this_machine_only(monkeypatch):
     monkeypatch.setenv("HAN2MQTT_WEB__PORT", "8099")
     web = Settings().web
     assert (web.host, web.port) == ("0.0.0.0", 8099)  # noqa: S104 - ditto
+
+
+def test_the_demo_serves_the_page_only_when_it_runs_until_stopped():
+    assert not demo_settings(None, 1883, 0.5).web.enabled
+    assert demo_settings(None, 1883, 0.5, web=True).web.enabled
