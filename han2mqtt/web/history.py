@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from datetime import datetime
 
 __all__ = ["HourBars", "PowerRing"]
 
@@ -90,12 +91,19 @@ class HourBars:
         self.keep = keep
         self._hours: dict[str, float] = {}
 
-    def add(self, start: str, kwh: float) -> None:
-        """Record (or correct) the hour starting at ``start`` (ISO 8601 with offset)."""
+    def add(self, start: str, kwh: float) -> bool:
+        """Record (or correct) the hour starting at ``start`` (ISO 8601); False if it is not one."""
+        try:
+            datetime.fromisoformat(start)
+        except ValueError:
+            return False
+        if len(start) < 13 or not math.isfinite(kwh):
+            return False
         self._hours.pop(start, None)
         self._hours[start] = kwh
         while len(self._hours) > self.keep:
             del self._hours[next(iter(self._hours))]
+        return True
 
     def day(self, date: str | None = None) -> tuple[str | None, list[tuple[int, float]]]:
         """The hours of ``date`` (``YYYY-MM-DD``; default: the newest hour's) as (hour, kWh).

@@ -8,6 +8,7 @@ so frame handling does not pay for a page nobody looks at.  Nothing here imports
 
 from __future__ import annotations
 
+import logging
 import math
 import platform
 import time
@@ -24,6 +25,7 @@ from han2mqtt.web.history import HourBars, PowerRing
 
 __all__ = ["HISTORY_MINUTES", "MAX_METERS", "LiveView", "MeterView"]
 
+_LOGGER = logging.getLogger("han2mqtt")
 HISTORY_MINUTES: Final = 60
 """The power series kept: at one sample a second, 3,600 samples (86 kB) per meter."""
 MAX_METERS: Final = 32
@@ -69,6 +71,8 @@ class LiveView:
         self.meters: dict[str, MeterView] = {}
         self.ignored = 0
         """Readings of meters beyond :data:`MAX_METERS` (not shown)."""
+        self.failures = 0
+        """Readings the page failed to take (a bug of ours): counted, logged once, never raised."""
         self.on_change: Callable[[str], None] | None = None
         self.versions = {"han2mqtt": __version__, "python": platform.python_version()}
         self.versions.update(versions or {})
@@ -82,7 +86,25 @@ class LiveView:
         derived: dict[str, FieldValue],
         stamp: datetime,
     ) -> None:
-        """Remember a published reading (a :data:`~han2mqtt.bridge.ReadingListener`)."""
+        """Remember a published reading (a :data:`~han2mqtt.bridge.ReadingListener`).
+
+        It runs inside the bridge's frame handling: whatever goes wrong here must cost the page,
+        never the bridge, so every exception is caught, counted and logged (the first one).
+        """
+        try:
+            self._record(meter_id, reading, derived, stamp)
+        except Exception:  # the status page must never take the bridge down
+            self.failures += 1
+            if self.failures == 1:
+                _LOGGER.exception("status page: a reading could not be shown")
+
+    def _record(
+        self,
+        meter_id: str,
+        reading: MeterReading,
+        derived: dict[str, FieldValue],
+        stamp: datetime,
+    ) -> None:
         meter = self.meters.get(meter_id)
         if meter is None:
             if len(self.meters) >= MAX_METERS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ from han2mqtt.config import Settings
 from han2mqtt.model import MeterReading
 from han2mqtt.web.history import HourBars, PowerRing
 from han2mqtt.web.view import HISTORY_MINUTES, MAX_METERS
-from tests.web.conftest import AIDON
+from tests.web.conftest import AIDON, AIDON_ID
 
 
 def test_ring_keeps_the_newest_samples_in_order():
@@ -95,3 +96,29 @@ def test_web_settings_default_to_this_machine_only(monkeypatch):
 def test_the_demo_serves_the_page_only_when_it_runs_until_stopped():
     assert not demo_settings(None, 1883, 0.5).web.enabled
     assert demo_settings(None, 1883, 0.5, web=True).web.enabled
+
+
+def test_a_bad_hour_start_is_not_kept():
+    bars = HourBars()
+    assert not bars.add("x", 1.0)
+    assert not bars.add("2026-01-15", 1.0)  # a date, no hour
+    assert not bars.add("2026-01-15T12:00:00+01:00", math.nan)
+    assert bars.add("2026-01-15T12:00:00+01:00", 1.0)
+    assert bars.day() == ("2026-01-15", [(12, 1.0)])
+
+
+async def test_a_failing_page_never_fails_the_bridge(page, caplog):
+    page.feed(AIDON[:1])
+
+    def broken(_meter: str) -> None:
+        raise RuntimeError("a bug in the page")
+
+    page.page.view.on_change = broken
+    page.feed(AIDON[1:3])  # the bridge goes on publishing
+    assert page.bridge.tracker.meters[AIDON_ID].frames == 3
+    assert page.page.view.failures == 2
+    assert sum("could not be shown" in r.getMessage() for r in caplog.records) == 1
+    derived = {"energy_import_last_hour_start": "garbage", "energy_import_last_hour": 1.0}
+    page.page.view.on_change = None
+    page.page.view.on_reading(AIDON_ID, MeterReading({}), derived, datetime.now(UTC))
+    assert (await page.json("/api/state"))["meters"][AIDON_ID]["hours"]["kwh"] == []
