@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 from han2mqtt.bridge import METER_ID_GRACE
+from han2mqtt.protocol.hdlc import HdlcFrameReader
 from han2mqtt.protocol.stream import ContentReader
 from han2mqtt.tracker import UNKNOWN_METER
+from tests import corpus
 from tests.fleet import meter_frames, meter_id
 from tests.test_bridge import _bridge
 
@@ -61,3 +63,17 @@ def test_malformed_payload_counters_are_in_bridge_info():
     bridge.source_counters["unrecognised"] = 3
     info = json.loads(bridge.info_message().payload)
     assert info["source"]["unrecognised"] == 3
+
+
+def test_block_transfers_of_two_topics_interleaved_both_complete():
+    """General-block-transfer blocks join per topic (the L&G E450 capture, ciphered, 3 blocks)."""
+    item = corpus.by_id("xx-landisgyr-e450-gbt-enc-testkey")
+    meter = {"encryption_key": item["key_hex"], "authentication_key": item["auth_key_hex"]}
+    bridge, _, _ = _bridge(meter=meter)
+    blocks = [frame.payload for frame in HdlcFrameReader().read(corpus.raw(item))]
+    assert len(blocks) == 3
+    for block in blocks:
+        bridge.handle_content(block, source="relay/a")
+        bridge.handle_content(block, source="relay/b")
+    assert bridge.decode_errors == 0
+    assert bridge.decoder.stats.decoded == 2
