@@ -17,6 +17,7 @@ Usage: python benchmarks/fleet.py [--meters 10 100 1000] [--seconds 30] [--perio
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -70,12 +71,15 @@ class Tally:
     states: int = 0
     discovery: Counter[str] = field(default_factory=Counter)
     online: set[str] = field(default_factory=set)
+    info: dict[str, object] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
         topic = message.topic
         with self.lock:
-            if topic.endswith("/state"):
+            if topic.endswith("/bridge/info"):
+                self.info = json.loads(message.payload)
+            elif topic.endswith("/state"):
                 if not topic.endswith("/bridge/state"):
                     self.states += 1
             elif topic.endswith("/config"):
@@ -140,7 +144,7 @@ class Fleet:
             step += 1
 
 
-def run(meters: int, seconds: float, period: float) -> dict[str, float]:
+def run(meters: int, seconds: float, period: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         port = free_port()
@@ -152,6 +156,7 @@ def run(meters: int, seconds: float, period: float) -> dict[str, float]:
         for topic in (
             "han2mqtt/+/state",
             "han2mqtt/+/availability",
+            "han2mqtt/bridge/info",
             "homeassistant/device/+/config",
         ):
             subscriber.subscribe(topic, qos=0)
@@ -165,6 +170,7 @@ def run(meters: int, seconds: float, period: float) -> dict[str, float]:
                     "mqtt": {"host": "127.0.0.1", "port": port, "queue_size": 100_000},
                     "log": {"level": "WARNING"},
                     "publish": {"info_interval": 5},
+                    "web": {"port": free_port()},  # the status page on, as by default
                 }
             )
         )
@@ -184,8 +190,9 @@ def run(meters: int, seconds: float, period: float) -> dict[str, float]:
         sent = fleet.sent - sent_before
         rss, peak = rss_mib(daemon.pid), rss_mib(daemon.pid, "VmHWM:")
         fleet.stop()
-        time.sleep(2.0)  # the last frames through
+        time.sleep(6.0)  # the last frames through, and a bridge/info after them
         total_sent, total_states = fleet.sent, tally.states
+        info = tally.info
         daemon.terminate()
         daemon.wait(15)
         subscriber.loop_stop()
@@ -204,6 +211,7 @@ def run(meters: int, seconds: float, period: float) -> dict[str, float]:
         "discovery": sum(tally.discovery.values()) / max(len(tally.discovery), 1),
         "discovered": len(tally.discovery),
         "online": len(tally.online),
+        "info": info,
     }
 
 
@@ -227,6 +235,13 @@ def main() -> None:
             f"{r['lost']:13.0f} | {r['discovery']:4.2f} x {r['discovered']:5.0f} | "
             f"{r['online']:5.0f}",
             flush=True,
+        )
+        info = r["info"]
+        assert isinstance(info, dict)
+        counters = {k: info.get(k) for k in ("frames", "decoded", "decode_errors")}
+        print(
+            f"         bridge/info: {counters}, source {info.get('source')},"
+            f" mqtt {info.get('mqtt')}"
         )
 
 
