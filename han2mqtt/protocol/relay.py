@@ -44,6 +44,7 @@ _Framing = Literal["hdlc", "mbus", "p1"]
 _HEX_TEXT: Final = re.compile(rb"[0-9a-fA-F\s]+")
 _BASE64_TEXT: Final = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
 _P1_START: Final = b"/"
+_LINE_ENDS: Final = b"\r\n"
 _FRAME_TYPE_MASK: Final = 0xF0
 _FRAME_TYPE_3: Final = 0xA0
 """HDLC frame format type 3 (IEC 62056-46 §6.4.1): the high nibble of the first format octet."""
@@ -161,7 +162,7 @@ class TopicReader:
             return self._feed("hdlc", data)
         if first == MBUS_START and data[3:4] == bytes((MBUS_START,)):
             return self._feed("mbus", data)
-        if data.startswith(_P1_START):
+        if data.lstrip(_LINE_ENDS).startswith(_P1_START):  # the last telegram's CR LF, maybe
             return self._feed("p1", data)
         if self._pending is not None:
             return self._feed(self._pending, data)

@@ -8,6 +8,8 @@ import random
 import pytest
 
 from han2mqtt.protocol.relay import PayloadProblem, RelayDemux, TopicReader, unpack_payload
+from han2mqtt.protocol.stream import ContentReader, Format
+from tests import corpus
 from tests.fleet import AIDON_LISTS, information, meter_frames
 
 LIST2 = meter_frames(1)[0]
@@ -126,3 +128,18 @@ def test_random_payloads_never_raise():
             payload = LIST2[: rng.randrange(len(LIST2))] + payload
         relayed = demux.read(f"t{rng.randrange(4)}", payload)
         assert all(isinstance(content, bytes) for content in relayed.contents)
+
+
+PORT_FORMAT: dict[str, Format] = {"mbus-long": "mbus", "p1": "p1", "hdlc": "hdlc"}
+
+
+@pytest.mark.parametrize("framing", ["mbus-long", "p1", "hdlc"])
+def test_corpus_captures_sent_whole_give_what_a_port_gives(framing: str):
+    """One message per capture: the same contents as the port's reader finds in the bytes."""
+    for item_id in corpus.ids(lambda i, f=framing: i["format"] == f):
+        raw = corpus.raw(corpus.by_id(item_id))
+        port = ContentReader(PORT_FORMAT[framing])
+        expected = port.read(raw)
+        relayed = TopicReader().read(raw)
+        assert relayed.contents == expected, item_id
+        assert (relayed.problem is None) == (port.stats.bad == 0), item_id
