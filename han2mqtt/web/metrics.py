@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from han2mqtt.io import ConnectionState
 from han2mqtt.model import FieldValue
+from han2mqtt.web.hub import EventHub
 from han2mqtt.web.view import LiveView
 
 __all__ = ["BridgeCollector", "registry_for"]
@@ -37,15 +38,35 @@ _ENERGY = (
 
 
 class BridgeCollector(Collector):
-    """Counters of the bridge, its source and MQTT, and each meter's latest values."""
+    """Counters of the bridge, its source and MQTT, each meter's latest values, and the page's."""
 
-    def __init__(self, view: LiveView) -> None:
+    def __init__(self, view: LiveView, hub: EventHub | None = None) -> None:
         self._view = view
+        self._hub = hub
 
     def collect(self) -> Iterator[Metric]:
         """Every metric, read now."""
         yield from self._bridge()
         yield from self._meters()
+        yield from self._page()
+
+    def _page(self) -> Iterator[Metric]:
+        yield _counter(
+            "han2mqtt_web_failures", "Readings the status page failed to take", self._view.failures
+        )
+        if self._hub is not None:
+            hub = self._hub
+            yield _gauge("han2mqtt_web_event_streams", "Open event streams", len(hub.clients))
+            yield _counter(
+                "han2mqtt_web_event_streams_dropped",
+                "Event streams dropped (not read)",
+                hub.dropped,
+            )
+            yield _counter(
+                "han2mqtt_web_event_streams_refused",
+                "Event streams refused (too many)",
+                hub.refused,
+            )
 
     def _bridge(self) -> Iterator[Metric]:
         view = self._view
@@ -143,9 +164,9 @@ def _add(family: GaugeMetricFamily | CounterMetricFamily, labels: list[str], val
         family.add_metric(labels, float(value))
 
 
-def registry_for(view: LiveView) -> CollectorRegistry:
+def registry_for(view: LiveView, hub: EventHub | None = None) -> CollectorRegistry:
     """A registry of our own (not the process-wide default) with the bridge and the process."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(BridgeCollector(view))
+    registry.register(BridgeCollector(view, hub))
     ProcessCollector(registry=registry)
     return registry

@@ -204,8 +204,7 @@ def _tariff(values: dict[str, Any]) -> str:
     ]
     items = "".join(
         f'<div data-need="{key}"{_hidden(values, key)}><dt>{label}</dt><dd>'
-        f'<b data-v="{key}"{"" if dp is None else f" data-dp={chr(34)}{dp}{chr(34)}"}>'
-        f"{_fmt(values.get(key), dp)}</b> {unit}</dd></div>"
+        f"<b {_value_attributes(key, dp)}>{_fmt(values.get(key), dp)}</b> {unit}</dd></div>"
         for label, key, dp, unit in rows
     )
     listed = "".join(f"<li>{_e(start)}: {energy:.2f} kWh</li>" for start, energy in peaks)
@@ -214,6 +213,11 @@ def _tariff(values: dict[str, Any]) -> str:
         f"<h3>Capacity tariff</h3><dl>{items}</dl>"
         f'<ol class="peaks" data-peaks>{listed}</ol></div>'
     )
+
+
+def _value_attributes(key: str, dp: int | None) -> str:
+    """``data-v`` (and ``data-dp``, the decimals, for numbers) for app.js to keep it current."""
+    return f'data-v="{key}"' if dp is None else f'data-v="{key}" data-dp="{dp}"'
 
 
 def _peaks(raw: object) -> list[tuple[str, float]]:

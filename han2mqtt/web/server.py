@@ -232,7 +232,7 @@ class StatusPage:
         from han2mqtt.web.metrics import registry_for  # noqa: PLC0415 - see _registry
 
         if self._registry is None:
-            self._registry = registry_for(self.view)
+            self._registry = registry_for(self.view, self.hub)
         return web.Response(
             body=generate_latest(self._registry),
             headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"},

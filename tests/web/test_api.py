@@ -211,6 +211,9 @@ async def test_metrics_parse_and_follow_the_bridge(page):
     assert samples[("han2mqtt_meter_online", (("meter", AIDON_ID),))] == 1
     assert ("han2mqtt_last_frame_age_seconds", ()) in samples
     assert samples[("process_resident_memory_bytes", ())] > 0
+    assert samples[("han2mqtt_web_event_streams", ())] == 0
+    assert samples[("han2mqtt_web_event_streams_dropped_total", ())] == 0
+    assert samples[("han2mqtt_web_failures_total", ())] == 0
 
 
 async def test_rejected_frames_are_kept_bounded_with_hex_and_reason(page):

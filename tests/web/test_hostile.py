@@ -127,6 +127,8 @@ async def test_a_client_that_never_reads_is_dropped_not_waited_for(page):
         assert hub.dropped == 1
         assert hub.clients == set()
         assert longest <= QUEUE_SIZE
+        metrics = await (await page.get("/metrics")).text()
+        assert "han2mqtt_web_event_streams_dropped_total 1.0" in metrics
         # The connection was aborted, not left to drain: the kernel reports the reset or EOF.
         with pytest.raises((ConnectionResetError, EOFError)):
             await _read_until_closed(loop, sock)
