@@ -42,7 +42,9 @@ ENV PYTHONUNBUFFERED=1 \
 EXPOSE 8080
 COPY --from=build /opt/han2mqtt /opt/han2mqtt
 # A non-root user in the dialout group (gid 20), so the mapped serial device can be opened.
-RUN useradd --system --uid 1000 --gid dialout --no-create-home --shell /usr/sbin/nologin han2mqtt
+RUN useradd --system --uid 1000 --gid dialout --no-create-home --shell /usr/sbin/nologin han2mqtt \
+    && install -d -o han2mqtt -g dialout -m 0750 /data
+ENV HAN2MQTT_STATE__DIR=/data
 USER han2mqtt
 WORKDIR /config
 VOLUME ["/config"]

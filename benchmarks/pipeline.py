@@ -5,6 +5,7 @@ full); a subscriber counts the JSON state messages (one per frame) and every oth
 Prints frames/s, MQTT messages/s, the daemon's CPU time per frame and its peak RSS.
 ``--sse N`` keeps N status-page event streams open and read (a page open in N browsers) while
 frames flow, ``--no-web`` turns the status page off: with both, the page's cost shows.
+The energy stage runs with the Norwegian capacity tariff on.
 
 Usage: python benchmarks/pipeline.py [--frames N] [--state-only] [--no-web | --sse N]
 """
@@ -176,6 +177,11 @@ def main() -> None:
             yaml.safe_dump(
                 {
                     "source": {"type": "tcp", "host": "127.0.0.1", "port": meter_port},
+                    # The energy stage always runs; the capacity tariff on, as users in
+                    # Norway run it.
+                    "meter": {"timezone": "Europe/Oslo"},
+                    "tariff": {"preset": "no"},
+                    "state": {"dir": str(directory / "state")},
                     "mqtt": {"host": "127.0.0.1", "port": broker_port, "queue_size": 100_000},
                     "log": {"level": "WARNING"},
                     "publish": {

@@ -20,7 +20,18 @@ from typing import Any, Protocol
 
 from han2mqtt._version import __version__
 from han2mqtt.autodecoder import AutoDecoder
-from han2mqtt.config import Settings
+from han2mqtt.config import Settings, TariffSettings
+from han2mqtt.energy import (
+    PRESETS,
+    WEEKDAYS,
+    EnergyEngine,
+    EnergyParameters,
+    GuardEvent,
+    TariffModel,
+    Verdict,
+    decode_state,
+    encode_state,
+)
 from han2mqtt.errors import DecodeError
 from han2mqtt.io import ConnectionState
 from han2mqtt.model import FieldValue, MeterReading
@@ -43,12 +54,15 @@ from han2mqtt.mqtt.topics import (
 from han2mqtt.tracker import UNKNOWN_METER, MeterState, MeterTracker
 
 __all__ = [
+    "MAX_ENERGY_METERS",
     "METER_ID_GRACE",
     "Bridge",
     "PrintPublisher",
     "Publisher",
     "ReadingListener",
     "Rejected",
+    "energy_parameters",
+    "tariff_model",
 ]
 
 _LOGGER = logging.getLogger("han2mqtt")
@@ -57,6 +71,12 @@ METER_ID_GRACE = 30.0
 _DECODE_LOG_INTERVAL = 300.0
 _INFO_MIN_INTERVAL = 1.0
 """Seconds between two ``bridge/info`` updates at most: a flapping source does not storm."""
+MAX_ENERGY_METERS = 256
+"""Meters whose energy state is kept; beyond, the one silent the longest is forgotten."""
+_GUARD_WORDS = {
+    Verdict.BACKWARDS: "went backwards",
+    Verdict.TOO_FAST: "rose faster than meter.max_power allows",
+}
 
 REJECTS_KEPT = 8
 """The last rejected frames kept for the status page's diagnostics."""
@@ -215,6 +235,11 @@ class Bridge:
         self._published_components: dict[str, set[str]] = {}
         """Device discovery topic → the component keys this run last published there."""
         self.on_frame: Callable[[], None] | None = None
+        self._energy_parameters = energy_parameters(settings)
+        self._engines: OrderedDict[str, EnergyEngine] = OrderedDict()
+        self.guard_counts = {"backwards": 0, "too_fast": 0, "exchanges": 0}
+        """Registers the counter guard rejected, and meter exchanges it accepted."""
+        self._guard_logged: set[Verdict] = set()
         self.listeners: list[ReadingListener] = []
         """Called with every published reading (the status page, tests); never for held frames."""
         self.rejects: deque[Rejected] = deque(maxlen=REJECTS_KEPT)
@@ -296,28 +321,91 @@ class Bridge:
     def _observed(
         self, reading: MeterReading, received_at: datetime | None, fallback: str | None = None
     ) -> None:
+        stamp = received_at or datetime.now(UTC)
+        # The energy stage before the tracker sees the reading: a register the guard rejects
+        # must reach no topic, nor the meter's merged state that is re-sent after a reconnect.
+        meter = self.tracker.meter_for(reading, fallback)
+        reading, derived = self._derive(meter, reading, stamp)
         state, came_online, needs_discovery = self.tracker.observe(reading, fallback)
+        if not derived.keys() <= state.derived_seen:
+            state.derived_seen |= derived.keys()
+            needs_discovery = True
         if came_online:
             self._info_changed = True
             self._publish_availability(state, online=True)
             _LOGGER.info("meter %s online (%s)", state.meter_id, reading.layout)
         if needs_discovery:
             self._publish_discovery(state)
-        self._publish_reading(state, reading, received_at or datetime.now(UTC))
+        self._publish_reading(state, reading, stamp, derived)
 
-    def _publish_reading(self, state: MeterState, reading: MeterReading, stamp: datetime) -> None:
-        derived = self._derive(state, reading, stamp)
+    def _publish_reading(
+        self,
+        state: MeterState,
+        reading: MeterReading,
+        stamp: datetime,
+        derived: dict[str, FieldValue],
+    ) -> None:
+        state.last_derived.update(derived)
         for message in self._reading_messages(reading, state.meter_id, stamp, derived):
             self.publisher.publish(message)
         for listener in self.listeners:
             listener(state.meter_id, reading, derived, stamp)
 
     def _derive(
-        self, state: MeterState, reading: MeterReading, stamp: datetime
-    ) -> dict[str, FieldValue]:
-        """Values derived from the reading (the energy stage's); published beside its fields."""
-        del state, reading, stamp
-        return {}
+        self, meter: str, reading: MeterReading, stamp: datetime
+    ) -> tuple[MeterReading, dict[str, FieldValue]]:
+        """The energy stage: the reading without rejected registers, and the derived values.
+
+        The derived values (CONVENTIONS.md: ``energy_import``, ``power_net``, ``tariff_*`` ...)
+        are published beside the reading's fields.
+        """
+        engine = self._engines.get(meter)
+        if engine is None:
+            engine = self._engines[meter] = EnergyEngine(self._energy_parameters)
+            if len(self._engines) > MAX_ENERGY_METERS:
+                self._engines.popitem(last=False)
+        else:
+            self._engines.move_to_end(meter)
+        result = engine.feed(reading, stamp)
+        for event in result.events:
+            self._guarded(meter, event)
+        return result.reading, result.values
+
+    def _guarded(self, meter: str, event: GuardEvent) -> None:
+        """Count a register the guard stopped; log the first of each kind, and every exchange."""
+        if event.verdict is Verdict.EXCHANGE:
+            self.guard_counts["exchanges"] += 1
+            _LOGGER.warning(
+                "meter %s: %s starts over at %s (three registers agree): meter exchange or reset",
+                meter,
+                event.field,
+                event.value,
+            )
+            return
+        self.guard_counts[event.verdict.value] += 1
+        if event.verdict not in self._guard_logged:
+            self._guard_logged.add(event.verdict)
+            _LOGGER.warning(
+                "meter %s: %s %s (%s -> %s): not published; further ones are counted in "
+                "bridge/info",
+                meter,
+                event.field,
+                _GUARD_WORDS[event.verdict],
+                event.previous,
+                event.value,
+            )
+
+    def energy_state(self) -> bytes:
+        """The energy stage's state of every meter (the state file's content)."""
+        return encode_state(self._engines)
+
+    def restore_energy(self, data: bytes) -> None:
+        """Restore the energy stage from a state file's content.
+
+        Raises:
+            StateError: the content is damaged or of another format.
+        """
+        self._engines.update(decode_state(data, self._energy_parameters))
 
     def _has_meter(self, reading: MeterReading, now: float) -> bool:
         if self.settings.meter.id or reading.meter_id or self.tracker.meters:
@@ -404,6 +492,7 @@ class Bridge:
             ha,
             obis=self.settings.publish.obis,
             keep=self._retained_components.get(device_topic(state.meter_id, ha)),
+            derived=sorted(state.derived_seen),
         )
 
     def on_discovery_config(self, topic: str, payload: bytes, retained: bool) -> None:
@@ -436,7 +525,8 @@ class Bridge:
             self._publish_availability(state, online=state.online)
             # An offline meter's last values are not its state now: never re-send them as fresh.
             if state.online and state.last_reading is not None:
-                for message in self._reading_messages(state.last_reading, state.meter_id, stamp):
+                reading, derived = state.last_reading, state.last_derived
+                for message in self._reading_messages(reading, state.meter_id, stamp, derived):
                     self.publisher.publish(message)
         self.publisher.publish(self.info_message())
 
@@ -543,6 +633,7 @@ class Bridge:
             "decode_errors": self.decode_errors,
             "bad_checksum": self.bad_checksum,
             "last_frame_age": None if age is None else round(age, 1),
+            "counter_guard": dict(self.guard_counts),
             "mqtt": {
                 "published": self.publisher.stats.published,
                 "dropped": self.publisher.stats.dropped,
@@ -552,3 +643,37 @@ class Bridge:
         }
         topic = bridge_info_topic(self.settings.mqtt.base_topic)
         return Message(topic, json.dumps(info, separators=(",", ":")), 1, retain=True)
+
+
+def energy_parameters(settings: Settings) -> EnergyParameters:
+    """The energy stage's parameters from the ``meter`` and ``tariff`` sections."""
+    meter = settings.meter
+    return EnergyParameters(
+        zone=meter.zone(),
+        max_power=meter.max_power,
+        main_fuse=meter.main_fuse,
+        tariff=tariff_model(settings.tariff),
+    )
+
+
+def tariff_model(tariff: TariffSettings) -> TariffModel | None:
+    """The tariff model: the preset's values, overridden by the keys given; None if off."""
+    if tariff.preset is None:
+        return None
+    base = PRESETS.get(tariff.preset, TariffModel())
+    hours = None
+    if tariff.hours is not None:
+        hours = tuple(
+            (int(start), int(end)) for start, end in (text.split("-") for text in tariff.hours)
+        )
+    return TariffModel(
+        window=tariff.window or base.window,
+        peaks=tariff.peaks or base.peaks,
+        distinct_days=base.distinct_days if tariff.distinct_days is None else tariff.distinct_days,
+        tiers=base.tiers if tariff.tiers is None else tuple(tariff.tiers),
+        hours=base.hours if hours is None else hours,
+        months=base.months if tariff.months is None else frozenset(tariff.months),
+        weekdays=base.weekdays
+        if tariff.weekdays is None
+        else frozenset(WEEKDAYS.index(day) for day in tariff.weekdays),
+    )

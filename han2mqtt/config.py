@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
+from datetime import UTC, tzinfo
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -53,8 +57,11 @@ __all__ = [
     "RetainSettings",
     "Settings",
     "SourceSettings",
+    "StateSettings",
+    "TariffSettings",
     "TlsSettings",
     "WebSettings",
+    "host_zone",
     "load_settings",
 ]
 
@@ -159,6 +166,30 @@ class MeterSettings(_Section):
     """AES-128 key (32 hex digits) for meters that encrypt (Danish Kamstrup, Austrian meters)."""
     authentication_key: SecretStr | None = None
     """Authentication key (32 hex digits); with it the GCM tag of every frame is verified."""
+    timezone: str | None = None
+    """IANA zone of the meter's local time (hours, days, months); default: the host's."""
+    max_power: float = Field(default=50.0, gt=0)
+    """kW the installation can draw at most: a register rising faster is rejected."""
+    main_fuse: float | None = Field(default=None, gt=0)
+    """The main fuse in A, for ``phase_load_l1..3``."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {value!r} (an IANA name: Europe/Oslo)"
+                ) from None
+        return value
+
+    def zone(self) -> tzinfo:
+        """``timezone`` as a zone; unset: the host's (``$TZ``, ``/etc/localtime``), else UTC."""
+        if self.timezone is not None:
+            return ZoneInfo(self.timezone)
+        return host_zone()
 
     @field_validator("encryption_key", "authentication_key")
     @classmethod
@@ -177,6 +208,21 @@ class MeterSettings(_Section):
             return None if key is None else bytes.fromhex(key.get_secret_value())
 
         return octets(self.encryption_key), octets(self.authentication_key)
+
+
+def host_zone() -> tzinfo:
+    """The host's time zone with its DST rules: ``$TZ`` if an IANA name, else /etc/localtime."""
+    name = os.environ.get("TZ", "").removeprefix(":")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        with Path("/etc/localtime").open("rb") as handle:
+            return ZoneInfo.from_file(handle, key="localtime")
+    except (OSError, ValueError):
+        return UTC
 
 
 class TlsSettings(_Section):
@@ -267,6 +313,88 @@ class WebSettings(_Section):
     port: int = Field(default=8080, ge=1, le=65535)
 
 
+_HOURS = re.compile(r"^([01]?\d|2[0-4])-([01]?\d|2[0-4])$")
+
+
+class TariffSettings(_Section):
+    """The capacity (peak) tariff: off unless ``preset`` is set.
+
+    ``no`` (Norway: 60 min, 3 peaks on distinct days, tiers 2/5/10/15/20/25/50/75/100 kW) and
+    ``be`` (Flanders: 15 min, 1 peak) set the defaults; ``custom`` starts from 60 min, 1 peak.
+    Any key given overrides the preset's value.
+    """
+
+    preset: Literal["no", "be", "custom"] | None = None
+    window: int | None = None
+    """Minutes per window: 60 or 15."""
+    peaks: int | None = Field(default=None, ge=1, le=31)
+    """How many of the month's highest windows are averaged."""
+    distinct_days: bool | None = None
+    """At most one window per day counts."""
+    tiers: list[float] | None = None
+    """Upper thresholds of the tiers in kW, ascending."""
+    hours: list[str] | None = None
+    """Local hours in which windows count, as ``"06-22"``; unset: all day."""
+    months: list[int] | None = None
+    """Months (1-12) in which windows count; unset: all."""
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    """Weekdays on which windows count; unset: all."""
+
+    @field_validator("preset", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: object) -> object:
+        if value is False:
+            raise ValueError('write preset: "no" in quotes (YAML reads a bare no as false)')
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: int | None) -> int | None:
+        if value not in (None, 15, 60):
+            raise ValueError("a tariff window is 60 or 15 minutes")
+        return value
+
+    @field_validator("tiers")
+    @classmethod
+    def _ascending(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and (
+            any(t <= 0 for t in value) or any(b <= a for a, b in pairwise(value))
+        ):
+            raise ValueError("tiers are positive and ascending (kW)")
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hour_ranges(cls, value: list[str] | None) -> list[str] | None:
+        for text in value or ():
+            found = _HOURS.match(text)
+            if found is None or int(found[1]) >= int(found[2]):
+                raise ValueError(f'hours are ranges like "06-22" (from < to <= 24), not {text!r}')
+        return value
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(not 1 <= month <= 12 for month in value):
+            raise ValueError("months are 1-12")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_a_preset(self) -> TariffSettings:
+        if self.preset is None:
+            given = [key for key in type(self).model_fields if getattr(self, key) is not None]
+            if given:
+                raise ValueError(f"tariff.{given[0]} needs tariff.preset (no, be or custom)")
+        return self
+
+
+class StateSettings(_Section):
+    """Where the energy stage keeps what must survive a restart."""
+
+    dir: Path | None = None
+    """Default: ``$STATE_DIRECTORY`` (systemd's ``StateDirectory=``), else ``./state``."""
+
+
 class Settings(BaseSettings):
     """The whole configuration."""
 
@@ -286,6 +414,8 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     health: HealthSettings = HealthSettings()
     web: WebSettings = WebSettings()
+    tariff: TariffSettings = TariffSettings()
+    state: StateSettings = StateSettings()
 
     @model_validator(mode="after")
     def _discovery_needs_field_topics(self) -> Settings:

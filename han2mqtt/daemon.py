@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from han2mqtt._version import __version__
 from han2mqtt.bridge import Bridge, Publisher
 from han2mqtt.config import Settings
-from han2mqtt.errors import TransportError
+from han2mqtt.errors import StateError, TransportError
 from han2mqtt.health import notify, watchdog_interval, write_heartbeat
 from han2mqtt.io import (
     BackOff,
@@ -37,6 +37,7 @@ from han2mqtt.mqtt.publisher import MqttPublisher
 from han2mqtt.protocol.relay import RelayDemux
 from han2mqtt.protocol.stream import ContentReader
 from han2mqtt.simulator import load_samples, serve_frames
+from han2mqtt.statefile import STATE_FILE, move_aside, read_state, state_directory, write_state
 
 if TYPE_CHECKING:
     from han2mqtt.web import StatusPage
@@ -48,6 +49,8 @@ _HOUSEKEEPING_PERIOD = 1.0
 _HA_RESEND_DELAY = (1.0, 5.0)
 _REPLAY_WAIT = 0.1
 """Seconds between looks at the broker connection before a replay starts."""
+STATE_SAVE_INTERVAL = 60.0
+"""Seconds between writes of the energy state file (and once more at stop)."""
 
 
 def source_factory(
@@ -123,7 +126,61 @@ class _ReaderTotals:
         return self._closed + current
 
 
-async def _housekeeping(bridge: Bridge, bad_frames: Callable[[], int] | None = None) -> None:
+class _StateKeeper:
+    """The energy state file: read at start, written at most once a minute and at stop."""
+
+    def __init__(self, bridge: Bridge, path: Path) -> None:
+        self._bridge = bridge
+        self.path = path
+        self._saved_frames = 0
+        self._next = time.monotonic() + STATE_SAVE_INTERVAL
+        self._failing = False
+
+    def load(self) -> None:
+        """Restore the bridge's energy stage; a bad file is moved aside, never fatal."""
+        try:
+            data = read_state(self.path)
+            if data is not None:
+                self._bridge.restore_energy(data)
+                _LOGGER.info("energy state restored from %s", self.path)
+        except (OSError, StateError) as exc:
+            moved = move_aside(self.path)
+            where = f"moved to {moved}" if moved else "left in place"
+            _LOGGER.warning(
+                "state file %s unusable (%s): %s; starting afresh", self.path, exc, where
+            )
+
+    def tick(self, now: float) -> None:
+        """Write the file if a minute has passed and frames came since the last write."""
+        if now >= self._next:
+            self._next = now + STATE_SAVE_INTERVAL
+            self.save()
+
+    def save(self) -> None:
+        """Write the file now (if anything changed); a failure is a warning once per outage."""
+        if self._bridge.frames == self._saved_frames:
+            return
+        try:
+            write_state(self.path, self._bridge.energy_state())
+        except OSError as exc:
+            if not self._failing:
+                _LOGGER.warning(
+                    "cannot write the state file %s: %s (peaks and hour registers will not "
+                    "survive a restart; set state.dir)",
+                    self.path,
+                    exc,
+                )
+            self._failing = True
+            return
+        self._failing = False
+        self._saved_frames = self._bridge.frames
+
+
+async def _housekeeping(
+    bridge: Bridge,
+    bad_frames: Callable[[], int] | None = None,
+    keeper: _StateKeeper | None = None,
+) -> None:
     settings = bridge.settings
     ping = watchdog_interval()
     next_ping = 0.0
@@ -142,6 +199,8 @@ async def _housekeeping(bridge: Bridge, bad_frames: Callable[[], int] | None = N
         if settings.health.heartbeat_file is not None and decoded != last_decoded:
             last_decoded = decoded
             _heartbeat(settings.health.heartbeat_file)
+        if keeper is not None:
+            keeper.tick(now)
         await asyncio.sleep(_HOUSEKEEPING_PERIOD)
 
 
@@ -204,6 +263,8 @@ async def _run(
             loop.add_signal_handler(signum, stop.set)
     mqtt: Publisher = publisher if publisher is not None else MqttPublisher(settings.mqtt)
     bridge = Bridge(settings, mqtt)
+    keeper = _StateKeeper(bridge, state_directory(settings.state.dir) / STATE_FILE)
+    keeper.load()
     if isinstance(mqtt, MqttPublisher):
         mqtt.on_connected = bridge.on_broker_connected
     if frame_limit is not None:
@@ -233,7 +294,8 @@ async def _run(
             workers = [
                 tasks.create_task(_consume(bridge, queue), name="decode"),
                 tasks.create_task(
-                    _housekeeping(bridge, readers.bad if manager else None), name="housekeeping"
+                    _housekeeping(bridge, readers.bad if manager else None, keeper),
+                    name="housekeeping",
                 ),
             ]
             _notify("READY=1")
@@ -247,6 +309,7 @@ async def _run(
                 worker.cancel()
     finally:
         await _stop_page(page)
+        keeper.save()
         try:
             bridge.on_stop()  # every meter offline, before the bridge itself
         finally:

@@ -20,6 +20,7 @@ __all__ = [
     "LayoutError",
     "MissingKeyError",
     "SecurityError",
+    "StateError",
     "TransportError",
 ]
 
@@ -74,6 +75,10 @@ class DecryptionError(SecurityError):
 
 class ConfigError(Han2MqttError):
     """The configuration is invalid; the message names the offending key."""
+
+
+class StateError(Han2MqttError):
+    """The energy state file cannot be read back (damaged, or another format)."""
 
 
 class TransportError(Han2MqttError):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from han2mqtt.model import MeterReading
+from han2mqtt.model import FieldValue, MeterReading
 
 __all__ = ["UNKNOWN_METER", "MeterState", "MeterTracker"]
 
@@ -33,6 +33,10 @@ class MeterState:
     manufacturer: str | None = None
     obis_seen: set[str] = field(default_factory=set)
     """OBIS codes this meter has sent; a new one means discovery must be sent again."""
+    derived_seen: set[str] = field(default_factory=set)
+    """Derived values (the energy stage's) published for this meter; likewise."""
+    last_derived: dict[str, FieldValue] = field(default_factory=dict)
+    """The newest of every derived value, re-sent with ``last_reading``."""
 
 
 class MeterTracker:
@@ -83,6 +87,10 @@ class MeterTracker:
         fresh_codes = reading.obis.keys() - state.obis_seen
         state.obis_seen |= fresh_codes
         return state, came_online, is_new or bool(fresh_codes)
+
+    def meter_for(self, reading: MeterReading, fallback: str | None = None) -> str:
+        """The meter a reading belongs to (what :meth:`observe` will file it under)."""
+        return self._resolve(reading, fallback)
 
     def _resolve(self, reading: MeterReading, fallback: str | None) -> str:
         if self._configured:

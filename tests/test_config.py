@@ -103,6 +103,16 @@ def test_docker_secrets_directory(tmp_path: Path):
         ("source:\n  speed: 0\n", "source.speed: source.speed is realtime, max or a factor"),
         ("source:\n  speed: fast\n", "source.speed"),
         ("source:\n  payload: utf8\n", "source.payload: Input should be 'auto'"),
+        ("meter:\n  timezone: Europe/Olso\n", "meter.timezone: unknown time zone 'Europe/Olso'"),
+        ("meter:\n  max_power: 0\n", "meter.max_power: Input should be greater than 0"),
+        ("tariff:\n  preset: no\n", 'tariff.preset: write preset: "no" in quotes'),
+        ("tariff:\n  preset: se\n", "tariff.preset: Input should be 'no', 'be' or 'custom'"),
+        ("tariff:\n  peaks: 3\n", "tariff: tariff.peaks needs tariff.preset"),
+        ("tariff:\n  preset: custom\n  window: 30\n", "tariff.window: a tariff window is 60"),
+        ("tariff:\n  preset: custom\n  tiers: [5, 2]\n", "tariff.tiers: tiers are positive"),
+        ("tariff:\n  preset: custom\n  hours: ['22-06']\n", "tariff.hours: hours are ranges"),
+        ("tariff:\n  preset: custom\n  months: [13]\n", "tariff.months: months are 1-12"),
+        ("tariff:\n  preset: custom\n  weekdays: [mo]\n", "tariff.weekdays.0: Input should be"),
     ],
 )
 def test_errors_are_one_line_and_name_the_key(tmp_path: Path, yaml_text: str, expected: str):
@@ -111,6 +121,15 @@ def test_errors_are_one_line_and_name_the_key(tmp_path: Path, yaml_text: str, ex
     message = str(caught.value)
     assert expected in message
     assert "\n" not in message
+
+
+def test_energy_settings(tmp_path: Path):
+    settings = load_settings(
+        _write(tmp_path, 'meter:\n  timezone: Europe/Oslo\ntariff:\n  preset: "no"\n')
+    )
+    assert str(settings.meter.zone()) == "Europe/Oslo"
+    assert settings.tariff.preset == "no"
+    assert settings.meter.max_power == 50.0
 
 
 def test_misspelt_environment_key_is_named(monkeypatch: pytest.MonkeyPatch):

@@ -130,6 +130,18 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("web", "enabled"), "false", False),
         (("web", "host"), "::1", "::1"),
         (("web", "port"), "8099", 8099),
+        (("meter", "timezone"), "Europe/Oslo", "Europe/Oslo"),
+        (("meter", "max_power"), "17.3", 17.3),
+        (("meter", "main_fuse"), "25", 25),
+        (("tariff", "preset"), "no", "no"),
+        (("tariff", "window"), "15", 15),
+        (("tariff", "peaks"), "3", 3),
+        (("tariff", "distinct_days"), "true", True),
+        (("tariff", "tiers"), "[2, 5, 10]", [2, 5, 10]),
+        (("tariff", "hours"), '["06-22"]', ["06-22"]),
+        (("tariff", "months"), "[11, 12, 1]", [11, 12, 1]),
+        (("tariff", "weekdays"), '["mon", "fri"]', ["mon", "fri"]),
+        (("state", "dir"), "/var/lib/h2m", Path("/var/lib/h2m")),
     ],
 )
 def test_every_key_can_be_set_from_the_environment(
@@ -139,6 +151,8 @@ def test_every_key_can_be_set_from_the_environment(
     if path == ("source", "type"):
         monkeypatch.setenv("HAN2MQTT_SOURCE__HOST", "h")
         monkeypatch.setenv("HAN2MQTT_SOURCE__PORT", "1")
+    if path[0] == "tariff" and path[1] != "preset":
+        monkeypatch.setenv("HAN2MQTT_TARIFF__PRESET", "custom")
     assert _value(load_settings(EXAMPLE), path) == expected
 
 

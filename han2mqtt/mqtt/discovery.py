@@ -33,6 +33,7 @@ from han2mqtt.mqtt.topics import (
 from han2mqtt.protocol.obis import parse_obis
 
 __all__ = [
+    "DERIVED_CLASSES",
     "SensorClass",
     "announces",
     "device_topic",
@@ -65,13 +66,53 @@ _BY_KIND: Final = {
     "power": SensorClass("power", "measurement", "W"),
     "reactive_power": SensorClass("reactive_power", "measurement", "var"),
     "energy": SensorClass("energy", "total_increasing", "kWh"),
-    "reactive_energy": SensorClass("reactive_energy", "total_increasing", "kvarh"),
+    # HA's reactive_energy device class exists only since 2025.6; an older HA (device discovery
+    # came in 2024.12) rejects the whole entity for it.  kvarh with no device class is accepted.
+    "reactive_energy": SensorClass(None, "total_increasing", "kvarh"),
     "current": SensorClass("current", "measurement", "A"),
     "voltage": SensorClass("voltage", "measurement", "V"),
     # Our power factor is a ratio 0..1; HA's power_factor class accepts no unit for that.
     "power_factor": SensorClass("power_factor", "measurement", None),
     "text": SensorClass(None, None, None, diagnostic=True),
 }
+
+
+_ENERGY_TOTAL: Final = SensorClass("energy", "total_increasing", "kWh")
+_ENERGY_NOW: Final = SensorClass("energy", None, "kWh")
+_TIMESTAMP: Final = SensorClass("timestamp", None, None, diagnostic=True)
+DERIVED_CLASSES: Final = {
+    "meter_time": _TIMESTAMP,
+    **{
+        name.format(direction): klass
+        for direction in ("import", "export")
+        for name, klass in (
+            # The live counter: the Energy dashboard's sensor.
+            ("energy_{}", _ENERGY_TOTAL),
+            # Interval energy resets each hour / day: total_increasing, because HA's statistics
+            # take a drop of a total_increasing sensor as a new cycle and count it from zero.
+            ("energy_{}_hour", _ENERGY_TOTAL),
+            ("energy_{}_today", _ENERGY_TOTAL),
+            # One value per hour, up or down: no long-term statistics of its own.
+            ("energy_{}_last_hour", _ENERGY_NOW),
+            ("energy_{}_last_hour_start", _TIMESTAMP),
+        )
+    },
+    "power_net": SensorClass("power", "measurement", "W"),
+    **{f"phase_load_l{n}": SensorClass(None, "measurement", "%") for n in (1, 2, 3)},
+    "tariff_window_energy": _ENERGY_TOTAL,
+    "tariff_window_projection": _ENERGY_NOW,
+    "tariff_peaks": SensorClass(None, None, None),
+    "tariff_average": SensorClass("power", "measurement", "kW"),
+    "tariff_tier": SensorClass(None, None, None),
+    "tariff_headroom": _ENERGY_NOW,
+    "tariff_headroom_power": SensorClass("power", "measurement", "W"),
+}
+"""Home Assistant classes of the energy stage's values (CONVENTIONS.md names)."""
+_PEAKS_TEMPLATES: Final = (
+    # The state: the peaks' kWh ("3.1 / 2.9 / 2.5"); the attributes: the whole list.
+    ("val_tpl", "{{ value_json | map(attribute='kwh') | join(' / ') }}"),
+    ("json_attr_tpl", "{{ {'peaks': value_json} | tojson }}"),
+)
 
 
 def sensor_class(code: str) -> SensorClass:
@@ -123,6 +164,22 @@ class _Sensor:
     object_id: str
     klass: SensorClass
     unit: str | None
+    extra: tuple[tuple[str, str], ...] = ()
+
+
+def _derived_sensors(meter: str, names: Iterable[str], mqtt: MqttSettings) -> list[_Sensor]:
+    """Sensors of the derived values; keyed by name (they have no OBIS code)."""
+    sensors = []
+    for name in names:
+        klass = DERIVED_CLASSES.get(name)
+        if klass is None:
+            continue
+        topic = field_topic(mqtt.base_topic, meter, name)
+        extra: tuple[tuple[str, str], ...] = ()
+        if name == "tariff_peaks":
+            extra = (*_PEAKS_TEMPLATES, ("json_attr_t", topic))
+        sensors.append(_Sensor(name, _title(name), topic, "", name, klass, klass.unit, extra))
+    return sensors
 
 
 def _sensors(meter: str, reading: MeterReading, mqtt: MqttSettings, *, obis: bool) -> list[_Sensor]:
@@ -184,6 +241,7 @@ def _component(sensor: _Sensor, meter: str) -> dict[str, Any]:
         component["unit_of_meas"] = sensor.unit
     if klass.diagnostic:
         component["ent_cat"] = "diagnostic"
+    component.update(sensor.extra)
     return component
 
 
@@ -205,6 +263,7 @@ def discovery_messages(  # noqa: PLR0913 - the sections it reads, and two option
     *,
     obis: bool = True,
     keep: Mapping[str, Any] | None = None,
+    derived: Iterable[str] = (),
 ) -> list[Message]:
     """Discovery for one meter: one device message, or one message per entity in entity mode.
 
@@ -216,11 +275,12 @@ def discovery_messages(  # noqa: PLR0913 - the sections it reads, and two option
         obis: include sensors for OBIS objects without a field name (their topics are on).
         keep: components of the device message the broker already holds (see
             :func:`retained_components`); they stay in it beside the ones this reading brings.
+        derived: names of the derived values (the energy stage's) published for the meter.
     """
     manufacturer = reading.fields.get("meter_manufacturer")
     meter_type = reading.fields.get("meter_type")
     device = _device(meter, _str(manufacturer), _str(meter_type))
-    sensors = _sensors(meter, reading, mqtt, obis=obis)
+    sensors = _sensors(meter, reading, mqtt, obis=obis) + _derived_sensors(meter, derived, mqtt)
     prefix = homeassistant.prefix
     if homeassistant.mode == "device":
         payload = {

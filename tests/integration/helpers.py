@@ -69,6 +69,7 @@ def write_config(directory: Path, broker: Broker, source: dict[str, Any], **sect
         "publish": {"info_interval": 1},
         "health": {"heartbeat_file": str(directory / "heartbeat"), "max_age": 30},
         "web": {"port": free_port()},  # never the default 8080: daemons run side by side
+        "state": {"dir": str(directory / "state")},
     }
     for name, values in sections.items():
         config.setdefault(name, {}).update(values)

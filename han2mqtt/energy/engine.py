@@ -1,0 +1,342 @@
+"""The energy stage of one meter: readings in, guarded readings and derived values out.
+
+:class:`EnergyEngine` is sans-IO: it never reads a clock.  Each reading comes with the time it was
+received, which is used only when the frame carries no meter time (and then shifted by the
+meter clock's offset learned from the last frame that had one), so a recording replayed at full
+speed gives what the day gave.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Final
+
+from han2mqtt.energy.clock import local_iso, parse_meter_time, window_start
+from han2mqtt.energy.counter import HOUR, LiveCounter
+from han2mqtt.energy.guard import CounterGuard, Register, Verdict
+from han2mqtt.energy.tariff import CapacityTariff, Peak, TariffModel
+from han2mqtt.model import (
+    FIELD_ACTIVE_POWER_EXPORT,
+    FIELD_ACTIVE_POWER_EXPORT_TOTAL,
+    FIELD_ACTIVE_POWER_IMPORT,
+    FIELD_ACTIVE_POWER_IMPORT_TOTAL,
+    FIELD_METER_DATETIME,
+    FieldValue,
+    MeterReading,
+)
+
+__all__ = [
+    "DIRECTIONS",
+    "SNAP",
+    "EnergyEngine",
+    "EnergyParameters",
+    "EnergyResult",
+    "GuardEvent",
+    "is_register",
+]
+
+SNAP: Final = timedelta(minutes=2)
+"""An hourly register sent this long after the hour is the hour's register (Kamstrup stamps its
+hourly list with the time it sends it, up to a minute after the hour; Aidon with HH:00:00)."""
+HOURLY: Final = timedelta(minutes=30)
+DIRECTIONS: Final = (
+    ("import", FIELD_ACTIVE_POWER_IMPORT, FIELD_ACTIVE_POWER_IMPORT_TOTAL),
+    ("export", FIELD_ACTIVE_POWER_EXPORT, FIELD_ACTIVE_POWER_EXPORT_TOTAL),
+)
+_JOULES_PER_KWH: Final = 3_600_000.0
+_PHASES: Final = ((1, "current_l1"), (2, "current_l2"), (3, "current_l3"))
+_TARIFF_NAMES: Final = {
+    total: tuple(f"{total}_t{n}" for n in (1, 2, 3, 4)) for _, _, total in DIRECTIONS
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyParameters:
+    """The engine's settings, as plain values.
+
+    Attributes:
+        zone: local time (``meter.timezone``): hours, days, months, naive meter times.
+        max_power: kW the installation can draw at most (``meter.max_power``).
+        main_fuse: the main fuse in A (``meter.main_fuse``), for ``phase_load_l1..3``.
+        tariff: the capacity tariff, or None.
+    """
+
+    zone: tzinfo = UTC
+    max_power: float = 50.0
+    main_fuse: float | None = None
+    tariff: TariffModel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardEvent:
+    """A register the counter guard rejected (or accepted as a meter exchange)."""
+
+    field: str
+    verdict: Verdict
+    value: float
+    previous: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyResult:
+    """What one reading gives: the reading without rejected registers, and derived values."""
+
+    reading: MeterReading
+    values: dict[str, FieldValue]
+    events: tuple[GuardEvent, ...] = ()
+
+
+def is_register(name: str) -> bool:
+    """Whether a normalized field is an energy register (``active_power_import_total``, ...)."""
+    return "_total" in name
+
+
+_NUMBERS: Final = (int, float)
+
+
+def _number(value: object) -> bool:
+    return type(value) in _NUMBERS
+
+
+class EnergyEngine:
+    """Live counters, interval energy, the counter guard and the capacity tariff of one meter."""
+
+    def __init__(self, parameters: EnergyParameters) -> None:
+        self.parameters = parameters
+        zone, model = parameters.zone, parameters.tariff
+        self.counters = {
+            "import": LiveCounter(zone, model.window if model else None),
+            "export": LiveCounter(zone),
+        }
+        self.guards: dict[str, CounterGuard] = {}
+        self.tariff = CapacityTariff(model, zone) if model else None
+        self._latest: datetime | None = None
+        self._offset: timedelta | None = None
+        self._after_plain_frame = False
+        self._peaks_text: tuple[list[Peak], str] = ([], "[]")
+        self._rejected: set[str] = set()
+
+    def feed(self, reading: MeterReading, received: datetime) -> EnergyResult:
+        """Take one reading (``received``: aware receive time) and return what it gives."""
+        moment, timed = self._frame_time(reading.fields, received)
+        registers = [
+            (name, value)
+            for name, value in reading.fields.items()
+            if "_total" in name and type(value) in _NUMBERS
+        ]
+        stamp = self._register_time(bool(registers), moment)
+        rejected, exchanged, events = self._guard(registers, stamp)
+        self._rejected = rejected
+        if rejected:
+            reading = _without(reading, rejected)
+        values: dict[str, FieldValue] = {}
+        if timed:
+            values["meter_time"] = local_iso(moment, self.parameters.zone)
+        self._power_values(reading.fields, values)
+        for direction, power, total in DIRECTIONS:
+            self._count(
+                direction,
+                power_name=power,
+                total_name=total,
+                fields=reading.fields,
+                moment=moment,
+                stamp=stamp,
+                exchanged=exchanged,
+                values=values,
+            )
+        if self.tariff is not None:
+            self._tariff_values(moment, values)
+        return EnergyResult(reading, values, tuple(events))
+
+    # -- time -------------------------------------------------------------------------------
+
+    def _frame_time(
+        self, fields: dict[str, FieldValue], received: datetime
+    ) -> tuple[datetime, bool]:
+        text = fields.get(FIELD_METER_DATETIME)
+        zone = self.parameters.zone
+        moment = parse_meter_time(text, zone, after=self._latest) if isinstance(text, str) else None
+        timed = moment is not None
+        if moment is not None:
+            self._offset = moment - received
+        else:
+            moment = received if self._offset is None else received + self._offset
+        if self._latest is None or moment > self._latest:
+            self._latest = moment
+        return moment, timed
+
+    def _register_time(self, has_registers: bool, moment: datetime) -> datetime:
+        """The time the frame's registers hold: hourly lists snap to the hour they close.
+
+        Registers are hourly when the frame before had none, or the last register is half an
+        hour old (the first frame after a restart); P1 telegrams carry them in every frame.
+        """
+        last = self.counters["import"].register
+        stale = last is not None and moment - last.time >= HOURLY
+        hourly = has_registers and (self._after_plain_frame or stale)
+        self._after_plain_frame = not has_registers
+        if not hourly:
+            return moment
+        hour = window_start(moment, self.parameters.zone, 60)
+        return hour if moment - hour <= SNAP else moment
+
+    # -- the counter guard --------------------------------------------------------------------
+
+    def _guard(
+        self, registers: list[tuple[str, FieldValue]], stamp: datetime
+    ) -> tuple[set[str], set[str], list[GuardEvent]]:
+        rejected: set[str] = set()
+        exchanged: set[str] = set()
+        events: list[GuardEvent] = []
+        for name, value in registers:
+            guard = self.guards.get(name)
+            if guard is None:
+                guard = self.guards[name] = CounterGuard(self.parameters.max_power)
+            previous = None if guard.last is None else guard.last.value
+            verdict = guard.check(Register(float(value), stamp))
+            if verdict is Verdict.ACCEPTED:
+                continue
+            events.append(GuardEvent(name, verdict, float(value), previous))
+            (exchanged if verdict is Verdict.EXCHANGE else rejected).add(name)
+        return rejected, exchanged, events
+
+    # -- derived values -----------------------------------------------------------------------
+
+    def _power_values(self, fields: dict[str, FieldValue], values: dict[str, FieldValue]) -> None:
+        imported = fields.get(FIELD_ACTIVE_POWER_IMPORT)
+        exported = fields.get(FIELD_ACTIVE_POWER_EXPORT)
+        if _number(imported) and _number(exported):
+            net = float(imported) - float(exported)  # type: ignore[arg-type]
+            values["power_net"] = int(net) if net.is_integer() else round(net, 3)
+        fuse = self.parameters.main_fuse
+        if fuse is None:
+            return
+        for phase, name in _PHASES:
+            current = fields.get(name)
+            if _number(current):
+                values[f"phase_load_l{phase}"] = round(abs(float(current)) * 100 / fuse, 1)  # type: ignore[arg-type]
+
+    def _count(  # noqa: PLR0913 - one direction's names, the frame and its times
+        self,
+        direction: str,
+        *,
+        power_name: str,
+        total_name: str,
+        fields: dict[str, FieldValue],
+        moment: datetime,
+        stamp: datetime,
+        exchanged: set[str],
+        values: dict[str, FieldValue],
+    ) -> None:
+        counter = self.counters[direction]
+        power = fields.get(power_name)
+        if _number(power):
+            counter.integral.add(moment, float(power))  # type: ignore[arg-type]
+        closed = counter.advance(moment)
+        tariff = self.tariff if direction == "import" else None
+        if tariff is not None and closed is not None:
+            tariff.close(closed.start, closed.value)
+        found = _register_value(fields, total_name, self._rejected)
+        if found is not None:
+            value, names = found
+            register = Register(value, stamp)
+            counter.anchor(register, exchange=not exchanged.isdisjoint(names))
+            last_hour = counter.mark(register)
+            if last_hour is not None:
+                values[f"energy_{direction}_last_hour"] = round(last_hour, 3)
+                start = local_iso(stamp - HOUR, self.parameters.zone)
+                values[f"energy_{direction}_last_hour_start"] = start
+            exact = counter.exact_window(stamp)
+            if tariff is not None and exact is not None:
+                tariff.close(stamp - timedelta(minutes=tariff.model.window), exact)
+        counter.update(moment)
+        _emit(direction, counter, values)
+
+    def _tariff_values(self, moment: datetime, values: dict[str, FieldValue]) -> None:
+        tariff, counter = self.tariff, self.counters["import"]
+        window = counter.window
+        assert tariff is not None
+        assert window is not None
+        tariff.roll(window.start)
+        values["tariff_peaks"] = self._peaks_json(tariff.peaks())
+        average = tariff.average()
+        if average is not None:
+            values["tariff_average"] = round(average, 3)
+        tier = tariff.model.tier(average or 0.0)
+        if tier is not None:
+            values["tariff_tier"] = tier[0]
+        if window.base is None:
+            return
+        energy = window.value
+        values["tariff_window_energy"] = round(energy, 3)
+        remaining = max((window.end - moment).total_seconds(), 0.0)
+        if counter.integral.power is not None:
+            projection = energy + counter.integral.power * remaining / _JOULES_PER_KWH
+            values["tariff_window_projection"] = round(projection, 3)
+        room = tariff.headroom(window.start, energy)
+        if room is not None:
+            values["tariff_headroom"] = round(room, 3)
+            if remaining > 0:
+                values["tariff_headroom_power"] = round(room * _JOULES_PER_KWH / remaining)
+
+    def _peaks_json(self, peaks: list[Peak]) -> str:
+        if peaks != self._peaks_text[0]:
+            zone = self.parameters.zone
+            text = json.dumps(
+                [{"start": local_iso(p.start, zone), "kwh": round(p.energy, 3)} for p in peaks],
+                separators=(",", ":"),
+            )
+            self._peaks_text = (peaks, text)
+        return self._peaks_text[1]
+
+
+def _register_value(
+    fields: dict[str, FieldValue], total_name: str, rejected: set[str]
+) -> tuple[float, tuple[str, ...]] | None:
+    """The direction's register: the total, else the sum of the tariff registers (DSMR).
+
+    None when the frame has none, or the guard rejected one it would be made of.
+    """
+    total = fields.get(total_name)
+    if total_name in rejected:
+        return None
+    if _number(total):
+        return float(total), (total_name,)  # type: ignore[arg-type]
+    names = _TARIFF_NAMES[total_name]
+    if rejected and not rejected.isdisjoint(names):
+        return None
+    names = tuple(name for name in names if name in fields)
+    parts = [fields[name] for name in names]
+    if not names or not all(_number(part) for part in parts):
+        return None
+    return round(sum(float(part) for part in parts), 6), names
+
+
+_NAMES: Final = {
+    direction: (f"energy_{direction}", f"energy_{direction}_hour", f"energy_{direction}_today")
+    for direction, _, _ in DIRECTIONS
+}
+
+
+def _emit(direction: str, counter: LiveCounter, values: dict[str, FieldValue]) -> None:
+    live, hour, today = _NAMES[direction]
+    if counter.live is not None:
+        values[live] = round(counter.live, 3)
+    if counter.hour is not None and counter.hour.base is not None:
+        values[hour] = round(counter.hour.value, 3)
+    if counter.day is not None and counter.day.base is not None:
+        values[today] = round(counter.day.value, 3)
+
+
+def _without(reading: MeterReading, rejected: set[str]) -> MeterReading:
+    """The reading without the rejected registers (fields and their OBIS values)."""
+    codes = {reading.field_obis[name] for name in rejected if name in reading.field_obis}
+    return MeterReading(
+        {k: v for k, v in reading.fields.items() if k not in rejected},
+        {k: v for k, v in reading.obis.items() if k not in codes},
+        {k: v for k, v in reading.units.items() if k not in codes},
+        {k: v for k, v in reading.field_obis.items() if k not in rejected},
+        reading.layout,
+    )

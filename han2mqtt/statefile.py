@@ -1,0 +1,72 @@
+"""The energy state file on disk: read it back, write it atomically, move a bad one aside.
+
+The format is :mod:`han2mqtt.energy.state`'s; this module only does the file I/O, for the
+daemon.  A write goes to a temporary file in the same directory, is flushed to the disk
+(``fsync``) and renamed over the old file, so a crash or power cut leaves either the old or the
+new state, never half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+__all__ = ["STATE_FILE", "move_aside", "read_state", "state_directory", "write_state"]
+
+STATE_FILE: Final = "energy.json"
+
+
+def state_directory(configured: Path | None, environ: dict[str, str] | None = None) -> Path:
+    """``state.dir``, else systemd's ``$STATE_DIRECTORY`` (its first entry), else ``./state``."""
+    if configured is not None:
+        return configured
+    environ = dict(os.environ) if environ is None else environ
+    systemd = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(systemd) if systemd else Path("state")
+
+
+def read_state(path: Path) -> bytes | None:
+    """The file's content; None when there is none yet.
+
+    Raises:
+        OSError: the file exists but cannot be read.
+    """
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def move_aside(path: Path) -> Path | None:
+    """Rename a bad state file to ``<name>.bad-<UTC time>``; return the new name (None: failed)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.bad-{stamp}")
+    try:
+        path.rename(target)
+    except OSError:
+        return None
+    return target
+
+
+def write_state(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically (temporary file, fsync, rename, fsync directory).
+
+    Raises:
+        OSError: the directory cannot be created or written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(path)
+    with contextlib.suppress(OSError):  # not every file system lets a directory be opened
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)

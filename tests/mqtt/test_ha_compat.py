@@ -1,0 +1,150 @@
+"""Every discovery message must be accepted by the oldest Home Assistant with device discovery.
+
+Device-based MQTT discovery (``<prefix>/device/<id>/config``) arrived in Home Assistant 2024.12.
+A sensor whose ``device_class`` that release does not know is rejected with an error in its log
+(``reactive_energy`` arrived only in 2025.6); a unit or state class that does not fit the device
+class gets the entity flagged.  The lists below are Home Assistant 2024.12's
+(``homeassistant/components/sensor/const.py`` of release 2024.12: ``SensorDeviceClass``,
+``SensorStateClass``, ``DEVICE_CLASS_UNITS``, ``DEVICE_CLASS_STATE_CLASSES``), written down as data.
+Units are listed conservatively (units added in 2024 releases are left out where unsure), which
+makes the check stricter, not looser.
+"""
+
+from __future__ import annotations
+
+import json
+
+from han2mqtt.config import HomeAssistantSettings, MqttSettings
+from han2mqtt.meters.normalize import _FIELDS
+from han2mqtt.model import MeterReading
+from han2mqtt.mqtt.discovery import DERIVED_CLASSES, discovery_messages
+
+HA_2024_12_DEVICE_CLASSES = frozenset(
+    {
+        "date",
+        "enum",
+        "timestamp",
+        "apparent_power",
+        "aqi",
+        "atmospheric_pressure",
+        "battery",
+        "carbon_monoxide",
+        "carbon_dioxide",
+        "current",
+        "data_rate",
+        "data_size",
+        "distance",
+        "duration",
+        "energy",
+        "energy_storage",
+        "frequency",
+        "gas",
+        "humidity",
+        "illuminance",
+        "irradiance",
+        "moisture",
+        "monetary",
+        "nitrogen_dioxide",
+        "nitrogen_monoxide",
+        "nitrous_oxide",
+        "ozone",
+        "ph",
+        "pm1",
+        "pm10",
+        "pm25",
+        "power_factor",
+        "power",
+        "precipitation",
+        "precipitation_intensity",
+        "pressure",
+        "reactive_power",
+        "signal_strength",
+        "sound_pressure",
+        "speed",
+        "sulphur_dioxide",
+        "temperature",
+        "volatile_organic_compounds",
+        "volatile_organic_compounds_parts",
+        "voltage",
+        "volume",
+        "volume_flow_rate",
+        "volume_storage",
+        "water",
+        "weight",
+        "wind_speed",
+    }
+)
+HA_2024_12_STATE_CLASSES = frozenset({"measurement", "total", "total_increasing"})
+HA_2024_12_UNITS: dict[str, frozenset[str | None]] = {
+    "energy": frozenset({"J", "kJ", "MJ", "GJ", "Wh", "kWh", "MWh", "cal", "kcal", "Mcal", "Gcal"}),
+    "power": frozenset({"W", "kW", "BTU/h"}),
+    "reactive_power": frozenset({"var"}),
+    "current": frozenset({"A", "mA"}),
+    "voltage": frozenset({"V", "mV"}),
+    "power_factor": frozenset({"%", None}),
+    "timestamp": frozenset({None}),
+    "date": frozenset({None}),
+    "enum": frozenset({None}),
+}
+HA_2024_12_STATE_CLASSES_BY_DEVICE_CLASS: dict[str, frozenset[str]] = {
+    "energy": frozenset({"total", "total_increasing"}),
+    "power": frozenset({"measurement"}),
+    "reactive_power": frozenset({"measurement"}),
+    "current": frozenset({"measurement"}),
+    "voltage": frozenset({"measurement"}),
+    "power_factor": frozenset({"measurement"}),
+    "timestamp": frozenset(),
+    "date": frozenset(),
+    "enum": frozenset(),
+}
+
+
+def _everything() -> MeterReading:
+    """A reading with every normalized field (every quantity we know) and an unnamed object."""
+    fields: dict[str, int | float | str] = {}
+    obis: dict[str, int | float | str] = {"1-0:99.99.0.255": 7}
+    field_obis: dict[str, str] = {}
+    for (c, d, e), (name, quantity) in _FIELDS.items():
+        code = f"1-0:{c}.{d}.{e}.255"
+        value: int | str = "text" if quantity.kind == "text" else 1
+        fields[name], obis[code], field_obis[name] = value, value, code
+    return MeterReading(fields, obis, {"1-0:99.99.0.255": "Wh"}, field_obis, "test")
+
+
+def _components(mode: str) -> list[dict[str, object]]:
+    messages = discovery_messages(
+        "7359992890941742",
+        _everything(),
+        MqttSettings(),
+        HomeAssistantSettings(mode=mode),
+        derived=sorted(DERIVED_CLASSES),
+    )
+    if mode == "device":
+        return list(json.loads(messages[0].payload)["cmps"].values())
+    return [json.loads(message.payload) for message in messages]
+
+
+def test_every_class_unit_and_state_class_is_home_assistant_2024_12s():
+    for mode in ("device", "entity"):
+        components = _components(mode)
+        assert len(components) > 60
+        for component in components:
+            device_class = component.get("dev_cla")
+            unit = component.get("unit_of_meas")
+            state_class = component.get("stat_cla")
+            where = component["uniq_id"]
+            assert state_class is None or state_class in HA_2024_12_STATE_CLASSES, where
+            if device_class is None:
+                continue
+            assert device_class in HA_2024_12_DEVICE_CLASSES, where
+            assert unit in HA_2024_12_UNITS[device_class], where
+            allowed = HA_2024_12_STATE_CLASSES_BY_DEVICE_CLASS[device_class]
+            assert state_class is None or state_class in allowed, where
+
+
+def test_reactive_energy_has_kvarh_and_no_device_class():
+    reactive = [c for c in _components("device") if c.get("unit_of_meas") == "kvarh"]
+    assert len(reactive) == 16  # import and export: the total, 4 tariffs, 3 phases
+    for component in reactive:
+        assert "dev_cla" not in component
+        assert component["stat_cla"] == "total_increasing"
