@@ -144,14 +144,15 @@ class LiveCounter:
         The first register (and a meter exchange) puts the counter on a new scale: the open
         intervals move with it, so their energy so far is kept.
         """
-        before = self.estimate(register.time)
+        # The counter is register - anchor + integral; without a register, the integral alone.
+        old_offset = 0.0 if self.register is None else self.register.value - self._anchor
         rescale = self.register is None or exchange
         self.register = register
         # Before the first sample (a register restored from the state file): the integral
         # counts from its first sample, which is as far as anything is known.
         self._anchor = self.integral.at(register.time) or 0.0
-        if rescale and before is not None:
-            self._shift(register.value - before)
+        if rescale:
+            self._shift(register.value - self._anchor - old_offset)
         if exchange:
             self.marks.clear()
             self.live = None

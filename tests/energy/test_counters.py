@@ -248,3 +248,20 @@ def test_export_counter_runs_on_export_power():
     assert result.values["energy_export_hour"] == 1.0
     assert "energy_import" not in result.values  # no import register yet
     assert result.values["energy_import_hour"] == 0.0
+
+
+def test_a_first_register_older_than_the_first_power_sample_rescales_the_hour():
+    # Power from 10:00:00 on (no meter time: the receive time), then a register whose meter time
+    # lies before it: the hour's energy so far stays what the power said, not the register.
+    from datetime import UTC  # noqa: PLC0415
+
+    target = engine()
+    start = datetime(2024, 5, 6, 8, tzinfo=UTC)  # 10:00 in Oslo
+    target.feed(reading(None, power=3600), start)
+    target.feed(reading(None, power=3600), start + timedelta(seconds=100))
+    result = target.feed(
+        reading(local(2024, 5, 6, 9, 59), power=3600, register=500.0),
+        start + timedelta(seconds=110),
+    )
+    assert result.values["energy_import_hour"] == 0.1
+    assert result.values["energy_import"] == 500.0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from han2mqtt.mqtt.discovery import DERIVED_CLASSES
 from han2mqtt.protocol.recording import Chunk, format_line, header_lines, parse_recording
 from tests.conftest import Broker, Capture
 from tests.fleet import meter_frames, meter_id
@@ -100,7 +101,8 @@ def test_a_recording_of_the_tcp_meter_replayed_at_max_gives_the_same_readings(
     for state, reading in zip(states, expected, strict=True):
         stamp = datetime.fromisoformat(str(state.pop("timestamp")))
         assert stamp in recorded_times  # the day's receive time, not the replay's
-        assert state == reading
+        # The reading as decoded; the energy stage's values come on top of it.
+        assert {k: v for k, v in state.items() if k not in DERIVED_CLASSES} == reading
     assert "replayed" in replay.stderr
 
 

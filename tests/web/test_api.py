@@ -39,8 +39,12 @@ async def test_state_has_the_merged_reading_and_the_counters(page):
     assert meter["fields"]["voltage_l1"] == 234.3  # merged from list 2/3
     assert meter["fields"]["active_power_import_total"] == 163777.25
     assert (meter["online"], meter["frames"], meter["manufacturer"]) == (True, 3, "Aidon")
-    assert meter["derived"] == {}  # no energy stage: no derived values, and none invented
-    assert meter["hours"] == {"date": None, "kwh": []}
+    # The energy stage's values, and none invented: no tariff (off), no hour not yet known.
+    assert meter["derived"]["power_net"] == 1743
+    assert meter["derived"]["energy_import"] == 163777.25
+    assert not any(name.startswith("tariff_") for name in meter["derived"])
+    assert "energy_import_last_hour" not in meter["derived"]
+    assert meter["hours"] == {"date": "2022-10-15", "kwh": []}  # the list 3's meter_time
     assert meter["received"] == "2026-01-15T12:00:04+00:00"
     bridge = state["bridge"]
     assert (bridge["frames"], bridge["decoded"], bridge["decode_errors"]) == (3, 3, 0)
@@ -58,8 +62,7 @@ async def test_page_is_rendered_on_the_server_with_the_values(page):
     assert '<b data-v="active_power_import" data-dp="0">1743</b>' in html
     assert '<b data-v="current_l2" data-dp="2">5.40</b>' in html
     assert '<b data-v="voltage_l3" data-dp="1">236.1</b>' in html
-    # Without the energy stage the hours and tariff blocks are there, but hidden.
-    assert re.search(r'<figure class="hours" data-need="[^"]*" hidden>', html)
+    # Without the tariff (off by default) its block is there, but hidden.
     assert re.search(r'<div class="tariff" data-need="[^"]*" hidden>', html)
 
 
