@@ -87,7 +87,7 @@ class SourceSettings(_Section):
     stopbits: float = 1
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
-    format: Literal["auto", "hdlc", "mbus", "p1"] = "auto"
+    format: Literal["auto", "hdlc", "mbus", "p1", "apdu"] = "auto"
     """Framing on the port: HDLC (Nordic HAN), M-Bus long frames (Austria), P1 telegrams."""
     watchdog: float | None = Field(default=60.0, gt=0)
     """Seconds without a decoded frame after which the connection is reopened (null: never).

@@ -2,7 +2,8 @@
 
 :class:`ContentReader` turns raw bytes into *contents* ready for
 :meth:`han2mqtt.AutoDecoder.feed`: HDLC information fields (segments joined), DLMS APDUs from
-M-Bus telegrams (segments joined), or whole P1 telegrams.
+M-Bus telegrams (segments joined), whole P1 telegrams, or (``format="apdu"``) bare ciphered APDUs as
+Luxembourg's Smarty meters send them (:mod:`han2mqtt.protocol.ciphered`).
 
 With ``format="auto"`` every byte goes to all three readers, always: the framing is whichever
 last delivered *evidence*, a frame that could not have come from noise (HDLC: header and frame
@@ -17,14 +18,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from han2mqtt.protocol.ciphered import CipheredApduReader
 from han2mqtt.protocol.hdlc import HdlcFrameReader, HdlcSegmentAssembler
 from han2mqtt.protocol.mbus import MbusApduAssembler, MbusFrameReader
 from han2mqtt.protocol.p1 import P1TelegramReader
 
 __all__ = ["ContentReader", "ContentStats", "Format"]
 
-Format = Literal["auto", "hdlc", "mbus", "p1"]
+Format = Literal["auto", "hdlc", "mbus", "p1", "apdu"]
 _FORMATS: Final[tuple[Format, ...]] = ("hdlc", "mbus", "p1")
+"""What ``auto`` watches. Bare ciphered APDUs (``apdu``) carry no checksum that could be evidence,
+and an encrypted HDLC frame holds the same bytes inside: they are only read when configured."""
 
 
 @dataclass(slots=True)
@@ -53,6 +57,7 @@ class ContentReader:
         self._mbus = MbusFrameReader()
         self._telegram = MbusApduAssembler()
         self._p1 = P1TelegramReader()
+        self._apdu = CipheredApduReader()
         self.stats = ContentStats()
 
     def read(self, data_chunk: bytes) -> list[bytes]:
@@ -82,6 +87,9 @@ class ContentReader:
                 apdu = self._telegram.add(mbus_frame)
                 if apdu:
                     contents.append(apdu)
+        elif framing == "apdu":
+            contents = self._apdu.read(data)
+            self.stats.good += len(contents)  # the tag check, in the decoder, is the real test
         else:
             for telegram in self._p1.read(data):
                 # CRC-less noise between "/" and "!" is no telegram, even with p1 configured.
