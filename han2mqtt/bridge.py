@@ -345,8 +345,21 @@ class Bridge:
         stamp: datetime,
         derived: dict[str, FieldValue],
     ) -> None:
-        state.last_derived.update(derived)
-        for message in self._reading_messages(reading, state.meter_id, stamp, derived):
+        # Derived values go to their field topics when they change (the state JSON has them
+        # all): the tariff's and the day's change once an hour, not every frame.
+        last = state.last_derived
+        changed = {name: value for name, value in derived.items() if last.get(name) != value}
+        last.update(derived)
+        messages = messages_for_reading(
+            reading,
+            state.meter_id,
+            stamp,
+            self.settings.mqtt,
+            self.settings.publish,
+            derived=derived,
+            derived_fields=changed,
+        )
+        for message in messages:
             self.publisher.publish(message)
         for listener in self.listeners:
             listener(state.meter_id, reading, derived, stamp)

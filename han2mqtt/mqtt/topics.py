@@ -110,13 +110,19 @@ def messages_for_reading(  # noqa: PLR0913 - the reading, where it goes, and how
     publish: PublishSettings,
     *,
     derived: Mapping[str, FieldValue] | None = None,
+    derived_fields: Mapping[str, FieldValue] | None = None,
 ) -> list[Message]:
     """The messages one reading becomes, per the enabled topic families.
 
     ``derived`` values (the energy stage's) join the reading's fields in the state JSON and as
-    field topics; they have no OBIS code.
+    field topics; they have no OBIS code.  ``derived_fields``, when given, are the derived values
+    that go to field topics (the bridge sends only those that changed); the state JSON has all.
     """
     fields = {**reading.fields, **derived} if derived else reading.fields
+    if derived_fields is not None:
+        field_values = {**reading.fields, **derived_fields} if derived_fields else reading.fields
+    else:
+        field_values = fields
     qos, retain = mqtt.qos, mqtt.retain
     # The topics of field_topic() and obis_topic(), with the meter's prefix built once per
     # reading rather than once per message (a reading becomes some 25 messages).
@@ -129,7 +135,7 @@ def messages_for_reading(  # noqa: PLR0913 - the reading, where it goes, and how
     if publish.fields:
         messages.extend(
             Message(prefix + name, format_value(value), qos, retain.fields)
-            for name, value in fields.items()
+            for name, value in field_values.items()
         )
     if publish.obis:
         obis_prefix = prefix + "obis/"

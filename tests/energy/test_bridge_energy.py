@@ -146,3 +146,20 @@ def test_tariff_presets_and_overrides():
     assert flanders is not None
     assert (flanders.window, flanders.peaks, flanders.weekdays) == (15, 1, frozenset({0, 6}))
     assert tariff_model(TariffSettings()) is None
+
+
+def test_derived_values_go_to_their_field_topics_when_they_change():
+    bridge, printed = _bridge(tariff={"preset": "no"})
+    _hour(bridge, 10, 10_000)
+    printed.clear()
+    _feed(bridge, datetime(2024, 5, 6, 11, 0, 5), 3600, (10_360, 0))  # noqa: DTZ001
+    _feed(bridge, datetime(2024, 5, 6, 11, 0, 15), 3600)  # noqa: DTZ001
+    second = printed.messages()[-40:]
+    topics = [t for t, _, _ in printed.messages()]
+    assert topics.count(f"{BASE}/tariff_tier") == 1  # the same tier: published once
+    assert topics.count(f"{BASE}/energy_import_hour") == 2  # it grows: every frame
+    states = [json.loads(p) for t, p, _ in second if t == f"{BASE}/state"]
+    assert states[-1]["tariff_tier"] == "2-5"  # the state JSON carries every value
+    printed.clear()
+    bridge.resend_all()
+    assert f"{BASE}/tariff_tier" in printed.topics()  # and a resend sends them all again

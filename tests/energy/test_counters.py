@@ -265,3 +265,36 @@ def test_a_first_register_older_than_the_first_power_sample_rescales_the_hour():
     )
     assert result.values["energy_import_hour"] == 0.1
     assert result.values["energy_import"] == 500.0
+
+
+def test_p1_tariff_registers_are_summed_and_guarded():
+    from han2mqtt.model import MeterReading  # noqa: PLC0415
+
+    def telegram(moment: datetime, t1: float, t2: float, power: int) -> MeterReading:
+        fields: dict[str, int | float | str] = {
+            "meter_datetime": moment.isoformat() + "+02:00",
+            "active_power_import": power,
+            "active_power_import_total_t1": t1,
+            "active_power_import_total_t2": t2,
+        }
+        obis: dict[str, int | float | str] = {
+            "1-0:1.8.1.255": t1,
+            "1-0:1.8.2.255": t2,
+            "1-0:1.7.0.255": power,
+        }
+        field_obis = {
+            "active_power_import_total_t1": "1-0:1.8.1.255",
+            "active_power_import_total_t2": "1-0:1.8.2.255",
+        }
+        return MeterReading(fields, obis, {}, field_obis, "p1")
+
+    target = engine()
+    result = feed(target, telegram(local(2024, 5, 6, 10), 100.0, 50.0, 3600))
+    assert result.values["energy_import"] == 150.0
+    result = feed(target, telegram(local(2024, 5, 6, 10, 0, 10), 100.01, 50.0, 3600))
+    assert result.values["energy_import"] == 150.01
+    result = feed(target, telegram(local(2024, 5, 6, 10, 0, 20), 99.0, 50.0, 3600))
+    assert [event.verdict for event in result.events] == [Verdict.BACKWARDS]
+    assert "active_power_import_total_t1" not in result.reading.fields
+    assert "1-0:1.8.1.255" not in result.reading.obis
+    assert result.values["energy_import"] == 150.02  # the estimate, not 149
