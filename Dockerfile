@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # han2mqtt: smart meter HAN/P1 port to MQTT.
 # Build for this machine:
 #   docker build -t han2mqtt/han2mqtt:latest .
@@ -6,9 +5,11 @@
 #   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7 \
 #     --build-arg REVISION="$(git rev-parse HEAD)" --build-arg CREATED="$(date -u +%FT%TZ)" \
 #     -t han2mqtt/han2mqtt:latest .
-# Run with a USB M-Bus adapter (gid 20 = dialout on Debian-based hosts):
-#   docker run -d --name han2mqtt --restart unless-stopped --device /dev/ttyUSB0 --group-add 20 \
-#     -v "$PWD/config:/config:ro" han2mqtt/han2mqtt:latest
+# Podman: `podman build --format docker ...` (its default OCI format drops the HEALTHCHECK).
+# Run with a USB M-Bus adapter; the image's user is in dialout (gid 20), which owns the device on
+# Debian-based hosts; --group-add gives it the device's group wherever that is another one:
+#   docker run -d --name han2mqtt --restart unless-stopped --device /dev/ttyUSB0 \
+#     --group-add "$(stat -c %g /dev/ttyUSB0)" -v "$PWD/config:/config:ro" han2mqtt/han2mqtt:latest
 
 ARG PYTHON_VERSION=3.12
 
@@ -22,7 +23,9 @@ RUN apt-get update \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY han2mqtt ./han2mqtt
-RUN python -m venv /opt/han2mqtt && /opt/han2mqtt/bin/pip install .
+# pip and setuptools install the package; the image's venv runs it without them.
+RUN python -m venv /opt/han2mqtt && /opt/han2mqtt/bin/pip install . \
+    && /opt/han2mqtt/bin/pip uninstall --yes --quiet pip setuptools
 
 FROM python:${PYTHON_VERSION}-slim-bookworm
 ARG VERSION=0.1.0
@@ -46,8 +49,9 @@ RUN useradd --system --uid 1000 --gid dialout --no-create-home --shell /usr/sbin
     && install -d -o han2mqtt -g dialout -m 0750 /data
 ENV HAN2MQTT_STATE__DIR=/data
 USER han2mqtt
+# Mount the configuration here (-v "$PWD/config:/config:ro"); no VOLUME, so a run with
+# environment variables only leaves no anonymous volume behind.
 WORKDIR /config
-VOLUME ["/config"]
 # Fails when no frame has arrived for health.max_age seconds (see config.example.yaml).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 CMD ["han2mqtt", "healthcheck"]
 STOPSIGNAL SIGTERM

@@ -497,6 +497,13 @@ def _read_secret(path: Path) -> str:
     """A secret file's text; an error names the file but never quotes its content."""
     try:
         return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except PermissionError as exc:
+        # Docker Compose bind-mounts a secret file with the host file's owner and mode.
+        uid = os.getuid()
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror}; han2mqtt runs as uid {uid}: make the file "
+            f"readable by it (on the host: chown {uid} FILE && chmod 0400 FILE)"
+        ) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError:

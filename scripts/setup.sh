@@ -20,6 +20,14 @@ if [ "$want_services" = 1 ]; then
   have openssl || missing+=(openssl)
   have systemd-analyze || missing+=(systemd)
   have chromium || missing+=(chromium)
+  # The container test (tests/packaging/test_container.py): rootful podman with runc, and a base
+  # image made with debootstrap (no image registry is reachable).
+  have podman || missing+=(podman)
+  have runc || missing+=(runc)
+  have debootstrap || missing+=(debootstrap)
+  # The Node-RED flow test: Node-RED itself comes from npm, below.
+  have node || missing+=(nodejs)
+  have npm || missing+=(npm)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
@@ -42,4 +50,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ] || [ ! -x .venv/bin/han2mqtt ]
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
   echo "$wanted" >"$stamp"
+fi
+
+# Node-RED for tests/packaging/test_node_red.py, in .cache/node-red (not in git), once.
+if [ "$want_services" = 1 ] && [ ! -f .cache/node-red/node_modules/node-red/red.js ]; then
+  echo "setup: installing Node-RED into .cache/node-red"
+  mkdir -p .cache/node-red
+  npm install --prefix .cache/node-red --no-audit --no-fund --loglevel=error node-red@4
 fi

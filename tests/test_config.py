@@ -273,7 +273,8 @@ def test_an_unreadable_secret_file_is_a_one_line_error_naming_it(
     monkeypatch.setattr(Path, "read_text", denied)
     with pytest.raises(ConfigError, match=r"cannot read .*mqtt__password: Permission denied"):
         load_settings()
-    _fails_with_one_line(capsys, "mqtt__password", "Permission denied")
+    # ... and says what to do (the container test checks it with a real bind-mounted secret).
+    _fails_with_one_line(capsys, "mqtt__password", "Permission denied", f"uid {os.getuid()}")
 
 
 def test_a_secret_file_that_is_not_text_is_a_one_line_error_without_its_bytes(

@@ -84,6 +84,13 @@ def test_dockerfile_follows_the_packaging_conventions():
     assert "org.opencontainers.image.title" in " ".join(_instruction("LABEL"))
     assert "--platform linux/amd64,linux/arm64,linux/arm/v7" in (ROOT / "Dockerfile").read_text()
     assert (ROOT / ".dockerignore").exists()
+    text = (ROOT / "Dockerfile").read_text()
+    assert "# syntax=" not in text  # Docker would fetch a frontend image before building
+    assert not _instruction("VOLUME")  # an anonymous volume on every env-only run
+    assert "--group-add 20" not in text
+    assert '--group-add "$(stat -c %g /dev/ttyUSB0)"' in text
+    assert "--format docker" in text  # Podman's OCI default drops the HEALTHCHECK
+    assert any("pip uninstall --yes --quiet pip setuptools" in run for run in _instruction("RUN"))
 
 
 @pytest.mark.integration
@@ -147,7 +154,11 @@ def test_compose_file_brings_mosquitto_and_han2mqtt_with_the_documented_paths():
     assert app["image"] == "han2mqtt/han2mqtt:latest"
     assert "./config:/config:ro" in app["volumes"]
     assert app["devices"] == ["/dev/ttyUSB0:/dev/ttyUSB0"]
-    assert app["group_add"] == ["20"]
+    # The image's user is in dialout already; a fixed gid would be wrong where the device's
+    # group is another one (the comment says how to find it).
+    assert "group_add" not in app
+    assert "stat -c %g /dev/ttyUSB0" in (ROOT / "docker-compose.yml").read_text()
+    assert "file: ./secrets/mqtt__password" in (ROOT / "docker-compose.yml").read_text()
     assert app["restart"] == "unless-stopped"
     assert app["environment"]["HAN2MQTT_MQTT__HOST"] == "mosquitto"
     for volume in services["mosquitto"]["volumes"]:
@@ -210,9 +221,15 @@ def test_node_red_flow_subscribes_to_real_topics():
     for node in mqtt_in:
         assert node["broker"] in ids
         assert any(paho.topic_matches_sub(node["topic"], topic) for topic in real), node["topic"]
-    assert any(
-        node["topic"] == "han2mqtt/+/state" and node["datatype"] == "json" for node in mqtt_in
-    )
+    # han2mqtt/+/state matches han2mqtt/bridge/state too ("online", not JSON): read as text,
+    # and only what a switch lets through goes to the JSON parser.
+    (state,) = [node for node in mqtt_in if node["topic"] == "han2mqtt/+/state"]
+    assert state["datatype"] == "utf8"
+    nodes = {node["id"]: node for node in flow}
+    (switch,) = [nodes[target] for target in state["wires"][0]]
+    assert switch["type"] == "switch"
+    assert switch["rules"][0] == {"t": "eq", "v": "han2mqtt/bridge/state", "vt": "str"}
+    assert [nodes[target]["type"] for target in switch["wires"][1]] == ["json"]
     for node in flow:
         for output in node.get("wires", []):
             assert set(output) <= ids
