@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def container_name(podman: Podman) -> Iterator[str]:
     podman("rm", "--force", "--volumes", name, check=False, timeout=60)
 
 
-def _env(broker: Broker, meter_port: int, **more: str) -> list[str]:
+def _env(broker: Broker, meter_port: int, web_port: int = 0, **more: str) -> list[str]:
     env = {
         "HAN2MQTT_SOURCE__TYPE": "tcp",
         "HAN2MQTT_SOURCE__HOST": "127.0.0.1",
@@ -65,6 +66,10 @@ def _env(broker: Broker, meter_port: int, **more: str) -> list[str]:
         "HAN2MQTT_MQTT__PORT": str(broker.port),
         "HAN2MQTT_MQTT__CLIENT_ID": f"container-{broker.port}",
         "HAN2MQTT_HEALTH__MAX_AGE": "3",
+        # The image's status page listens on 0.0.0.0:8080: on the host's network, this host's
+        # loopback and a free port instead.
+        "HAN2MQTT_WEB__HOST": "127.0.0.1",
+        "HAN2MQTT_WEB__PORT": str(web_port),
         **more,
     }
     return [arg for key, value in env.items() for arg in ("--env", f"{key}={value}")]
@@ -92,6 +97,7 @@ def test_the_image_runs_as_documented(
     capture: Capture = capture_factory(broker)
     meter = MeterSimulator(AIDON, interval=0.2)
     meter.start()
+    web_port = free_port()
     try:
         podman(
             "run",
@@ -102,7 +108,7 @@ def test_the_image_runs_as_documented(
             "host",  # the broker and the meter listen on the host's 127.0.0.1
             "--health-interval",
             "disable",  # no systemd timer here: the test runs the check itself
-            *_env(broker, meter.port),
+            *_env(broker, meter.port, web_port),
             image,
         )
         capture.wait_for(lambda _m: capture.last(f"han2mqtt/{AIDON_ID}/state") is not None, 60)
@@ -110,6 +116,8 @@ def test_the_image_runs_as_documented(
         assert podman("exec", container_name, "id", "-u").stdout.strip() == "1000"
         assert "dialout" in podman("exec", container_name, "id", "-Gn").stdout.split()
         _wait_health(podman, container_name, 0, timeout=15)
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/api/state", timeout=10) as page:
+            assert AIDON_ID in page.read().decode()  # the status page serves from the image too
         meter.stop()  # the meter goes silent: after health.max_age (3 s) the check fails
         _wait_health(podman, container_name, 1, timeout=20)
         started = time.monotonic()
@@ -166,7 +174,7 @@ def test_the_compose_secret_recipe(podman: Podman, image: str, broker_factory, t
         "disable",
         "--volume",
         f"{secret}:{SECRET}:ro",
-        *_env(broker, meter.port, HAN2MQTT_MQTT__USERNAME="meter"),
+        *_env(broker, meter.port, free_port(), HAN2MQTT_MQTT__USERNAME="meter"),
         image,
     ]
     try:
