@@ -19,16 +19,29 @@ key is an error, never garbage values.
 
 from __future__ import annotations
 
+from functools import cache
+from types import ModuleType
 from typing import Final, NamedTuple
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from han2mqtt.errors import ApduError, AxdrError, DecryptionError, MissingKeyError, SecurityError
 from han2mqtt.protocol.apdu import ApduTag
 from han2mqtt.protocol.axdr import decode_length
 
 __all__ = ["CipheredApdu", "Deciphered", "decipher", "decrypt_apdu", "parse_ciphered_apdu"]
+
+
+@cache
+def _crypto() -> tuple[ModuleType, ModuleType]:
+    """``cryptography``'s ciphers and exceptions modules, loaded on the first ciphered frame.
+
+    Most HAN ports (Norway's, Sweden's) send in clear: loading OpenSSL's bindings only when a
+    frame needs them keeps some 6 MiB off a Pi Zero daemon that never decrypts.
+    """
+    from cryptography import exceptions  # noqa: PLC0415 - deferred on purpose, see above
+    from cryptography.hazmat.primitives import ciphers  # noqa: PLC0415
+
+    return ciphers, exceptions
+
 
 SYSTEM_TITLE_LENGTH: Final = 8
 TAG_LENGTH: Final = 12
@@ -196,14 +209,17 @@ def _open(
         raise ApduError("ciphered APDU shorter than its authentication tag")
     data, tag = ciphered.ciphertext[:-TAG_LENGTH], ciphered.ciphertext[-TAG_LENGTH:]
     aad = bytes((ciphered.security_control,)) + authentication_key + (data if in_clear else b"")
-    decryptor = Cipher(
-        algorithms.AES(key),
-        modes.GCM(ciphered.initialization_vector, tag, min_tag_length=TAG_LENGTH),
+    ciphers, exceptions = _crypto()
+    decryptor = ciphers.Cipher(
+        ciphers.algorithms.AES(key),
+        ciphers.modes.GCM(ciphered.initialization_vector, tag, min_tag_length=TAG_LENGTH),
     ).decryptor()
     decryptor.authenticate_additional_data(aad)
     try:
-        return (b"" if in_clear else decryptor.update(data)) + decryptor.finalize()
-    except InvalidTag as exc:
+        plaintext: bytes = b"" if in_clear else decryptor.update(data)
+        rest: bytes = decryptor.finalize()  # typed here: the module is loaded lazily, untyped
+        return plaintext + rest
+    except exceptions.InvalidTag as exc:
         raise DecryptionError(
             f"authentication tag mismatch for {ciphered.describe()}: "
             "wrong encryption or authentication key, or altered data"
@@ -211,5 +227,9 @@ def _open(
 
 
 def _decrypt_unverified(iv: bytes, data: bytes, key: bytes) -> bytes:
-    decryptor = Cipher(algorithms.AES(key), modes.CTR(iv + _FIRST_DATA_COUNTER)).decryptor()
-    return decryptor.update(data) + decryptor.finalize()
+    ciphers, _ = _crypto()
+    mode = ciphers.modes.CTR(iv + _FIRST_DATA_COUNTER)
+    decryptor = ciphers.Cipher(ciphers.algorithms.AES(key), mode).decryptor()
+    plaintext: bytes = decryptor.update(data)
+    rest: bytes = decryptor.finalize()
+    return plaintext + rest
