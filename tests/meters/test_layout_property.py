@@ -146,7 +146,7 @@ def _text(value: AxdrValue) -> str | None:
 
 def _derived_codes(body: AxdrValue, layout: str) -> set[str] | None:
     """Codes a recognised layout may give bare values; None when the layout is positional."""
-    if type(body) is not tuple:
+    if not isinstance(body, tuple | list):  # meters send the list as a structure or an array
         return set()
     first = _text(body[0]) if body else None
     if layout == "kaifa" and (first or "").startswith("KFM_"):
@@ -178,3 +178,13 @@ def test_random_bodies_give_a_recognised_reading_or_a_typed_error(body: Node):
         return
     strangers = set(reading.obis) - body.codes - derived
     assert not strangers, (strangers, body.wire.hex())
+
+
+def test_a_list_identifier_in_an_array_body_is_the_list_identifier():
+    """Found by the property test: an array (not a structure) that starts with ``KFM_001``."""
+    body = bytes.fromhex("01030a074b464d5f30303109060100010700ff00")
+    reading = AutoDecoder().decode(enc.LLC + enc.notification(body))
+    assert reading.fields["list_ver_id"] == "KFM_001"
+    assert set(reading.obis) == {"1-1:0.2.129.255"}
+    # A Kaifa list recognised by its identifier, whether sent as a structure or an array.
+    assert _derived_codes(decode_data_notification(enc.notification(body)).body, "kaifa") is None
