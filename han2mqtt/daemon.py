@@ -129,15 +129,19 @@ class _ReaderTotals:
 class _StateKeeper:
     """The energy state file: read at start, written at most once a minute and at stop."""
 
-    def __init__(self, bridge: Bridge, path: Path) -> None:
+    def __init__(self, bridge: Bridge, path: Path, *, enabled: bool = True) -> None:
         self._bridge = bridge
         self.path = path
+        self._enabled = enabled
+        """False for the demo: its sample frames are no meter's history to keep."""
         self._saved_frames = 0
         self._next = time.monotonic() + STATE_SAVE_INTERVAL
         self._failing = False
 
     def load(self) -> None:
         """Restore the bridge's energy stage; a bad file is moved aside, never fatal."""
+        if not self._enabled:
+            return
         try:
             data = read_state(self.path)
             if data is not None:
@@ -158,7 +162,7 @@ class _StateKeeper:
 
     def save(self) -> None:
         """Write the file now (if anything changed); a failure is a warning once per outage."""
-        if self._bridge.frames == self._saved_frames:
+        if not self._enabled or self._bridge.frames == self._saved_frames:
             return
         try:
             write_state(self.path, self._bridge.energy_state())
@@ -263,7 +267,8 @@ async def _run(
             loop.add_signal_handler(signum, stop.set)
     mqtt: Publisher = publisher if publisher is not None else MqttPublisher(settings.mqtt)
     bridge = Bridge(settings, mqtt)
-    keeper = _StateKeeper(bridge, state_directory(settings.state.dir) / STATE_FILE)
+    path = state_directory(settings.state.dir) / STATE_FILE
+    keeper = _StateKeeper(bridge, path, enabled=settings.source.type != "demo")
     keeper.load()
     if isinstance(mqtt, MqttPublisher):
         mqtt.on_connected = bridge.on_broker_connected

@@ -110,3 +110,14 @@ def test_state_directory_default(tmp_path):
     systemd = {"STATE_DIRECTORY": "/var/lib/han2mqtt:/x"}
     assert str(state_directory(None, systemd)) == "/var/lib/han2mqtt"
     assert str(state_directory(None, {})) == "state"
+
+
+def test_the_demo_keeps_no_state_file(tmp_path, monkeypatch):
+    import asyncio  # noqa: PLC0415
+
+    from han2mqtt.commands import run_demo  # noqa: PLC0415
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    assert asyncio.run(run_demo(None, interval=0)) == 0
+    assert not (tmp_path / "state").exists()
