@@ -76,12 +76,19 @@ def test_daemon_serves_every_endpoint_and_stops_with_a_stream_open(tmp_path, bro
     daemon, base = _daemon(tmp_path, broker, meter)
     try:
         state = _wait_for_meter(base)
-        assert state["bridge"]["source"]["state"] == "connected"
         assert state["bridge"]["source"]["address"] == f"tcp 127.0.0.1:{meter.port}"
         deadline = time.monotonic() + 15
-        while not state["bridge"]["mqtt"]["connected"] and time.monotonic() < deadline:
+
+        def ready(state: dict[str, Any]) -> bool:
+            # A frame can be decoded a moment before the source reports "connected".
+            return bool(state["bridge"]["mqtt"]["connected"]) and (
+                state["bridge"]["source"]["state"] == "connected"
+            )
+
+        while not ready(state) and time.monotonic() < deadline:
             time.sleep(0.2)
             state = json.loads(_get(base + "/api/state")[1])
+        assert state["bridge"]["source"]["state"] == "connected"
         assert state["bridge"]["mqtt"]["connected"]
         assert state["meters"][AIDON_ID]["fields"]["meter_type"] == "6534"
         status, html = _get(base + "/")
