@@ -224,6 +224,8 @@ class Bridge:
         self._next_info = clock()
         self._last_info = -_INFO_MIN_INTERVAL
         self.held_back = 0
+        self.internal_errors = 0
+        """Frames (and housekeeping steps) lost to a bug: an exception the daemon survived."""
         self.source_state = ConnectionState.CLOSED.value
         self.started = clock()
         self._first_frame: float | None = None
@@ -645,6 +647,7 @@ class Bridge:
             "decoded": self.decoder.stats.decoded,
             "decode_errors": self.decode_errors,
             "bad_checksum": self.bad_checksum,
+            "internal_errors": self.internal_errors,
             "last_frame_age": None if age is None else round(age, 1),
             "counter_guard": dict(self.guard_counts),
             "mqtt": {

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
+import stat
 from collections.abc import Iterator, Mapping
 from datetime import UTC, tzinfo
 from itertools import pairwise
@@ -32,6 +34,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -70,17 +73,62 @@ ENV_PREFIX = "HAN2MQTT_"
 ENV_DELIMITER = "__"
 SECRET_DIRECTORIES = ("/run/secrets",)
 METER_TYPES = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr", "generic")
+MQTT_STRING_MAX = 65535
+"""Octets of UTF-8 in an MQTT string: its length is two octets (MQTT 3.1.1 §1.5.3, 5 §1.5.4)."""
+TOPIC_PART_MAX = 16384
+"""Octets allowed for ``mqtt.base_topic``, ``homeassistant.prefix`` and ``meter.id`` each.
+
+A quarter of :data:`MQTT_STRING_MAX`: every topic han2mqtt builds (``<base>/<meter>/obis/<code>``,
+``<prefix>/device/han2mqtt_<meter>/config``) then stays within MQTT's limit.
+"""
+HEARTBEAT_MAX = 64
+"""A heartbeat file is one line with a time stamp; anything longer is not ours."""
+
+
+def _utf8_length(value: str, key: str) -> int:
+    """The UTF-8 length of ``value``; an environment variable may hold undecodable bytes."""
+    try:
+        return len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError(f"{key} is not valid UTF-8") from None
+
+
+def _check_mqtt_string(value: str, key: str, limit: int = MQTT_STRING_MAX) -> str:
+    """An MQTT UTF-8 string: at most ``limit`` octets, no NUL or other control characters."""
+    if _utf8_length(value, key) > limit:
+        raise ValueError(f"{key} is longer than {limit} bytes of UTF-8")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in value):
+        raise ValueError(f"{key} must not contain control characters (NUL, newline, ...)")
+    return value
+
+
+def _check_topic_prefix(value: str, key: str) -> str:
+    """A topic prefix we publish under and subscribe below: plain levels, none of them empty.
+
+    Wildcards (``+``, ``#``) are not allowed in a topic name; an empty level (``a//b``, a leading
+    or trailing ``/``) makes subscriptions and ``purge`` miss our topics; ``$`` at the start is
+    reserved for the broker (MQTT 3.1.1 §4.7.2).
+    """
+    _check_mqtt_string(value, key, TOPIC_PART_MAX)
+    if any(c in value for c in "+#"):
+        raise ValueError(f"{key} must not contain the wildcards + or #")
+    if "" in value.split("/"):
+        raise ValueError(f"{key} must not have an empty level (a leading, trailing or double /)")
+    if value.startswith("$"):
+        raise ValueError(f"{key} must not start with $ (reserved for the broker)")
+    return value
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # inf and nan are never a sensible number of seconds (or of anything else here).
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 class SourceSettings(_Section):
     """Where the meter's bytes come from."""
 
     type: Literal["serial", "tcp", "demo", "mqtt", "file"] = "serial"
-    device: str = "/dev/ttyUSB0"
+    device: str = Field(default="/dev/ttyUSB0", min_length=1)
     baudrate: int = Field(default=2400, gt=0)
     parity: Literal["N", "E", "O"] = "N"
     bytesize: int = Field(default=8, ge=5, le=8)
@@ -201,6 +249,13 @@ class MeterSettings(_Section):
             raise ValueError("a key is 32 hex digits (16 octets)")
         return SecretStr(text)
 
+    @field_validator("id")
+    @classmethod
+    def _id_fits_a_topic(cls, value: str | None) -> str | None:
+        if value is not None and _utf8_length(value, "meter.id") > TOPIC_PART_MAX:
+            raise ValueError(f"meter.id is longer than {TOPIC_PART_MAX} bytes of UTF-8")
+        return value
+
     def key_bytes(self) -> tuple[bytes | None, bytes | None]:
         """The encryption and authentication keys as octets."""
 
@@ -235,6 +290,39 @@ class TlsSettings(_Section):
     insecure: bool = False
     """Skip the broker's host name check (self-signed certificates on a LAN)."""
 
+    @model_validator(mode="after")
+    def _files_load(self) -> TlsSettings:
+        """Load the files as the connection will, so that a bad one is a config error now."""
+        if self.keyfile is not None and self.certfile is None:
+            raise ValueError("mqtt.tls.keyfile needs mqtt.tls.certfile")
+        if not self.enabled:
+            return self
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if self.ca_certs is not None:
+            _load_tls(context.load_verify_locations, "ca_certs", self.ca_certs)
+        if self.certfile is not None:
+            _load_tls(
+                # An empty password: an encrypted key fails instead of prompting on a terminal.
+                lambda path: context.load_cert_chain(path, self.keyfile, password=""),
+                "certfile",
+                self.certfile,
+            )
+        return self
+
+
+def _load_tls(load: Any, key: str, path: Path) -> None:  # noqa: ANN401 - an ssl.SSLContext method
+    what = {
+        "ca_certs": "holds no PEM certificate",
+        "certfile": "is no certificate with its private key (set mqtt.tls.keyfile if the key is "
+        "in another file; encrypted keys are not supported)",
+    }[key]
+    try:
+        load(path)
+    except ssl.SSLError:
+        raise ValueError(f"mqtt.tls.{key}: {path} {what}") from None
+    except OSError as exc:
+        raise ValueError(f"mqtt.tls.{key}: cannot read {path}: {exc.strerror}") from None
+
 
 class RetainSettings(_Section):
     """Retain flags of the reading topics (bridge and availability topics are always retained)."""
@@ -257,18 +345,44 @@ class MqttSettings(_Section):
     retain: RetainSettings = RetainSettings()
     tls: TlsSettings = TlsSettings()
     protocol: Literal["3.1.1", "5"] = "3.1.1"
-    keepalive: int = Field(default=60, ge=5)
+    keepalive: int = Field(default=60, ge=5, le=65535)
+    """Seconds; MQTT sends it as two octets."""
     queue_size: int = Field(default=1000, ge=1)
     """Messages held while the broker is unreachable; the oldest go first when it is full."""
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value.strip() or any(c.isspace() or c == "\0" for c in value):
+            raise ValueError("mqtt.host must be a host name or address (not empty, no spaces)")
+        return value
+
+    @field_validator("base_topic")
+    @classmethod
+    def _topic_is_plain(cls, value: str) -> str:
+        return _check_topic_prefix(value, "mqtt.base_topic")
+
+    @field_validator("client_id", "username")
+    @classmethod
+    def _mqtt_string(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """The rule for a client id: 1 to 65,535 bytes of UTF-8 without control characters.
+
+        MQTT 3.1.1 (§3.1.3.1) guarantees only 1 to 23 letters and digits; brokers may accept
+        more (mosquitto does), and a broker that refuses one says so in its CONNACK, which is
+        logged.  Beyond 65,535 bytes the CONNECT packet cannot carry it at all.
+        """
+        if value is None:
+            return None
+        if info.field_name == "client_id" and not value:
+            raise ValueError("mqtt.client_id must not be empty")
+        return _check_mqtt_string(value, f"mqtt.{info.field_name}")
+
     @model_validator(mode="after")
-    def _topic_is_plain(self) -> MqttSettings:
-        if (
-            not self.base_topic
-            or any(c in self.base_topic for c in "+#\0")
-            or self.base_topic.endswith("/")
-        ):
-            raise ValueError("mqtt.base_topic must be a plain topic without +, # or a trailing /")
+    def _password_needs_username(self) -> MqttSettings:
+        if self.password is not None and self.username is None:
+            raise ValueError("mqtt.password is set without mqtt.username (MQTT sends neither then)")
+        if self.password is not None:
+            _check_mqtt_string(self.password.get_secret_value(), "mqtt.password")
         return self
 
 
@@ -278,6 +392,11 @@ class HomeAssistantSettings(_Section):
     discovery: bool = True
     prefix: str = "homeassistant"
     mode: Literal["device", "entity"] = "device"
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_is_plain(cls, value: str) -> str:
+        return _check_topic_prefix(value, "homeassistant.prefix")
 
 
 class PublishSettings(_Section):
@@ -300,8 +419,50 @@ class HealthSettings(_Section):
     """Liveness for Docker's HEALTHCHECK."""
 
     heartbeat_file: Path | None = None
+    """Written after decoded frames; only a file that is missing or already a heartbeat."""
     max_age: float = Field(default=120.0, gt=0)
     """``han2mqtt healthcheck`` fails when the last frame is older than this (seconds)."""
+
+    @field_validator("heartbeat_file", mode="before")
+    @classmethod
+    def _names_a_file(cls, value: object) -> object:
+        if isinstance(value, str) and (not value.strip() or value.endswith("/")):
+            raise ValueError("health.heartbeat_file must name a file (or be null)")
+        return value
+
+    @field_validator("heartbeat_file")
+    @classmethod
+    def _only_our_own_file(cls, value: Path | None) -> Path | None:
+        """The daemon replaces the file: refuse one that exists and is no heartbeat."""
+        if value is not None:
+            problem = _not_a_heartbeat(value)
+            if problem is not None:
+                raise ValueError(f"health.heartbeat_file: {value} {problem}")
+        return value
+
+
+def _not_a_heartbeat(path: Path) -> str | None:
+    """None when ``path`` is missing or holds a heartbeat; else what it is instead."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be checked: {exc.strerror}"
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        return f"is {kind}"
+    try:
+        with path.open("rb") as file:
+            text = file.read(HEARTBEAT_MAX + 1)
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    try:
+        float(text.decode("ascii"))
+    except ValueError:
+        if text:  # an empty file is a heartbeat interrupted before its first write
+            return "exists and is not a han2mqtt heartbeat file (it would be replaced)"
+    return None
 
 
 class WebSettings(_Section):
@@ -455,7 +616,11 @@ class Settings(BaseSettings):
         ]
         yaml_file = settings_cls.model_config.get("yaml_file")
         if yaml_file:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+            sources.append(
+                YamlConfigSettingsSource(
+                    settings_cls, yaml_file=yaml_file, yaml_file_encoding="utf-8"
+                )
+            )
         return tuple(sources)
 
 
@@ -480,7 +645,7 @@ class _SecretFiles(PydanticBaseSettingsSource):
             for path in _directory_entries(directory):
                 name = path.name.lower().removeprefix(ENV_PREFIX.lower())
                 section, separator, key = name.partition(ENV_DELIMITER)
-                if separator and section in Settings.model_fields and _is_file(path):
+                if separator and section in Settings.model_fields and _is_secret_file(path):
                     found.setdefault(section, {})[key] = _read_secret(path)
         return found
 
@@ -491,6 +656,19 @@ def _directory_entries(directory: Path) -> Iterator[Path]:
         yield from sorted(directory.iterdir()) if directory.is_dir() else ()
     except OSError as exc:
         raise ConfigError(f"cannot read {directory}: {exc.strerror}") from exc
+
+
+def _is_secret_file(path: Path) -> bool:
+    """A file of ours, else False; a directory of our name is an error.
+
+    Docker creates a directory for a secret whose source is missing: that is a mistake to name,
+    not a secret that silently is not there.
+    """
+    if _is_file(path):
+        return True
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not a secret file")
+    return False
 
 
 def _read_secret(path: Path) -> str:
@@ -594,14 +772,38 @@ def _is_file(path: Path) -> bool:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping.
+
+    PyYAML keeps the last one silently: a second ``mqtt:`` section would replace the first.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` may be overridden by the keys beside it
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _check_yaml(path: Path) -> None:
     """Parse once ourselves so that a YAML error becomes a one-line ConfigError with a line."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: invalid YAML") from exc
+        problem = getattr(exc, "problem", None) or ""
+        what = problem if problem.startswith("duplicate key") else "invalid YAML"
+        raise ConfigError(f"{path}{where}: {what}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     if data is not None and not isinstance(data, Mapping):

@@ -14,7 +14,8 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,10 +91,11 @@ def source_factory(
 async def _consume(bridge: Bridge, queue: asyncio.Queue[bytes | Delivery]) -> None:
     while True:
         item = await queue.get()
-        if isinstance(item, Delivery):
-            bridge.handle_content(item.content, item.received_at, item.source)
-        else:
-            bridge.handle_content(item)
+        with _survive(bridge, "frame"):
+            if isinstance(item, Delivery):
+                bridge.handle_content(item.content, item.received_at, item.source)
+            else:
+                bridge.handle_content(item)
         queue.task_done()
         await bridge.publisher.drain()
         # With frames queued, get() returns without yielding: one turn of the loop per frame
@@ -191,10 +193,11 @@ async def _housekeeping(
     last_decoded = bridge.decoder.stats.decoded
     while True:
         now = time.monotonic()
-        bridge.expire()
-        if bad_frames is not None:
-            bridge.count_bad_frames(bad_frames())
-        bridge.publish_info_when_due()
+        with _survive(bridge, "housekeeping"):
+            bridge.expire()
+            if bad_frames is not None:
+                bridge.count_bad_frames(bad_frames())
+            bridge.publish_info_when_due()
         if ping is not None and now >= next_ping and bridge.healthy():
             _notify("WATCHDOG=1")
             next_ping = now + ping
@@ -209,6 +212,27 @@ async def _housekeeping(
 
 
 _warned: set[str] = set()
+
+
+@contextlib.contextmanager
+def _survive(bridge: Bridge, what: str) -> Iterator[None]:
+    """A bug met while handling one frame (or one housekeeping step) costs that frame only.
+
+    The error is counted (``internal_errors`` in ``bridge/info``) and logged with its traceback
+    once per kind (exception type and where it was raised); the task group, and with it the
+    daemon, keeps going.
+    """
+    try:
+        yield
+    except BrokenPipeError:
+        raise  # printing to a pipe whose reader has gone (demo | head): the command ends
+    except Exception as exc:
+        bridge.internal_errors += 1
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        kind = f"{what}:{type(exc).__qualname__}:{frame.filename}:{frame.lineno}"
+        if kind not in _warned:
+            _warned.add(kind)
+            _LOGGER.exception("internal error while handling a %s (counted, and skipped)", what)
 
 
 def _warn_once(key: str, message: str, *args: object) -> None:

@@ -12,6 +12,7 @@ from han2mqtt import daemon
 from han2mqtt.bridge import METER_ID_GRACE, Bridge, PrintPublisher
 from han2mqtt.config import Settings
 from han2mqtt.daemon import _housekeeping
+from han2mqtt.io.relay import Delivery
 from han2mqtt.protocol.hdlc import HdlcFrameReader
 from han2mqtt.simulator import load_samples
 from han2mqtt.tracker import UNKNOWN_METER
@@ -188,3 +189,39 @@ def test_only_retained_copies_of_this_instance_count():
     other.on_discovery_config(DEVICE, retained, True)  # another instance's device
     assert ENERGY not in _last_components(printed)
     assert other._retained_components == {}
+
+
+async def test_an_exception_while_publishing_costs_one_frame_not_the_daemon(
+    caplog: pytest.LogCaptureFixture,
+):
+    # A consumer of published readings with a bug (the seam the status page plugs into): it
+    # fails on the first two readings.  Before, the exception ended the daemon's task group.
+    bridge, printed, _ = _bridge()
+    failures: list[str] = []
+
+    def flaky(meter: str, *_args: object) -> None:
+        if len(failures) < 2:
+            failures.append(meter)
+            raise RuntimeError("listener bug")
+
+    bridge.listeners.append(flaky)
+    queue: asyncio.Queue[bytes | Delivery] = asyncio.Queue()
+    for name in ("aidon_list2", "aidon_list1", "aidon_list3", "aidon_list1"):
+        queue.put_nowait(CONTENTS[name])
+    task = asyncio.create_task(daemon._consume(bridge, queue))
+    try:
+        for _ in range(100):
+            if queue.empty() and bridge.frames == 4:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)
+        assert not task.done()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert bridge.internal_errors == 2
+    assert json.loads(bridge.info_message().payload)["internal_errors"] == 2
+    tracebacks = [r for r in caplog.records if r.exc_info and "internal error" in r.getMessage()]
+    assert len(tracebacks) == 1  # once per kind, not per frame
+    # The frames after the failures were published as usual.
+    assert printed.topics().count(f"han2mqtt/{AIDON_ID}/state") == 4

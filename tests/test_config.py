@@ -95,7 +95,7 @@ def test_docker_secrets_directory(tmp_path: Path):
         ("source:\n  type: tcp\n", "source: source.type tcp needs source.host and source.port"),
         ("source:\n  stopbits: 3\n", "source.stopbits: stopbits must be 1, 1.5 or 2"),
         ("mqtt:\n  port: 70000\n", "mqtt.port: Input should be less than or equal to 65535"),
-        ("mqtt:\n  base_topic: a/#\n", "mqtt: mqtt.base_topic must be a plain topic"),
+        ("mqtt:\n  base_topic: a/#\n", "mqtt.base_topic: mqtt.base_topic must not contain"),
         ("publish:\n  fields: false\n", "homeassistant.discovery needs publish.fields"),
         ("source:\n  type: mqtt\n", "source: source.type mqtt needs source.topic"),
         ("source:\n  type: file\n", "source: source.type file needs source.path"),
@@ -204,7 +204,7 @@ def test_a_section_set_to_a_scalar_is_a_one_line_error_naming_the_variable(
 
 
 def test_a_section_may_still_be_given_as_a_json_object(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("HAN2MQTT_MQTT", '{"host": "broker", "password": "s3cret"}')
+    monkeypatch.setenv("HAN2MQTT_MQTT", '{"host": "broker", "username": "u", "password": "s3cret"}')
     monkeypatch.setenv("HAN2MQTT_MQTT__RETAIN", '{"state": true}')
     settings = load_settings()
     assert settings.mqtt.host == "broker"
@@ -311,6 +311,7 @@ def test_other_applications_secret_files_are_ignored(tmp_path: Path):
     secrets.mkdir()
     (secrets / "postgres_password").write_text("x")
     (secrets / "db__password").write_text("x")
+    (secrets / "mqtt__username").write_text("meter")
     (secrets / "mqtt__password").write_text("s3cret")
     assert load_settings().mqtt.password is not None
 

@@ -153,6 +153,10 @@ def test_every_key_can_be_set_from_the_environment(
         monkeypatch.setenv("HAN2MQTT_SOURCE__PORT", "1")
     if path[0] == "tariff" and path[1] != "preset":
         monkeypatch.setenv("HAN2MQTT_TARIFF__PRESET", "custom")
+    if path == ("mqtt", "password"):  # a password alone is an error
+        monkeypatch.setenv("HAN2MQTT_MQTT__USERNAME", "meter")
+    if path == ("mqtt", "tls", "keyfile"):  # so is a key without its certificate
+        monkeypatch.setenv("HAN2MQTT_MQTT__TLS__CERTFILE", "/c.pem")
     assert _value(load_settings(EXAMPLE), path) == expected
 
 
