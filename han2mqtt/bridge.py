@@ -8,6 +8,7 @@ with an :class:`~han2mqtt.autodecoder.AutoDecoder`, keeps the per-meter state in
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import sys
@@ -34,6 +35,7 @@ from han2mqtt.energy import (
 )
 from han2mqtt.errors import DecodeError
 from han2mqtt.io import ConnectionState
+from han2mqtt.logsafe import loggable
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.mqtt.discovery import (
     device_topic,
@@ -77,6 +79,8 @@ _GUARD_WORDS = {
     Verdict.BACKWARDS: "went backwards",
     Verdict.TOO_FAST: "rose faster than meter.max_power allows",
 }
+INFO_METERS_MAX = 10
+"""Meters ``bridge/info`` describes one by one (the most recently seen); beyond, counts only."""
 
 REJECTS_KEPT = 8
 """The last rejected frames kept for the status page's diagnostics."""
@@ -209,7 +213,15 @@ class Bridge:
             encryption_key=encryption_key,
             authentication_key=authentication_key,
         )
-        self.tracker = MeterTracker(settings.meter.offline_after, settings.meter.id, clock)
+        self.tracker = MeterTracker(
+            settings.meter.offline_after,
+            settings.meter.id,
+            clock,
+            max_meters=settings.meter.max_meters,
+            on_evict=self._evicted,
+        )
+        self._last_evict_log = -_DECODE_LOG_INTERVAL
+        self._evicted_since_log = 0
         self._sources: OrderedDict[str, _SourceState] = OrderedDict()
         """Source topic → its decoder state; the default source ("") uses :attr:`decoder`."""
         self.source_counters: dict[str, int] = {}
@@ -335,7 +347,7 @@ class Bridge:
         if came_online:
             self._info_changed = True
             self._publish_availability(state, online=True)
-            _LOGGER.info("meter %s online (%s)", state.meter_id, reading.layout)
+            _LOGGER.info("meter %s online (%s)", loggable(state.meter_id), reading.layout)
         if needs_discovery:
             self._publish_discovery(state)
         self._publish_reading(state, reading, stamp, derived)
@@ -392,7 +404,7 @@ class Bridge:
             self.guard_counts["exchanges"] += 1
             _LOGGER.warning(
                 "meter %s: %s starts over at %s (three registers agree): meter exchange or reset",
-                meter,
+                loggable(meter),
                 event.field,
                 event.value,
             )
@@ -403,7 +415,7 @@ class Bridge:
             _LOGGER.warning(
                 "meter %s: %s %s (%s -> %s): not published; further ones are counted in "
                 "bridge/info",
-                meter,
+                loggable(meter),
                 event.field,
                 _GUARD_WORDS[event.verdict],
                 event.previous,
@@ -423,8 +435,12 @@ class Bridge:
         self._engines.update(decode_state(data, self._energy_parameters))
 
     def _has_meter(self, reading: MeterReading, now: float) -> bool:
-        if self.settings.meter.id or reading.meter_id or self.tracker.meters:
+        if self.settings.meter.id or reading.meter_id:
             return True
+        if self.tracker.meters:
+            # An id-less list of another manufacturer or family than the meter that spoke last
+            # is held, as before any meter was known: it is not that meter's reading.
+            return self.tracker.resolve(reading) is not None
         assert self._first_frame is not None
         if now - self._first_frame < METER_ID_GRACE:
             return False  # a list naming the meter usually follows within 10 s
@@ -441,7 +457,9 @@ class Bridge:
         as ``unknown``; once the meter's id is known, that device would otherwise linger in Home
         Assistant beside the real one.
         """
-        _LOGGER.info("meter %s is %s; removing its topics", state.meter_id, successor)
+        _LOGGER.info(
+            "meter %s is %s; removing its topics", loggable(state.meter_id), loggable(successor)
+        )
         gone = device_topic(state.meter_id, self.settings.homeassistant)
         self._retained_components.pop(gone, None)
         self._published_components.pop(gone, None)
@@ -469,7 +487,7 @@ class Bridge:
             _LOGGER.warning(
                 "%d frame(s) could not be decoded since the last report; latest: %s",
                 self._errors_since_log,
-                exc,
+                loggable(exc, 300),
             )
             self._last_decode_log = now
             self._errors_since_log = 0
@@ -519,8 +537,11 @@ class Bridge:
         """
         if not retained or not payload:
             return  # our own publications coming back, or a purge
-        components = retained_components(payload, self.settings.mqtt.base_topic)
+        components = retained_components(payload, self.settings.mqtt.base_topic, topic)
         if not components:
+            _LOGGER.debug(
+                "retained discovery on %s: not ours, or not valid; ignored", loggable(topic)
+            )
             return
         self._retained_components[topic] = components
         published = self._published_components.get(topic)
@@ -610,11 +631,38 @@ class Bridge:
         for state in self.tracker.expire():
             _LOGGER.warning(
                 "meter %s offline: no frame for %.0f s",
-                state.meter_id,
+                loggable(state.meter_id),
                 self.settings.meter.offline_after,
             )
             self._publish_availability(state, online=False)
             self._info_changed = True
+
+    def _evicted(self, state: MeterState) -> None:
+        """``meter.max_meters`` reached: ``state`` is forgotten to make room for a new meter.
+
+        Its availability turns ``offline`` (a forgotten meter is not followed any more); its
+        discovery stays.  The first eviction is a warning naming the meter; further ones are
+        summarized at most every few minutes, not one line per meter.
+        """
+        if state.online:
+            self._publish_availability(state, online=False)
+        self._info_changed = True
+        gone = device_topic(state.meter_id, self.settings.homeassistant)
+        self._retained_components.pop(gone, None)
+        self._published_components.pop(gone, None)
+        self._evicted_since_log += 1
+        now = self._clock()
+        if now - self._last_evict_log >= _DECODE_LOG_INTERVAL:
+            _LOGGER.warning(
+                "meter.max_meters (%d) reached: forgot %d meter(s) since the last report, "
+                "latest %s (seen %.0f s ago)",
+                self.settings.meter.max_meters,
+                self._evicted_since_log,
+                loggable(state.meter_id),
+                now - state.last_seen,
+            )
+            self._last_evict_log = now
+            self._evicted_since_log = 0
 
     def healthy(self) -> bool:
         """Frames arrived recently (or the daemon has only just started)."""
@@ -627,6 +675,8 @@ class Bridge:
     def info_message(self) -> Message:
         """``bridge/info``: version, source, meters, counters; never secrets."""
         age = self.tracker.last_frame_age()
+        meters = self.tracker.meters
+        shown = heapq.nlargest(INFO_METERS_MAX, meters.values(), key=lambda m: m.last_seen)
         info: dict[str, Any] = {
             "version": __version__,
             "source": {
@@ -641,8 +691,12 @@ class Bridge:
                     "manufacturer": state.manufacturer,
                     "type": state.meter_type,
                 }
-                for state in self.tracker.meters.values()
+                for state in shown
             },
+            "meters_total": len(meters),
+            "meters_online": sum(state.online for state in meters.values()),
+            "meters_evicted": self.tracker.evicted,
+            "held_back": self.held_back,
             "frames": self.frames,
             "decoded": self.decoder.stats.decoded,
             "decode_errors": self.decode_errors,

@@ -208,6 +208,9 @@ class MeterSettings(_Section):
     type: Literal["auto", "aidon", "kaifa", "kamstrup", "landisgyr", "generic"] = "auto"
     offline_after: float = Field(default=60.0, gt=0)
     """Seconds without a frame before the meter's availability turns offline."""
+    max_meters: int = Field(default=2000, ge=1)
+    """Meters remembered at once; a new one beyond evicts the longest-offline (a fleet of 1,000
+    meters on one MQTT relay fits twice)."""
     id: str | None = None
     """Topic segment for this meter instead of its serial number."""
     encryption_key: SecretStr | None = None

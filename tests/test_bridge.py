@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from han2mqtt.io.relay import Delivery
 from han2mqtt.protocol.hdlc import HdlcFrameReader
 from han2mqtt.simulator import load_samples
 from han2mqtt.tracker import UNKNOWN_METER
+from tests import corpus
 
 AIDON_ID = "7359992891237028"
 
@@ -225,3 +227,129 @@ async def test_an_exception_while_publishing_costs_one_frame_not_the_daemon(
     assert len(tracebacks) == 1  # once per kind, not per frame
     # The frames after the failures were published as usual.
     assert printed.topics().count(f"han2mqtt/{AIDON_ID}/state") == 4
+
+
+@pytest.mark.parametrize("depth", [3000, 200_000])
+def test_a_deeply_nested_retained_discovery_is_ignored_quietly(
+    depth: int, caplog: pytest.LogCaptureFixture
+):
+    # Below the container bound (3000) json.loads itself would overflow the stack; above it the
+    # payload is refused before parsing.  Either way: no RecursionError, no traceback.
+    caplog.set_level("DEBUG")
+    retained = _previous_run_discovery()
+    nested = b'{"avty":[{"t":"han2mqtt/bridge/state"}],"cmps":' + b"[" * depth + b"]" * depth + b"}"
+    bridge, printed, _ = _bridge()
+    bridge.handle_content(CONTENTS["aidon_list2"])
+    bridge.on_discovery_config(DEVICE, nested, True)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("not ours, or not valid" in r.getMessage() for r in caplog.records)
+    bridge.on_discovery_config(DEVICE, retained, True)  # a good one still works after it
+    assert ENERGY in _last_components(printed)
+
+
+def test_foreign_components_in_our_retained_discovery_are_not_adopted():
+    previous = json.loads(_previous_run_discovery())
+    previous["cmps"]["relay"] = {  # someone else's entity smuggled into our device
+        "p": "switch",
+        "name": "Relay",
+        "uniq_id": f"han2mqtt_{AIDON_ID}_relay",
+        "cmd_t": "somewhere/set",
+        "stat_t": "han2mqtt/x/relay",
+    }
+    previous["cmps"]["other_sensor"] = {
+        "p": "sensor",
+        "uniq_id": "zigbee_other_sensor",
+        "stat_t": "han2mqtt/x/other",
+    }
+    previous["cmps"]["1_0_99_99_0_255"] = {  # our id pattern, but another base topic's state
+        "p": "sensor",
+        "uniq_id": f"han2mqtt_{AIDON_ID}_1_0_99_99_0_255",
+        "stat_t": "elsewhere/x",
+    }
+    bridge, printed, _ = _bridge()
+    bridge.on_discovery_config(DEVICE, json.dumps(previous).encode(), True)
+    bridge.handle_content(CONTENTS["aidon_list2"])
+    components = _last_components(printed)
+    assert ENERGY in components  # ours from the last run: kept
+    assert {"relay", "other_sensor", "1_0_99_99_0_255"}.isdisjoint(components)
+
+
+KAIFA_ID = "6970631403275928"
+
+
+def _kaifa(name: str) -> bytes:
+    found = corpus.content(corpus.by_id(name))
+    assert found is not None
+    return found
+
+
+def test_an_id_less_list_goes_only_to_a_meter_of_its_own_family():
+    bridge, printed, _ = _bridge()
+    bridge.handle_content(_kaifa("no-kaifa-ma304h3e-list2-gh180"))
+    printed.clear()
+    # Aidon's list 1 after a Kaifa named itself: not the Kaifa's reading; held back.
+    bridge.handle_content(CONTENTS["aidon_list1"])
+    assert printed.lines == []
+    assert bridge.held_back == 1
+    assert json.loads(bridge.info_message().payload)["held_back"] == 1
+    # The Kaifa's own list 1 is still attributed to it.
+    bridge.handle_content(_kaifa("no-kaifa-ma304h3e-list1-gh180"))
+    assert f"han2mqtt/{KAIFA_ID}/active_power_import" in printed.topics()
+    printed.clear()
+    # Once the Aidon has named itself, its list 1 goes to it, never to the Kaifa.
+    bridge.handle_content(CONTENTS["aidon_list2"])
+    bridge.handle_content(CONTENTS["aidon_list1"])
+    assert not any(topic.startswith(f"han2mqtt/{KAIFA_ID}/") for topic in printed.topics())
+    assert printed.topics().count(f"han2mqtt/{AIDON_ID}/state") == 2
+
+
+def test_a_hostile_meter_id_cannot_forge_log_lines(caplog: pytest.LogCaptureFixture):
+    caplog.set_level("INFO")
+    hostile = "evil\nERROR x\x1b[2J"  # as long as the real id: the frame stays well-formed
+    content = CONTENTS["aidon_list2"].replace(AIDON_ID.encode(), hostile.encode())
+    bridge, _, clock = _bridge()
+    bridge.handle_content(content)
+    clock.now += 61
+    bridge.expire()
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("evil\\nERROR x\\x1b[2J" in line for line in lines)  # online, then offline
+    assert sum("evil" in line for line in lines) == 2
+    assert all("\n" not in line and "\x1b" not in line for line in lines)
+
+
+def test_the_number_of_meters_is_capped_and_bridge_info_stays_small(
+    caplog: pytest.LogCaptureFixture,
+):
+    bridge, printed, clock = _bridge(meter={"max_meters": 20})
+    template = CONTENTS["aidon_list2"]
+    for number in range(50):
+        meter = f"{number:016d}"
+        bridge.handle_content(template.replace(AIDON_ID.encode(), meter.encode()))
+        clock.now += 1
+        if number == 10:
+            clock.now += 100  # the first eleven go offline
+            bridge.expire()
+    assert len(bridge.tracker.meters) == 20
+    assert bridge.tracker.evicted == 30
+    assert set(bridge.tracker.meters) == {f"{n:016d}" for n in range(30, 50)}
+    # An online meter that is forgotten is first published offline.
+    messages = printed.messages()
+    offline = [t for t, p, _ in messages if t.endswith("/availability") and p == "offline"]
+    assert "han2mqtt/0000000000000029/availability" in offline
+    info = json.loads(bridge.info_message().payload)
+    assert (info["meters_total"], info["meters_online"], info["meters_evicted"]) == (20, 20, 30)
+    assert list(info["meters"]) == [f"{n:016d}" for n in range(49, 39, -1)]  # latest ten
+    evictions = [r for r in caplog.records if "max_meters" in r.getMessage()]
+    assert len(evictions) == 1  # summarized, not one line per meter
+
+
+def test_meter_ids_beyond_the_cap_do_not_grow_bridge_info():
+    bridge, _, clock = _bridge(meter={"max_meters": 2000})
+    template = CONTENTS["aidon_list2"]
+    sizes = []
+    for number in range(300):
+        bridge.handle_content(template.replace(AIDON_ID.encode(), f"{number:016d}".encode()))
+        clock.now += 1
+        if number in (20, 299):
+            sizes.append(len(bridge.info_message().payload))
+    assert sizes[1] <= sizes[0] + 10  # only the counts' digits grow

@@ -96,6 +96,7 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("source", "speed"), "max", "max"),
         (("meter", "type"), "kaifa", "kaifa"),
         (("meter", "offline_after"), "30", 30),
+        (("meter", "max_meters"), "5", 5),
         (("meter", "id"), "house", "house"),
         (("meter", "encryption_key"), "00" * 16, "00" * 16),
         (("meter", "authentication_key"), "11" * 16, "11" * 16),

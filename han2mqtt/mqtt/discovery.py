@@ -40,6 +40,7 @@ __all__ = [
     "discovery_messages",
     "is_ours",
     "node_id",
+    "parse_discovery",
     "removal_messages",
     "retained_components",
     "sensor_class",
@@ -328,19 +329,67 @@ def device_topic(meter: str, homeassistant: HomeAssistantSettings) -> str:
     return f"{homeassistant.prefix}/device/{node_id(meter)}/config"
 
 
-def retained_components(payload: bytes, base_topic: str) -> dict[str, Any] | None:
+DISCOVERY_MAX = 256 * 1024
+"""Octets of a retained discovery message we read back; ours are a few kB per meter."""
+_CONTAINERS_MAX = 4096
+"""JSON objects and arrays in it; ours have about two per sensor.  This also bounds the nesting,
+which would otherwise end in a ``RecursionError`` inside ``json.loads``."""
+
+
+def parse_discovery(payload: bytes) -> dict[str, Any] | None:
+    """A retained discovery payload as a JSON object, or None for anything else.
+
+    The payload comes from the broker, where anyone may have written it: too large, too many
+    (or too deeply nested) containers, not JSON or not an object are all None, never an error.
+    """
+    if len(payload) > DISCOVERY_MAX or payload.count(b"{") + payload.count(b"[") > _CONTAINERS_MAX:
+        return None
+    try:
+        config = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def retained_components(
+    payload: bytes, base_topic: str, topic: str | None = None
+) -> dict[str, Any] | None:
     """The components of a device discovery message this instance published, else None.
 
     A restarted daemon knows only the values it has seen since; the broker still holds the
     discovery of the last run (with, say, the energy registers of the hourly list).  Keeping
     those components avoids publishing a smaller device until the hourly list comes again.
+
+    Only components we could have written are kept: a sensor whose unique id is
+    ``<node>_<key>`` (the node named by ``topic``, ``<prefix>/device/<node>/config``) and whose
+    state topic is below ``base_topic``.  Anything else someone put there is not adopted (it
+    would be re-published by us for ever).
     """
-    if not announces(payload, base_topic):
+    config = parse_discovery(payload)
+    if config is None or not _announces(config, base_topic):
         return None
-    components = json.loads(payload).get("cmps")
+    components = config.get("cmps")
     if not isinstance(components, dict):
         return None
-    return {key: value for key, value in components.items() if isinstance(value, dict)}
+    node = topic.split("/")[-2] if topic is not None and topic.count("/") >= 2 else None
+    return {
+        key: value
+        for key, value in components.items()
+        if isinstance(value, dict) and _our_component(key, value, node, base_topic)
+    }
+
+
+def _our_component(key: str, component: dict[str, Any], node: str | None, base: str) -> bool:
+    unique = component.get("uniq_id")
+    state = component.get("stat_t")
+    return (
+        component.get("p") == "sensor"
+        and isinstance(unique, str)
+        and (unique == f"{node}_{key}" if node is not None else unique.startswith("han2mqtt_"))
+        and _entity_part(key) == key
+        and isinstance(state, str)
+        and state.startswith(base + "/")
+    )
 
 
 def announces(payload: bytes, base_topic: str) -> bool:
@@ -349,11 +398,12 @@ def announces(payload: bytes, base_topic: str) -> bool:
     Several bridges (one per meter, or a test instance) can share a broker; each owns the
     discovery whose availability points at its own base topic.
     """
-    try:
-        config = json.loads(payload)
-    except ValueError:
-        return False
-    availability = config.get("avty") if isinstance(config, dict) else None
+    config = parse_discovery(payload)
+    return config is not None and _announces(config, base_topic)
+
+
+def _announces(config: dict[str, Any], base_topic: str) -> bool:
+    availability = config.get("avty")
     if not isinstance(availability, list):
         return False
     mine = bridge_state_topic(base_topic)
