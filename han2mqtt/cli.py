@@ -114,11 +114,18 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from han2mqtt.daemon import run_daemon  # noqa: PLC0415 - keep start-up of other commands light
+    from han2mqtt import stopsignals  # noqa: PLC0415 - first, before the heavy imports
 
-    settings = _settings(args)
-    _setup_logging(settings.log.level)
-    return asyncio.run(run_daemon(settings))
+    # A stop signal while the configuration and the daemon's modules load is recorded, not
+    # fatal: before anything started it ends here with 0, after that as a clean stop.
+    with stopsignals.catch_early():
+        settings = _settings(args)
+        if stopsignals.requested():
+            return EXIT_OK
+        _setup_logging(settings.log.level)
+        from han2mqtt.daemon import run_daemon  # noqa: PLC0415 - keep other commands light
+
+        return asyncio.run(run_daemon(settings))
 
 
 def _cmd_record(args: argparse.Namespace) -> int:

@@ -3,7 +3,7 @@
 :func:`run_daemon` connects the configured source (through a
 :class:`~han2mqtt.io.ConnectionManager`) to a :class:`~han2mqtt.bridge.Bridge` and its publisher,
 runs the housekeeping (availability expiry, ``bridge/info``, systemd watchdog, heartbeat file) and
-stops cleanly on SIGTERM/SIGINT.  It holds no decoding or accounting logic of its own.
+stops cleanly on SIGTERM/SIGINT/SIGHUP.  It holds no decoding or accounting logic of its own.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from han2mqtt import stopsignals
 from han2mqtt._version import __version__
 from han2mqtt.bridge import Bridge, Publisher
 from han2mqtt.config import Settings
@@ -282,13 +282,20 @@ async def run_daemon(
             await demo.wait_closed()
 
 
+def _handle_stop_signals(stop: asyncio.Event) -> None:
+    """SIGTERM, SIGINT and SIGHUP set ``stop`` (SIGHUP too: a clean stop, there is no reload)."""
+    loop = asyncio.get_running_loop()
+    for signum in stopsignals.STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    if stopsignals.requested():  # one arrived while the daemon was starting
+        stop.set()
+
+
 async def _run(
     settings: Settings, publisher: Publisher | None, stop: asyncio.Event, frame_limit: int | None
 ) -> int:
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+    _handle_stop_signals(stop)
     mqtt: Publisher = publisher if publisher is not None else MqttPublisher(settings.mqtt)
     bridge = Bridge(settings, mqtt)
     path = state_directory(settings.state.dir) / STATE_FILE

@@ -8,7 +8,9 @@ of the last frame; ``han2mqtt healthcheck`` fails when it is missing or too old.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import socket
 import time
 from collections.abc import Mapping
@@ -49,12 +51,32 @@ def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
         return None
 
 
+_TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def write_heartbeat(path: Path, when: float | None = None) -> None:
-    """Record the time of the last frame (atomically: a reader never sees a half-written file)."""
+    """Record the time of the last frame (atomically: a reader never sees a half-written file).
+
+    The new content goes to a temporary file beside ``path`` with a random name, created
+    exclusively (``O_EXCL``, ``O_NOFOLLOW``): whatever someone planted there (a symbolic link to
+    another file, say) makes the write fail instead of being followed or truncated.  The rename
+    then replaces ``path`` itself, never what a link at ``path`` points to.  (That ``path`` is
+    missing or an earlier heartbeat is checked when the configuration is loaded.)
+
+    Raises:
+        OSError: the directory is not writable, or the temporary name is taken.
+    """
     stamp = time.time() if when is None else when
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(f"{stamp:.3f}\n", encoding="ascii")
-    temporary.replace(path)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    descriptor = os.open(temporary, _TEMPORARY_FLAGS, 0o644)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(f"{stamp:.3f}\n")
+        temporary.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
 
 
 def check_heartbeat(path: Path, max_age: float, now: float | None = None) -> str | None:

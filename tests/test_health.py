@@ -41,3 +41,55 @@ def test_heartbeat_fresh_stale_missing(tmp_path: Path):
     reason = check_heartbeat(beat, 60, now=1100.0)
     assert reason is not None
     assert "100 s ago" in reason
+
+
+def test_the_heartbeat_never_follows_a_link_planted_at_its_temporary_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    beat = tmp_path / "heartbeat"
+    # The predictable name the old code used (and truncated, through the link).
+    (tmp_path / "heartbeat.tmp").symlink_to(victim)
+    write_heartbeat(beat, when=1000.0)
+    assert victim.read_text() == "precious\n"
+    assert check_heartbeat(beat, 60, now=1001.0) is None
+    # Even a link at the random name itself (pinned here) is refused, not followed.
+    monkeypatch.setattr("han2mqtt.health.secrets.token_hex", lambda _n: "0123456789abcdef")
+    planted = tmp_path / ".heartbeat.0123456789abcdef.tmp"
+    planted.symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        write_heartbeat(beat, when=2000.0)
+    assert victim.read_text() == "precious\n"
+    assert planted.is_symlink()  # not ours: left alone
+    assert check_heartbeat(beat, 60, now=1001.0) is None  # the last good heartbeat stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".heartbeat.0123456789abcdef.tmp",
+        "heartbeat",
+        "heartbeat.tmp",
+        "victim",
+    ]
+
+
+def test_a_link_at_the_heartbeat_path_is_replaced_not_followed(tmp_path: Path):
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    beat = tmp_path / "heartbeat"
+    beat.symlink_to(victim)
+    write_heartbeat(beat, when=1000.0)
+    assert victim.read_text() == "precious\n"
+    assert not beat.is_symlink()
+    assert check_heartbeat(beat, 60, now=1001.0) is None
+
+
+def test_a_heartbeat_file_that_names_another_file_is_refused_at_load(tmp_path: Path):
+    from han2mqtt.config import Settings  # noqa: PLC0415
+
+    other = tmp_path / "notes.txt"
+    other.write_text("my notes\n")
+    with pytest.raises(ValueError, match="not a han2mqtt heartbeat"):
+        Settings.model_validate({"health": {"heartbeat_file": str(other)}})
+    beat = tmp_path / "heartbeat"
+    write_heartbeat(beat, when=1000.0)  # an earlier run's heartbeat is ours to replace
+    settings = Settings.model_validate({"health": {"heartbeat_file": str(beat)}})
+    assert settings.health.heartbeat_file == beat

@@ -67,6 +67,8 @@ _CONNECT_TIMEOUT = 10.0
 """Seconds for TCP connect and TLS handshake (in the worker thread)."""
 _CONNACK_TIMEOUT = 10.0
 """Seconds from CONNECT to CONNACK before the attempt is given up (a port that never answers)."""
+_STOP_CONNECT_GRACE = 1.0
+"""On stop, seconds a connect under way may take to be accepted (a broker answers in ms)."""
 _MISC_PERIOD = 1.0
 """``loop_misc`` period: keep-alive pings and the detection of a dead broker."""
 _RECONNECT_MIN, _RECONNECT_MAX = 1.0, 60.0
@@ -171,6 +173,8 @@ class MqttPublisher:
         self._attempt_failed = False
         """This connect attempt's failure is logged already (a refusal, no CONNACK)."""
         self._settle_soon = False
+        self._abandoned = False
+        """stop() gave up waiting for a connect that hangs."""
         self._tasks: list[asyncio.Task[None]] = []
         self._sock: socket.socket | None = None
         self._fd: int | None = None
@@ -332,20 +336,28 @@ class MqttPublisher:
         """Send what is queued, publish ``offline``, disconnect, release the socket.
 
         A connect under way is completed first (bounded): a DISCONNECT queued right behind the
-        CONNECT would make the broker drop everything the CONNACK then lets out.
+        CONNECT would make the broker drop everything the CONNACK then lets out.  A connect that
+        hangs (no TCP or TLS answer, or no CONNACK within a second) is abandoned instead: the
+        socket is closed without a word (a broker that got the CONNECT then publishes the will).
         """
         self._stopping = True
-        if self._connecting is not None:  # a connect in the worker thread: let it finish
+        connecting = self._connecting
+        if connecting is not None:  # a connect in the worker thread: let it finish
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._connecting), _CONNECT_TIMEOUT)
-        if not self._connected and self._client.socket() is not None:
+                await asyncio.wait_for(asyncio.shield(connecting), _STOP_CONNECT_GRACE)
+            # Still hanging: its daemon thread is left to its timeout; a socket it opens after
+            # all is closed on arrival (see _watch).
+            self._abandoned = not connecting.done()
+        if not self._abandoned and not self._connected and self._client.socket() is not None:
             await self._wait_for_connack()
+        if not self._connected:
+            self._close_socket()
         if self._connected:
             if self._announce:
                 self.publish(Message(self._state_topic, OFFLINE, 1, retain=True))
             await self.flush()
         self._connected = False
-        if self._client.socket() is not None:
+        if self._sock is not None:  # watched, so not closed above: say goodbye
             self._client.disconnect()
             assert self._lost is not None
             with contextlib.suppress(TimeoutError):
@@ -439,7 +451,7 @@ class MqttPublisher:
         assert self._loop is not None
         self._attempt_failed = False
         self._socket_errors.last = None
-        self._connecting = self._loop.run_in_executor(None, self._client.reconnect)
+        self._connecting = self._in_worker(self._client.reconnect)
         try:
             await self._connecting
         except (OSError, ValueError) as exc:  # refused, unreachable, DNS, TLS, timeout
@@ -478,6 +490,38 @@ class MqttPublisher:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # paho reads the end and closes as for a loss
 
+    def _in_worker(self, function: Callable[[], object]) -> asyncio.Future[Any]:
+        """``function()`` in a daemon thread of its own.
+
+        Not the loop's default executor: ``asyncio.run`` joins its threads at the end, so a
+        connect that hangs (a TLS handshake nobody answers) would hold a stopping daemon for the
+        whole connect timeout.
+        """
+        loop = self._loop
+        assert loop is not None
+        future: asyncio.Future[Any] = loop.create_future()
+
+        def settle(result: object, error: BaseException | None) -> None:
+            if future.done():  # cancelled: nobody waits any more
+                return
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+        def work() -> None:
+            result: object = None
+            error: BaseException | None = None
+            try:
+                result = function()
+            except Exception as exc:  # noqa: BLE001 - handed to the loop, which sorts it out
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to tell
+                loop.call_soon_threadsafe(settle, result, error)
+
+        threading.Thread(target=work, name="mqtt-connect", daemon=True).start()
+        return future
+
     def _connect_failed(self, reason: str) -> None:
         """Log a failed attempt once per outage and cause, not once per attempt."""
         settings = self._settings
@@ -505,7 +549,9 @@ class MqttPublisher:
             asyncio.ensure_future(self._lost.wait()),
         }
         try:
-            await asyncio.wait(waiters, timeout=_STOP_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waiters, timeout=_STOP_CONNECT_GRACE, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             for waiter in waiters:
                 waiter.cancel()
@@ -528,6 +574,10 @@ class MqttPublisher:
     def _watch(self, sock: socket.socket) -> None:
         if self._client.socket() is not sock or self._loop is None:
             return  # closed again before the hop arrived
+        if self._abandoned:  # a connect given up on by stop()
+            with contextlib.suppress(OSError):
+                sock.close()
+            return
         self._forget()
         self._sock, self._fd = sock, sock.fileno()
         self._loop.add_reader(self._fd, self._readable)
