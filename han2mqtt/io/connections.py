@@ -9,8 +9,11 @@ here, once, into :class:`~han2mqtt.errors.TransportError`.
 from __future__ import annotations
 
 import asyncio
+import errno
+import grp
 import socket
 import termios
+from pathlib import Path
 from typing import Any, Final
 
 import serial
@@ -29,6 +32,7 @@ __all__ = [
     "create_serial_frame_content_connection",
     "create_tcp_frame_connection",
     "create_tcp_frame_content_connection",
+    "serial_open_error",
 ]
 
 KEEPALIVE_IDLE: Final = 30
@@ -116,9 +120,37 @@ async def _serial(  # noqa: PLR0913, PLR0917 - the serial line settings
         )
     except (serial.SerialException, OSError, ValueError, termios.error) as exc:
         # termios.error: settings the device refuses (e.g. parity on a pseudo-terminal).
-        raise TransportError(f"cannot open serial port {device}: {exc}") from exc
+        raise serial_open_error(device, exc) from exc
     assert isinstance(protocol, StreamProtocol)
     return transport, protocol
+
+
+def serial_open_error(device: str, exc: BaseException) -> TransportError:
+    """The error for a serial port that does not open; "permission denied" says what to do.
+
+    The hint is part of the message, so the connection manager logs it as it logs a reason:
+    once per outage.
+    """
+    message = f"cannot open serial port {device}: {exc}"
+    if getattr(exc, "errno", None) in {errno.EACCES, errno.EPERM}:
+        message += f"; {_permission_hint(device)}"
+    return TransportError(message)
+
+
+def _permission_hint(device: str) -> str:
+    try:
+        gid = Path(device).stat().st_gid
+    except OSError:
+        return "this user may not open it: add it to the group that owns the device"
+    try:
+        group = f"{grp.getgrgid(gid).gr_name} (gid {gid})"
+    except KeyError:
+        group = f"gid {gid}"
+    return (
+        f"this user may not open it: the device belongs to group {group}; add the user to it "
+        f"(e.g. sudo usermod -aG {group.split()[0]} $USER, then log in again), and in a container "
+        f'run with --group-add "$(stat -c %g {device})"'
+    )
 
 
 async def create_serial_frame_connection(  # noqa: PLR0913 - the serial line settings

@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,42 @@ async def test_unplugged_adapter_is_retried_until_it_comes_back(pty: PtyPair):
     async with asyncio.timeout(5):
         await task
     assert manager.stats.connects == 2
+
+
+@pytest.mark.broker
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="needs root, to run the daemon as nobody with setpriv (root may open any device)",
+)
+async def test_a_port_this_user_may_not_open_gets_a_hint_once_per_outage(pty: PtyPair, broker):
+    device = pty.port.resolve()  # /dev/pts/N (the link sits in root's private tmp directory)
+    device.chmod(0o000)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HAN2MQTT_SOURCE__TYPE": "serial",
+        "HAN2MQTT_SOURCE__DEVICE": str(device),
+        "HAN2MQTT_SOURCE__RECONNECT_MIN": "0.05",
+        "HAN2MQTT_SOURCE__RECONNECT_MAX": "0.1",
+        "HAN2MQTT_MQTT__HOST": broker.host,
+        "HAN2MQTT_MQTT__PORT": str(broker.port),
+        "HAN2MQTT_MQTT__CLIENT_ID": f"h2m-nobody-{broker.port}",
+    }
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    process = subprocess.Popen(
+        [*nobody, sys.executable, "-m", "han2mqtt", "run"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd="/",
+    )
+    await asyncio.sleep(4)  # dozens of attempts at 0.05-0.1 s
+    process.terminate()
+    _, err = process.communicate(timeout=15)
+    assert process.returncode == 0, err
+    denied = [line for line in err.splitlines() if "Permission denied" in line]
+    assert denied, err
+    assert len(denied) == 1, err  # once per outage, not per attempt
+    (line,) = denied
+    assert f"cannot open serial port {device}" in line
+    assert "the device belongs to group" in line
+    assert f'--group-add "$(stat -c %g {device})"' in line
