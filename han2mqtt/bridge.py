@@ -472,7 +472,7 @@ class Bridge:
     def _noted(self, note: str, now: float) -> None:
         """A frame decoded despite something odd: one line at most every few minutes."""
         if now - self._last_note_log >= _DECODE_LOG_INTERVAL:
-            _LOGGER.info("note: %s", note)
+            _LOGGER.info("note: %s", loggable(note, 300))
             self._last_note_log = now
 
     def _decode_failed(self, exc: DecodeError, now: float, content: bytes = b"") -> None:
