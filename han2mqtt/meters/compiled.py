@@ -10,11 +10,12 @@ pin that both give the same reading.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import NamedTuple
 
 from han2mqtt import model
 from han2mqtt.meters.detect import Plan, Slot, execute, stamp_text
-from han2mqtt.meters.normalize import describe, scale
+from han2mqtt.meters.normalize import ObisValue, describe, scale
 from han2mqtt.meters.profile import unchanged
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.axdr import AxdrValue
@@ -71,6 +72,14 @@ def _compile_step(step: Slot | object) -> _Step:
     )
 
 
+def _with_text(step: _Step, value: ObisValue) -> _Step:
+    """A compiled text constant with another text (see :meth:`CompiledPlan.with_constants`)."""
+    if not isinstance(value.value, str) or not step.code:
+        return _compile_step(value)  # not a text, or dropped by normalization: the long way
+    field_value = None if step.constant_field is None else value.value
+    return step._replace(constant=value.value, constant_field=field_value)
+
+
 def _constant_reading(step: object) -> MeterReading:
     """Normalize one constant value the reference way, so constants cannot diverge."""
     from han2mqtt.meters.normalize import ObisValue, build_reading  # noqa: PLC0415
@@ -91,6 +100,28 @@ class CompiledPlan:
         self._trust = plan.profile.trust_clock_deviation
         direct = plan.profile.adjust is unchanged
         self._steps = tuple(_compile_step(step) for step in plan.steps) if direct else None
+
+    def with_constants(self, changes: Sequence[tuple[int, ObisValue]]) -> CompiledPlan:
+        """This plan with the text constants at the given indices replaced.
+
+        For another meter's identifiers in a frame of the same shape.  Normalization keeps a
+        text as it is (under its OBIS code, and as its field's value unless the object is a
+        number: then it is dropped, whatever the text), so a compiled text step only takes the
+        new text; vendors that adjust values get the plan itself with the new steps.
+        """
+        clone = object.__new__(CompiledPlan)
+        clone._layout, clone._extra, clone._trust = self._layout, self._extra, self._trust
+        if self._steps is None:
+            steps = list(self._plan.steps)
+            for index, value in changes:
+                steps[index] = value
+            clone._plan, clone._steps = replace(self._plan, steps=tuple(steps)), None
+            return clone
+        compiled = list(self._steps)
+        for index, value in changes:
+            compiled[index] = _with_text(compiled[index], value)
+        clone._plan, clone._steps = self._plan, tuple(compiled)
+        return clone
 
     def run(
         self, slots: Sequence[AxdrValue], header_stamp: CosemDateTime | bytes | None

@@ -48,6 +48,8 @@ __all__ = [
     "decode_notification",
     "execute",
     "extract",
+    "identifier_text",
+    "identifier_traits",
     "leaves",
     "make_plan",
     "profile_named",
@@ -65,6 +67,8 @@ METER_ID_OBIS: Final = Obis(0, 0, 96, 1, 0, 255)
 LIST_ID_OBIS: Final = Obis(1, 1, 0, 2, 129, 255)
 """OBIS code NEK lists give the list version identifier (Kamstrup sends it without the code)."""
 _DATE_TIME_OCTETS: Final = 12
+_METER_NUMBER_DIGITS: Final = (6, 20)
+"""Length range of a meter number sent as a bare value (see :func:`_trailing_meter_number`)."""
 
 
 class _Item(NamedTuple):
@@ -291,6 +295,10 @@ class Plan:
     profile: VendorProfile
     steps: tuple[Step, ...]
     extra: dict[str, FieldValue]
+    sources: tuple[int | None, ...] = ()
+    """Per step: the leaf whose octet/visible string the step's text was read from (meter id,
+    meter type, list id), else None.  Those texts differ from meter to meter while the plan does
+    not, as long as each keeps its :func:`identifier_traits`: a template reads them per frame."""
 
 
 def make_plan(notification: DataNotification, forced: VendorProfile | None = None) -> Plan:
@@ -306,20 +314,56 @@ def make_plan(notification: DataNotification, forced: VendorProfile | None = Non
     _check_paired(extracted)
     profile = _choose_profile(notification.body, extracted, forced)
     items = extracted.items or _positional(notification.body, extracted, profile)
-    steps: list[Step] = [step for item in items if (step := _step(item, profile)) is not None]
+    steps: list[Step] = []
+    sources: list[int | None] = []
+    for item in items:
+        step = _step(item, profile)
+        if step is not None:
+            steps.append(step)
+            is_text = isinstance(step, ObisValue) and isinstance(item.value, bytes | str)
+            sources.append(item.leaf if is_text else None)
     leading = _leading(extracted)
     list_id = _text(leading[0]) if extracted.items and leading else None
     if list_id and profile.matches_list_id(list_id):
         steps.insert(0, ObisValue(LIST_ID_OBIS, list_id))
+        sources.insert(0, extracted.loose_leaves[0])
     number = _trailing_meter_number(notification.body, extracted)
     if number is not None:
         steps.append(ObisValue(METER_ID_OBIS, number))
+        sources.append(extracted.loose_leaves[-1])
     if not steps:
         raise LayoutError("the notification carries no values")
     extra: dict[str, FieldValue] = {}
     if profile.manufacturer:
         extra[model.FIELD_METER_MANUFACTURER] = profile.manufacturer
-    return Plan(profile, tuple(steps), extra)
+    return Plan(profile, tuple(steps), extra, tuple(sources))
+
+
+def identifier_text(value: bytes | str) -> str:
+    """The text a plan publishes for an identifier sent as ``value`` (hex when not printable)."""
+    text = _text(value)
+    if text is not None or isinstance(value, str):  # (text is never None for a str)
+        return text or ""
+    return value.hex()
+
+
+def identifier_traits(value: bytes | str) -> tuple[object, ...] | None:
+    """Everything :func:`make_plan` decides from an identifier's content, and nothing else.
+
+    Whether it is text at all (else it is published as hex and fits no text position), whether
+    it is empty, whether it is a bare meter number (6-20 digits), and which vendor's list id and
+    meter-number prefix it carries.  Two frames of one shape whose identifiers have equal traits
+    get the same plan apart from the identifiers' texts: what lets a template serve a fleet.
+    """
+    text = _text(value)
+    if text is None:
+        return None
+    return (
+        bool(text),
+        text.isdigit() and _METER_NUMBER_DIGITS[0] <= len(text) <= _METER_NUMBER_DIGITS[1],
+        tuple(profile.matches_list_id(text) for profile in PROFILES),
+        tuple(profile.matches_meter_id(text) for profile in PROFILES),
+    )
 
 
 def _capture_plan(captured: list[CaptureItem]) -> Plan:
@@ -370,7 +414,8 @@ def _trailing_meter_number(body: AxdrValue, extracted: Extracted) -> str | None:
         if known is not None and known[0] == model.FIELD_METER_ID:
             return None
     text = _text(extracted.loose[-1])
-    return text if text is not None and text.isdigit() and 6 <= len(text) <= 20 else None
+    low, high = _METER_NUMBER_DIGITS
+    return text if text is not None and text.isdigit() and low <= len(text) <= high else None
 
 
 def _step(item: _Item, profile: VendorProfile) -> Step | None:
