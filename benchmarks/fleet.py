@@ -32,29 +32,16 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
+from pipeline import cpu_seconds, free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fleet, from the repository
 from tests.fleet import meter_frames
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-TICKS = os.sysconf("SC_CLK_TCK")
 WARM_UP = 6.0
 """Seconds before measuring: start-up, the first list of every meter, discovery."""
 CYCLE = (0, 1, 1, 1, 1)
 """Index into lists 2, 1, 3 per period: list 2 every fifth frame, list 1 in between."""
-
-
-def free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
 def rss_mib(pid: int, key: str = "VmRSS:") -> float:

@@ -467,21 +467,7 @@ class MqttPublisher:
 
     async def _await_connack(self) -> None:
         """A broker that accepts TCP but never answers CONNECT: give up after a while."""
-        assert self._connected_event is not None
-        assert self._lost is not None
-        waiters = {
-            asyncio.ensure_future(self._connected_event.wait()),
-            asyncio.ensure_future(self._lost.wait()),
-        }
-        try:
-            done, _ = await asyncio.wait(
-                waiters, timeout=_CONNACK_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
-        if done or self._stopping:
+        if await self._connack_or_loss(_CONNACK_TIMEOUT) or self._stopping:
             return
         self._connect_failed(f"no CONNACK within {_CONNACK_TIMEOUT:g} s (is this an MQTT port?)")
         self._attempt_failed = True
@@ -542,6 +528,10 @@ class MqttPublisher:
 
     async def _wait_for_connack(self) -> None:
         """CONNECT is out: wait (bounded) until the broker accepts it or the connection is lost."""
+        await self._connack_or_loss(_STOP_CONNECT_GRACE)
+
+    async def _connack_or_loss(self, patience: float) -> bool:
+        """Wait up to ``patience`` s for the CONNACK or the loss of the connection: did one come?"""
         assert self._connected_event is not None
         assert self._lost is not None
         waiters = {
@@ -549,13 +539,14 @@ class MqttPublisher:
             asyncio.ensure_future(self._lost.wait()),
         }
         try:
-            await asyncio.wait(
-                waiters, timeout=_STOP_CONNECT_GRACE, return_when=asyncio.FIRST_COMPLETED
+            done, _ = await asyncio.wait(
+                waiters, timeout=patience, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             for waiter in waiters:
                 waiter.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
+        return bool(done)
 
     def _loss_cause(self, reason: str) -> str:
         """What paho's "Unspecified error" was: the socket error it logged, or a clean close."""

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +62,24 @@ class MeterSimulator:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop = None
+
+
+@contextlib.contextmanager
+def pty_pair(directory: Path, port_name: str = "ttyHAN") -> Iterator[tuple[Path, Path]]:
+    """``socat`` joining two ptys: ``(meter end the test writes, port end han2mqtt reads)``."""
+    meter_end, port_end = directory / "meter", directory / port_name
+    socat = subprocess.Popen(
+        ["socat", f"pty,raw,echo=0,link={meter_end}", f"pty,raw,echo=0,link={port_end}"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while not (meter_end.exists() and port_end.exists()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield meter_end, port_end
+    finally:
+        socat.terminate()
+        socat.wait(5)
 
 
 def write_config(directory: Path, broker: Broker, source: dict[str, Any], **sections: Any) -> Path:
@@ -120,6 +141,7 @@ __all__ = [
     "SAMPLES",
     "MeterSimulator",
     "han2mqtt",
+    "pty_pair",
     "signal",
     "start_daemon",
     "stop_daemon",

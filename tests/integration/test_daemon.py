@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from tests.integration.helpers import (
     AIDON_ID,
     MeterSimulator,
     han2mqtt,
+    pty_pair,
     start_daemon,
     stop_daemon,
     write_config,
@@ -151,15 +151,7 @@ def test_unclean_death_leaves_the_last_will(
 def test_serial_source_on_a_socat_pty(
     broker: Broker, capture_factory: Callable[..., Capture], tmp_path: Path
 ):
-    meter_end, port_end = tmp_path / "meter", tmp_path / "ttyHAN"
-    socat = subprocess.Popen(
-        ["socat", f"pty,raw,echo=0,link={meter_end}", f"pty,raw,echo=0,link={port_end}"],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 5
-        while not (meter_end.exists() and port_end.exists()) and time.monotonic() < deadline:
-            time.sleep(0.02)
+    with pty_pair(tmp_path) as (meter_end, port_end):
         capture = capture_factory(broker)
         daemon = start_daemon(
             write_config(
@@ -182,9 +174,6 @@ def test_serial_source_on_a_socat_pty(
         finally:
             code, err = stop_daemon(daemon)
         assert code == 0, err
-    finally:
-        socat.terminate()
-        socat.wait(5)
 
 
 def test_purge_removes_every_retained_message(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Broker, Capture
-from tests.integration.helpers import start_daemon, stop_daemon, write_config
+from tests.integration.helpers import pty_pair, start_daemon, stop_daemon, write_config
 from tests.protocol.test_encrypted_p1 import AUTH, KEY, _telegram, smarty_frame
 
 pytestmark = [
@@ -31,15 +30,7 @@ POWER = f"han2mqtt/{METER}/active_power_import"
 def test_smarty_frames_on_a_pty_are_published(
     broker: Broker, capture_factory: Callable[..., Capture], tmp_path: Path
 ):
-    meter_end, port_end = tmp_path / "meter", tmp_path / "ttyP1"
-    socat = subprocess.Popen(
-        ["socat", f"pty,raw,echo=0,link={meter_end}", f"pty,raw,echo=0,link={port_end}"],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 5
-        while not (meter_end.exists() and port_end.exists()) and time.monotonic() < deadline:
-            time.sleep(0.02)
+    with pty_pair(tmp_path, "ttyP1") as (meter_end, port_end):
         capture = capture_factory(broker)
         source = {"type": "serial", "device": str(port_end), "baudrate": 115200, "format": "apdu"}
         meter = {"encryption_key": KEY.hex(), "authentication_key": AUTH.hex()}
@@ -50,7 +41,7 @@ def test_smarty_frames_on_a_pty_are_published(
                 frame = smarty_frame(_telegram())
                 deadline = time.monotonic() + 15
                 while capture.last(POWER) is None and time.monotonic() < deadline:
-                    # Line noise before and between frames, as an adapter gives on plugging in.
+                    # A frame cut short before each whole one, as a re-plugged adapter gives.
                     os.write(fd, b"\x00\xff\x13" + frame[:40])
                     os.write(fd, frame)
                     time.sleep(0.3)
@@ -61,6 +52,3 @@ def test_smarty_frames_on_a_pty_are_published(
         finally:
             code, err = stop_daemon(daemon)
         assert code == 0, err
-    finally:
-        socat.terminate()
-        socat.wait(5)
