@@ -1,22 +1,24 @@
 """A plan compiled for speed: every per-value decision made once, only arithmetic per frame.
 
 :func:`han2mqtt.meters.detect.execute` is the reference: it builds :class:`ObisValue` objects and
-normalizes them with :func:`~han2mqtt.meters.normalize.build_reading`.  For vendors whose values
-need no value-dependent correction (every vendor but Kamstrup), :class:`CompiledPlan` precomputes
-the OBIS text, field name and exponents of each step and does only the scaling per frame.  Tests
-pin that both give the same reading.
+normalizes them with :func:`~han2mqtt.meters.normalize.build_reading`.  :class:`CompiledPlan`
+precomputes the OBIS text, field name and exponents of each step and does only the scaling per
+frame.  A vendor that corrects scaling per meter (Kamstrup) is compiled through the
+:class:`~han2mqtt.meters.profile.Rescaling` rules its correction reduces to for the plan; where it
+does not reduce (a Kamstrup list without meter type is judged by each frame's power balance), the
+plan runs the reference way.  Tests pin that both give the same reading.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from han2mqtt import model
-from han2mqtt.meters.detect import Plan, Slot, execute, stamp_text
-from han2mqtt.meters.normalize import ObisValue, describe, scale
-from han2mqtt.meters.profile import unchanged
+from han2mqtt.meters.detect import Plan, Slot, Step, execute, stamp_text
+from han2mqtt.meters.normalize import ObisValue, describe, field_for, scale
+from han2mqtt.meters.profile import Rescaling, unchanged
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.axdr import AxdrValue
 from han2mqtt.protocol.cosem import CosemDateTime
@@ -36,6 +38,55 @@ class _Step(NamedTuple):
     is_stamp: bool
     constant: FieldValue | None
     constant_field: FieldValue | None
+    above: tuple[int, int, int | None] | None = None
+    """(threshold, obis_exponent, field_exponent) for an integer above the threshold."""
+
+
+_DIRECT: Final = Rescaling({}, {})
+"""The rules of a vendor that adjusts nothing."""
+
+
+def _rescaling(plan: Plan) -> Rescaling | None:
+    """The rules the profile's adjustment reduces to for ``plan``; None if it does not reduce."""
+    profile = plan.profile
+    if profile.adjust is unchanged:
+        return _DIRECT
+    return None if profile.specialize is None else profile.specialize(_sample(plan.steps))
+
+
+def _sample(steps: Sequence[Step]) -> list[ObisValue]:
+    """One value per step: constants as they are, numbers 0 and time stamps empty text."""
+    return [
+        step
+        if isinstance(step, ObisValue)
+        else ObisValue(step.obis, "" if step.is_stamp else 0, step.exponent, step.unit)
+        for step in steps
+    ]
+
+
+def _compile_steps(plan: Plan, rescaling: Rescaling) -> tuple[_Step, ...]:
+    if rescaling is _DIRECT:
+        return tuple(_compile_step(step) for step in plan.steps)
+    # Constants are corrected the reference way (the rules fix how the adjustment decides).
+    fixed = plan.profile.adjust(_sample(plan.steps))
+    return tuple(
+        _compile_slot(step, rescaling) if isinstance(step, Slot) else _compile_step(constant)
+        for step, constant in zip(plan.steps, fixed, strict=True)
+    )
+
+
+def _compile_slot(step: Slot, rescaling: Rescaling) -> _Step:
+    known = field_for(step.obis)
+    kind = known[1].kind if known is not None and not step.is_stamp else None
+    if kind is None:
+        return _compile_step(step)
+    compiled = _compile_step(step._replace(exponent=rescaling.exponents.get(kind, step.exponent)))
+    rule = rescaling.above.get(kind)
+    if rule is None:
+        return compiled
+    threshold, exponent = rule
+    other = _compile_step(step._replace(exponent=exponent))
+    return compiled._replace(above=(threshold, other.obis_exponent, other.field_exponent))
 
 
 def _compile_step(step: Slot | object) -> _Step:
@@ -89,17 +140,17 @@ def _constant_reading(step: object) -> MeterReading:
 
 
 class CompiledPlan:
-    """Run a plan with precomputed steps (falls back to the reference for adjusting vendors)."""
+    """Run a plan with precomputed steps (the reference way where the vendor's rules need it)."""
 
-    __slots__ = ("_extra", "_layout", "_plan", "_steps", "_trust")
+    __slots__ = ("_extra", "_layout", "_plan", "_rescaling", "_steps", "_trust")
 
     def __init__(self, plan: Plan) -> None:
         self._plan = plan
         self._layout = plan.profile.name
         self._extra = plan.extra
         self._trust = plan.profile.trust_clock_deviation
-        direct = plan.profile.adjust is unchanged
-        self._steps = tuple(_compile_step(step) for step in plan.steps) if direct else None
+        self._rescaling = _rescaling(plan)
+        self._steps = None if self._rescaling is None else _compile_steps(plan, self._rescaling)
 
     def with_constants(self, changes: Sequence[tuple[int, ObisValue]]) -> CompiledPlan:
         """This plan with the text constants at the given indices replaced.
@@ -107,20 +158,23 @@ class CompiledPlan:
         For another meter's identifiers in a frame of the same shape.  Normalization keeps a
         text as it is (under its OBIS code, and as its field's value unless the object is a
         number: then it is dropped, whatever the text), so a compiled text step only takes the
-        new text; vendors that adjust values get the plan itself with the new steps.
+        new text, as long as the vendor's rules stay the same (a Kamstrup meter type decides
+        them); else the plan with the new steps is compiled anew.
         """
+        steps = list(self._plan.steps)
+        for index, value in changes:
+            steps[index] = value
+        plan = replace(self._plan, steps=tuple(steps))
+        texts = all(isinstance(value.value, str) for _, value in changes)
+        if self._steps is None or not texts or _rescaling(plan) != self._rescaling:
+            return CompiledPlan(plan)
         clone = object.__new__(CompiledPlan)
         clone._layout, clone._extra, clone._trust = self._layout, self._extra, self._trust
-        if self._steps is None:
-            steps = list(self._plan.steps)
-            for index, value in changes:
-                steps[index] = value
-            clone._plan, clone._steps = replace(self._plan, steps=tuple(steps)), None
-            return clone
+        clone._rescaling = self._rescaling
         compiled = list(self._steps)
         for index, value in changes:
             compiled[index] = _with_text(compiled[index], value)
-        clone._plan, clone._steps = self._plan, tuple(compiled)
+        clone._plan, clone._steps = plan, tuple(compiled)
         return clone
 
     def run(
@@ -161,5 +215,7 @@ class CompiledPlan:
             return text, text
         if not isinstance(raw, int | float):
             return None, None
-        exponent = step.field_exponent
-        return scale(raw, step.obis_exponent), None if exponent is None else scale(raw, exponent)
+        obis_exponent, exponent = step.obis_exponent, step.field_exponent
+        if step.above is not None and isinstance(raw, int) and raw > step.above[0]:
+            _, obis_exponent, exponent = step.above
+        return scale(raw, obis_exponent), None if exponent is None else scale(raw, exponent)

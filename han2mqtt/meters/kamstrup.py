@@ -23,7 +23,7 @@ import math
 from typing import Final
 
 from han2mqtt.meters.normalize import ObisValue, field_for
-from han2mqtt.meters.profile import VendorProfile
+from han2mqtt.meters.profile import Rescaling, VendorProfile
 
 __all__ = ["PROFILE", "decode_frame_content"]
 
@@ -98,11 +98,15 @@ def _remember(meters: set[str], meter: str) -> None:
     meters.add(meter)
 
 
+def _type_text(fields: dict[str, ObisValue]) -> str:
+    meter_type = fields.get("meter_type")
+    return meter_type.value if meter_type and isinstance(meter_type.value, str) else ""
+
+
 def adjust(values: list[ObisValue]) -> list[ObisValue]:
     """Apply the meter-dependent scaling described in the module docstring."""
     fields = _by_field(values)
-    meter_type = fields.get("meter_type")
-    type_text = meter_type.value if meter_type and isinstance(meter_type.value, str) else ""
+    type_text = _type_text(fields)
     ct = type_text.startswith(CT_METER_TYPE_PREFIX) or (
         not type_text and _is_ct_by_power_balance(fields)
     )
@@ -123,6 +127,24 @@ def adjust(values: list[ObisValue]) -> list[ObisValue]:
     return result
 
 
+def specialize(values: list[ObisValue]) -> Rescaling | None:
+    """:func:`adjust` as rules for a list that sends its meter type (see ``Specialize``).
+
+    The meter type decides CT and Swedish scaling once for the list; only the centivolt check
+    looks at each frame's numbers.  A list without a meter type is decided frame by frame from
+    its power balance: None.
+    """
+    type_text = _type_text(_by_field(values))
+    if not type_text:
+        return None
+    exponents: dict[str, int] = {}
+    if type_text.startswith(CT_METER_TYPE_PREFIX):
+        exponents["current"] = CT_CURRENT_EXPONENT
+    if type_text[15:17] == SWEDISH_TYPE_MARKER:
+        exponents["energy"] = exponents["reactive_energy"] = WH_ENERGY_EXPONENT
+    return Rescaling(exponents, {"voltage": (CENTI_VOLT_THRESHOLD, CENTI_VOLT_EXPONENT)})
+
+
 PROFILE = VendorProfile(
     name="kamstrup",
     manufacturer="Kamstrup",
@@ -135,6 +157,7 @@ PROFILE = VendorProfile(
         "power_factor": -2,
     },
     adjust=adjust,
+    specialize=specialize,
 )
 
 

@@ -4,14 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from han2mqtt.meters.normalize import ObisValue
 from han2mqtt.protocol.obis import Obis
 
-__all__ = ["Adjust", "VendorProfile", "unchanged"]
+__all__ = ["Adjust", "Rescaling", "Specialize", "VendorProfile", "unchanged"]
 
 Adjust = Callable[[list[ObisValue]], list[ObisValue]]
-"""A vendor's correction of values whose scaling depends on the meter (CT meters, firmware)."""
+"""A vendor's correction of values whose scaling depends on the meter (CT meters, firmware).
+
+It returns one value per value, in order, and changes exponents only."""
+
+
+class Rescaling(NamedTuple):
+    """What a vendor's :data:`Adjust` reduces to for one list once its identifiers are known.
+
+    Attributes:
+        exponents: quantity kind → the exponent every number of that kind takes.
+        above: quantity kind → (threshold, exponent): an integer of that kind greater than the
+            threshold takes that exponent instead (Danish Kamstrup firmware's centivolts).
+    """
+
+    exponents: dict[str, int]
+    above: dict[str, tuple[int, int]]
+
+
+Specialize = Callable[[list[ObisValue]], Rescaling | None]
+"""Given one value per step of a plan (constants as they are, numbers read per frame as 0, time
+stamps as empty text), the rules :data:`Adjust` applies to every frame of that plan; None when it
+decides on more than the frame's own numbers one by one (then every frame goes through it)."""
 
 
 def unchanged(values: list[ObisValue]) -> list[ObisValue]:
@@ -34,6 +56,8 @@ class VendorProfile:
             None for a position whose meaning no source states (it is never published).
         trust_clock_deviation: False for meters that send local time with deviation 0.
         adjust: vendor-specific correction applied after the implied exponents.
+        specialize: where ``adjust`` reduces to :class:`Rescaling` rules for a list, those rules
+            (compiled templates then apply them without calling ``adjust`` per frame).
     """
 
     name: str
@@ -44,6 +68,7 @@ class VendorProfile:
     positional: dict[int, tuple[Obis | None, ...]] = field(default_factory=dict)
     trust_clock_deviation: bool = True
     adjust: Adjust = unchanged
+    specialize: Specialize | None = None
 
     def matches_list_id(self, list_id: str) -> bool:
         """True when ``list_id`` is one of this vendor's list version identifiers."""

@@ -265,3 +265,57 @@ def _assert_fleet_equals_slow_path(content: bytes) -> None:
             _FLEET.decode(content)
         return
     assert _FLEET.decode(content) == expected
+
+
+_KAMSTRUP = AutoDecoder()
+_KAMSTRUP_TYPES = [
+    "6841121BN243101040",  # direct, Norwegian
+    "6851121BN243101040",  # CT meter: current in mA
+    "6841131BN245101092",  # Swedish firmware: energy in Wh
+    "6851131BN245101092",  # both
+    "",  # no meter type: decided by power balance, per frame
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    meter_type=st.sampled_from(_KAMSTRUP_TYPES),
+    meter_id=st.integers(0, 999_999_999),
+    powers=st.tuples(*[st.integers(0, 30_000)] * 4),
+    currents=st.tuples(*[st.integers(0, 100_000)] * 3),
+    volts=st.tuples(*[st.sampled_from([0, 230, 999, 1000, 1001, 23_012, 0xFFFF])] * 3),
+    energy=st.integers(0, 0xFFFFFFFF),
+)
+def test_kamstrup_rescaling_through_templates_equals_the_slow_path(
+    meter_type, meter_id, powers, currents, volts, energy
+):
+    """CT, Swedish and centivolt scaling as compiled rules give exactly what ``adjust`` gives."""
+    elements = [
+        enc.visible("Kamstrup_V0001"),
+        enc.obis("1-1:0.0.5.255"),
+        enc.visible(f"5706567{meter_id:09d}"),
+    ]
+    if meter_type:
+        elements += [enc.obis("1-1:96.1.1.255"), enc.visible(meter_type)]
+    for c, p in zip((1, 2, 3, 4), powers, strict=True):
+        elements += [enc.obis(f"1-1:{c}.7.0.255"), enc.u32(p)]
+    for c, i in zip((31, 51, 71), currents, strict=True):
+        elements += [enc.obis(f"1-1:{c}.7.0.255"), enc.u32(i)]
+    for c, v in zip((32, 52, 72), volts, strict=True):
+        elements += [enc.obis(f"1-1:{c}.7.0.255"), enc.u16(v)]
+    elements += [enc.obis("1-1:1.8.0.255"), enc.u32(energy)]
+    content = enc.LLC + enc.notification(enc.structure(*elements))
+    assert _KAMSTRUP.decode(content) == _slow(content)
+
+
+def test_kamstrup_lists_with_a_meter_type_are_compiled_not_adjusted_per_frame():
+    content = corpus.content(corpus.by_id("no-kamstrup-list2-2017-oldfw")) or b""
+    decoder = AutoDecoder()
+    decoder.decode(content)
+    (template,) = decoder._templates._recent
+    assert template._plan._steps is not None
+    ct = content.replace(b"6841121BN243101040", b"6851121BN243101040")
+    reading = decoder.decode(ct)  # same template, another meter type: other rules
+    assert reading == _slow(ct)
+    assert (_slow(content).fields["current_l1"], reading.fields["current_l1"]) == (9.96, 0.996)
+    assert decoder._templates.hits == 1
