@@ -183,39 +183,49 @@ class CompiledPlan:
         """The reading of one frame: same result as :func:`execute` on the plan."""
         if self._steps is None:
             return execute(self._plan, slots, header_stamp)
+        fields = self._fields(header_stamp)
+        by_obis: dict[str, FieldValue] = {}
+        units: dict[str, str] = {}
+        field_obis: dict[str, str] = {}
+        # One loop, no call per step: this runs for every value of every frame.
+        steps = self._steps
+        for slot, code, field, exp, field_exp, unit, stamp, const, const_field, above in steps:
+            value: FieldValue | None
+            field_value: FieldValue | None
+            if slot < 0:
+                value, field_value = const, const_field
+            elif stamp:
+                value = field_value = stamp_text(slots[slot], trust_deviation=self._trust)
+            else:
+                raw = slots[slot]
+                if not isinstance(raw, int | float):
+                    continue
+                if above is not None and isinstance(raw, int) and raw > above[0]:
+                    value, field_value = _above(raw, above)
+                else:
+                    value = scale(raw, exp)
+                    field_value = None if field_exp is None else scale(raw, field_exp)
+            if value is None:
+                continue
+            by_obis[code] = value
+            if unit:
+                units[code] = unit
+            if field is not None and field_value is not None:
+                fields[field] = field_value
+                field_obis[field] = code
+        return MeterReading(fields, by_obis, units, field_obis, self._layout)
+
+    def _fields(self, header_stamp: CosemDateTime | bytes | None) -> dict[str, FieldValue]:
+        """The fields every frame of the plan starts with, and the header's time stamp."""
         fields: dict[str, FieldValue] = dict(self._extra)
         if header_stamp is not None:
             text = stamp_text(header_stamp, trust_deviation=self._trust)
             if text is not None:
                 fields[model.FIELD_METER_DATETIME] = text
-        by_obis: dict[str, FieldValue] = {}
-        units: dict[str, str] = {}
-        field_obis: dict[str, str] = {}
-        for step in self._steps:
-            value, field_value = self._values(step, slots)
-            if value is None:
-                continue
-            by_obis[step.code] = value
-            if step.unit:
-                units[step.code] = step.unit
-            if step.field is not None and field_value is not None:
-                fields[step.field] = field_value
-                field_obis[step.field] = step.code
-        return MeterReading(fields, by_obis, units, field_obis, self._layout)
+        return fields
 
-    def _values(
-        self, step: _Step, slots: Sequence[AxdrValue]
-    ) -> tuple[FieldValue | None, FieldValue | None]:
-        """The value as sent (scaled) and the normalized field value of one step."""
-        if step.slot < 0:
-            return step.constant, step.constant_field
-        raw = slots[step.slot]
-        if step.is_stamp:
-            text = stamp_text(raw, trust_deviation=self._trust)
-            return text, text
-        if not isinstance(raw, int | float):
-            return None, None
-        obis_exponent, exponent = step.obis_exponent, step.field_exponent
-        if step.above is not None and isinstance(raw, int) and raw > step.above[0]:
-            _, obis_exponent, exponent = step.above
-        return scale(raw, obis_exponent), None if exponent is None else scale(raw, exponent)
+
+def _above(raw: int, above: tuple[int, int, int | None]) -> tuple[FieldValue, FieldValue | None]:
+    """A value above a vendor's threshold, scaled with the exponents it takes there."""
+    _, obis_exponent, field_exponent = above
+    return scale(raw, obis_exponent), None if field_exponent is None else scale(raw, field_exponent)
