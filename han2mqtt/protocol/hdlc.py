@@ -179,6 +179,10 @@ class _Header:
         self.control_at = src_end
         self.hcs_at = src_end + 1
 
+    def moved(self, by: int) -> _Header:
+        """The same header ``by`` bytes further to the front (the buffer before it was cut)."""
+        return _Header(self.length, self.dest_end - by, self.src_end - by) if by else self
+
 
 def _parse_header(buf: bytes | bytearray, start: int, end: int) -> _Header | int:
     """Validate the header of a frame whose format field starts at ``start``.
@@ -320,7 +324,8 @@ class HdlcFrameReader:
                 self._skip(pos, end)
                 pos = end
                 break
-            self._skip(pos, flag_at)
+            if flag_at > pos:  # most often the flag is where the last frame ended
+                self._skip(pos, flag_at)
             pos = flag_at
             pending, self._pending = self._pending, None
             header = pending if flag_at == 0 and pending else _parse_header(buf, flag_at + 1, end)
@@ -334,8 +339,8 @@ class HdlcFrameReader:
             if closing >= end:
                 later = self._later_frame(flag_at, header)
                 if later is None:
-                    # Header positions are buffer indices: reusable while the frame starts at 0.
-                    self._pending = header if flag_at == 0 else None
+                    # The buffer is cut to start at this frame: its header moves along.
+                    self._pending = header.moved(flag_at)
                     break
                 frames.append(_build_frame(buf, flag_at + 1, header, complete=False))
                 self.stats.frames_bad += 1
@@ -349,16 +354,20 @@ class HdlcFrameReader:
                 frames.append(frame)
                 pos = closing  # the closing flag may also open the next frame
                 continue
-            if buf[closing] != FLAG:
-                frame.is_expected_length = False
-            self.stats.frames_bad += 1
+            self._damaged(frame, closing)
             frames.append(frame)
-            self._reported_until = closing + 1
             pos = flag_at + 1  # resume inside the damaged span: an intact frame may start there
         if pos:
             del buf[:pos]
             self._reported_until = max(0, self._reported_until - pos)
         return frames
+
+    def _damaged(self, frame: HdlcFrame, closing: int) -> None:
+        """Count a complete frame with a bad FCS or no closing flag where its length says."""
+        if self._buffer[closing] != FLAG:
+            frame.is_expected_length = False
+        self.stats.frames_bad += 1
+        self._reported_until = closing + 1
 
     def _later_frame(self, start: int, header: _Header) -> int | None:
         """Find an intact frame that starts inside the still incomplete frame at ``start``.
