@@ -35,7 +35,7 @@ from han2mqtt.meters.profile import VendorProfile
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.apdu import DataNotification, decode_data_notification, strip_llc
 from han2mqtt.protocol.axdr import AxdrValue
-from han2mqtt.protocol.cosem import CosemDateTime, unit_symbol
+from han2mqtt.protocol.cosem import CosemDateTime, date_time_text, unit_symbol
 from han2mqtt.protocol.obis import OBIS_LENGTH, Obis
 
 __all__ = [
@@ -451,7 +451,7 @@ def _number_slot(item: _Item, profile: VendorProfile) -> Slot:
 def stamp_text(raw: AxdrValue, *, trust_deviation: bool) -> str | None:
     """ISO 8601 text of a date-time slot (12 raw octets or a decoded date-time), or None."""
     if isinstance(raw, bytes):
-        raw = CosemDateTime.from_bytes(raw)
+        return date_time_text(raw, use_deviation=trust_deviation)
     if not isinstance(raw, CosemDateTime):
         return None
     return raw.isoformat(use_deviation=trust_deviation)

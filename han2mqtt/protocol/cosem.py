@@ -7,7 +7,7 @@ Units are the Blue Book table "Enumerated values for physical units", as used by
 from __future__ import annotations
 
 import struct
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Final, NamedTuple
 
 from han2mqtt.errors import AxdrError
@@ -18,6 +18,7 @@ __all__ = [
     "CosemDate",
     "CosemDateTime",
     "CosemTime",
+    "date_time_text",
     "unit_symbol",
 ]
 
@@ -105,6 +106,40 @@ class CosemDateTime(NamedTuple):
         """ISO 8601 text (``2017-08-16T16:00:05``, ``2021-09-22T17:35:30+01:00``) or None."""
         value = self.to_datetime(use_deviation=use_deviation)
         return None if value is None else value.isoformat()
+
+
+_ZONES: Final[dict[int, tzinfo]] = {}
+"""Deviation (minutes) → time zone; at most 1,441 entries (-720..720)."""
+
+
+def date_time_text(raw: bytes, *, use_deviation: bool = True) -> str | None:
+    """``CosemDateTime.from_bytes(raw).isoformat(use_deviation=...)`` without the tuple between.
+
+    Every frame carries a time stamp or two, so this is on the hot path; tests pin that both give
+    the same text for any 12 octets.
+
+    Raises:
+        AxdrError: ``raw`` is not 12 octets long.
+    """
+    if len(raw) != _DATE_TIME.size:
+        raise AxdrError(f"date-time needs 12 octets, got {len(raw)}")
+    year, month, day, _, hour, minute, second, _, deviation, _ = _DATE_TIME.unpack(raw)
+    if year == _NOT_SPECIFIED_16 or _NOT_SPECIFIED in (month, day, hour, minute):
+        return None
+    zone = None
+    if use_deviation and deviation != DEVIATION_NOT_SPECIFIED and abs(deviation) <= _MAX_DEVIATION:
+        zone = _ZONES.get(deviation)
+        if zone is None:
+            zone = _ZONES[deviation] = (
+                UTC if not deviation else timezone(timedelta(minutes=-deviation))
+            )
+    try:
+        moment = datetime(
+            year, month, day, hour, minute, 0 if second == _NOT_SPECIFIED else second, tzinfo=zone
+        )
+    except ValueError:
+        return None  # month 0xFD/0xFE (DST markers) or a day that does not exist
+    return moment.isoformat()
 
 
 class CosemDate(NamedTuple):

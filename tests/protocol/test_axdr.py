@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import math
+import struct
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from han2mqtt.errors import ApduError, AxdrError, Han2MqttError
 from han2mqtt.protocol.apdu import decode_data_notification, strip_llc
 from han2mqtt.protocol.axdr import BitString, decode_data
-from han2mqtt.protocol.cosem import CosemDate, CosemDateTime, CosemTime
+from han2mqtt.protocol.cosem import CosemDate, CosemDateTime, CosemTime, date_time_text
 
 ROWS = [
     ("00", None),
@@ -74,6 +75,48 @@ def test_date_time_deviation_sign_follows_the_field():
     stamp = CosemDateTime.from_bytes(bytes.fromhex("07E5091603112300FFFFC400"))
     assert stamp.isoformat() == "2021-09-22T17:35:00+01:00"
     assert stamp.isoformat(use_deviation=False) == "2021-09-22T17:35:00"
+
+
+_PLAUSIBLE_STAMP = st.tuples(  # mostly real dates, with every kind of special value
+    st.sampled_from([2021, 2024, 2000, 2099, 0xFFFF, 0]),
+    st.sampled_from([1, 2, 3, 6, 12, 0xFF, 0xFD, 0xFE, 13, 0]),
+    st.sampled_from([1, 15, 28, 29, 30, 31, 0xFF, 0xFD, 0]),
+    st.integers(0, 0xFF),
+    st.sampled_from([0, 12, 23, 0xFF, 24]),
+    st.sampled_from([0, 30, 59, 0xFF, 60]),
+    st.sampled_from([0, 30, 59, 0xFF, 60]),
+    st.integers(0, 0xFF),
+    st.sampled_from([0, -60, 60, -120, 720, -720, 721, -721, -0x8000, 0x7FFF]),
+    st.integers(0, 0xFF),
+).map(lambda f: struct.pack(">HBBBBBBBhB", *f))
+
+
+def _stamp(*fields: int) -> bytes:
+    """12 octets: year, month, day, weekday, hour, minute, second, hundredths, deviation, status."""
+    return struct.pack(">HBBBBBBBhB", *fields)
+
+
+@settings(max_examples=500)
+@given(raw=st.one_of(st.binary(min_size=12, max_size=12), _PLAUSIBLE_STAMP))
+@example(raw=_stamp(2021, 1, 1, 5, 0, 0, 0, 0, 720, 0))  # the largest deviation taken
+@example(raw=_stamp(2021, 1, 1, 5, 0, 0, 0, 0, -720, 0))
+@example(raw=_stamp(2021, 1, 1, 5, 0, 0, 0, 0, 721, 0))  # beyond: no offset
+@example(raw=_stamp(2021, 1, 1, 5, 0, 0, 0xFF, 0, -60, 0x80))  # seconds not given
+@example(raw=_stamp(2021, 2, 29, 5, 0, 0, 0, 0, 0, 0))  # no such day
+@example(raw=_stamp(2024, 2, 29, 4, 23, 59, 59, 99, 0, 0))
+@example(raw=_stamp(2021, 0xFD, 1, 5, 0, 0, 0, 0, 0, 0))  # end of DST marker
+def test_date_time_text_equals_the_decoded_date_time_s_text(raw):
+    """The hot path's text is the reference's: any octets, both ways of reading the deviation."""
+    stamp = CosemDateTime.from_bytes(raw)
+    for use_deviation in (True, False):
+        assert date_time_text(raw, use_deviation=use_deviation) == stamp.isoformat(
+            use_deviation=use_deviation
+        )
+
+
+def test_date_time_text_needs_twelve_octets():
+    with pytest.raises(AxdrError):
+        date_time_text(bytes(11))
 
 
 @pytest.mark.parametrize(
