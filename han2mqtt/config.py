@@ -138,10 +138,11 @@ class SourceSettings(_Section):
     format: Literal["auto", "hdlc", "mbus", "p1", "apdu"] = "auto"
     """Framing on the port: HDLC (Nordic HAN), M-Bus long frames (Austria), P1 telegrams."""
     watchdog: float | None = Field(default=60.0, gt=0)
-    """Seconds without a decoded frame after which the connection is reopened (null: never).
+    """Seconds without a valid frame after which the connection is reopened (null: never).
 
-    Decoded, not received: a port that delivers only noise (wrong line settings, a confused
-    adapter) is reopened as a silent one is."""
+    Valid frames, not bytes: a port that delivers only noise (wrong line settings, a confused
+    adapter) is reopened as a silent one is.  Valid frames that do not decode (a wrong key) keep
+    it open: reopening would not change them, and their decode errors are logged."""
     reconnect_min: float = Field(default=1.0, gt=0)
     reconnect_max: float = Field(default=60.0, gt=0)
     connect_timeout: float | None = Field(default=30.0, gt=0)

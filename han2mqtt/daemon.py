@@ -376,8 +376,9 @@ def _stream_source(
         watchdog_timeout=source.watchdog,
         connect_timeout=source.connect_timeout,
         on_state_change=bridge.on_source_state,
-        # The watchdog waits for decoded frames: a port that sends only noise is reopened too.
-        progress=lambda: bridge.decoder.stats.decoded,
+        # The watchdog waits for good frames: a port that sends only noise is reopened too, one
+        # whose frames do not decode (a wrong key) is not: the decode errors say what is wrong.
+        progress=lambda: bridge.frames,
         source=_describe_source(bridge.settings),
     )
 

@@ -178,10 +178,12 @@ class ConnectionManager:
         circuit_breaker: protection against peers that drop every connection at once.
         watchdog_timeout: seconds without a byte after which a connection counts as lost
             (None: no watchdog). Meters push every 2-10 s, so 30-60 s is a good value.
-        progress: a counter that grows with every decoded frame; the watchdog then waits for
-            it instead of bytes, so a port that delivers only noise is reconnected too.  A stall
-            is logged once at WARNING (naming ``source`` and the bytes that did arrive), then at
-            DEBUG (with a reminder every :data:`REMINDER_INTERVAL`) until a frame decodes again.
+        progress: a counter that grows with every good frame (checksums and length right); the
+            watchdog then waits for it instead of bytes, so a port that delivers only noise is
+            reconnected too, while one whose frames fail to decode (a wrong key) is not: reopening
+            it would change nothing.  A stall is logged once at WARNING (naming ``source`` and the
+            bytes that did arrive), then at DEBUG (with a reminder every
+            :data:`REMINDER_INTERVAL`) until a good frame arrives again.
         source: how the logs name the source (``tcp 192.0.2.7:8899``).
         stable_after: seconds a connection must live to reset the back-off.
         connect_timeout: seconds one connection attempt may take before it counts as failed
@@ -377,7 +379,7 @@ class ConnectionManager:
     async def _watch(self, protocol: StreamProtocol, silence: float) -> str:
         """Return the reason once ``silence`` seconds pass (on the manager's clock) idle.
 
-        Idle: without a new byte, or with a ``progress`` counter, without a decoded frame.
+        Idle: without a new byte, or with a ``progress`` counter, without a good frame.
         """
         progress = self._progress
         count = progress if progress is not None else (lambda: protocol.bytes_received)
@@ -395,7 +397,7 @@ class ConnectionManager:
                     return f"no data for {silence:g} s"
                 received = protocol.bytes_received - last_bytes
                 return (
-                    f"no frame decoded for {silence:g} s from {self._source}; "
+                    f"no valid frame for {silence:g} s from {self._source}; "
                     f"{received} bytes received"
                 )
 
@@ -410,7 +412,7 @@ class ConnectionManager:
     def _end_stall(self) -> None:
         if self._stall_warned_at is not None:
             self._stall_warned_at = None
-            _LOGGER.info("frames decoded again from %s", self._source)
+            _LOGGER.info("valid frames again from %s", self._source)
 
     async def _wait_before_retry(self, why: str, reason: str, level: int | None = None) -> None:
         """Back off after a failure; ``why`` is the whole story, ``reason`` the bare error.

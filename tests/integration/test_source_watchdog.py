@@ -1,4 +1,5 @@
-"""``han2mqtt run`` on a port that sends only garbage: reconnected, and named once in the log."""
+"""``han2mqtt run`` on a port that sends only garbage (reconnected, and named once in the log),
+and on one whose good frames do not decode (kept open: the decode errors say why)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import corpus
 from tests.conftest import Broker
 from tests.integration.helpers import start_daemon, stop_daemon, write_config
 
@@ -78,9 +80,68 @@ def test_a_port_of_garbage_is_reopened_by_the_watchdog_and_logged_once(
     assert code == 0, err
     assert garbage_port.connections >= 3, err  # bytes kept flowing, yet it was reconnected
     lost = re.findall(
-        rf"no frame decoded for 1 s from tcp 127\.0\.0\.1:{garbage_port.port}; "
+        rf"no valid frame for 1 s from tcp 127\.0\.0\.1:{garbage_port.port}; "
         r"(\d+) bytes received",
         err,
     )
     assert len(lost) == 1, err  # one line per outage, not one per reconnect
     assert int(lost[0]) > 0
+
+
+class FramePort:
+    """A TCP 'serial server' that sends one frame every 100 ms on every connection."""
+
+    def __init__(self, frame: bytes) -> None:
+        self.frame = frame
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.server.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
+
+    def _accept(self) -> None:
+        self.server.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._send, args=(client,), daemon=True).start()
+
+    def _send(self, client: socket.socket) -> None:
+        with client:
+            while not self._stop.is_set():
+                try:
+                    client.sendall(self.frame)
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._acceptor.join(5)
+        self.server.close()
+
+
+def test_frames_under_a_wrong_key_keep_the_port_open_and_name_the_key(
+    broker: Broker, tmp_path: Path
+):
+    """Good frames that do not decrypt: reopening the port changes nothing, the log says why."""
+    item = corpus.by_id("dk-kamstrup-omnipower-enc-testkey")
+    port = FramePort(bytes.fromhex(item["hex_or_text"]))
+    source = {"type": "tcp", "host": "127.0.0.1", "port": port.port, "watchdog": 1}
+    meter = {"encryption_key": "0F" * 16}  # not the meter's key, and no tag check
+    daemon = start_daemon(write_config(tmp_path, broker, source, meter=meter))
+    try:
+        time.sleep(5)  # five watchdog periods of frames that never decode
+    finally:
+        code, err = stop_daemon(daemon)
+        port.close()
+    assert code == 0, err
+    assert port.connections == 1, err
+    assert "no valid frame" not in err, err
+    assert "wrong encryption key" in err, err
