@@ -241,6 +241,7 @@ class Bridge:
         self.source_state = ConnectionState.CLOSED.value
         self.started = clock()
         self._first_frame: float | None = None
+        self._last_frame: float | None = None
         self._last_decode_log = -_DECODE_LOG_INTERVAL
         self._errors_since_log = 0
         self._last_note_log = -_DECODE_LOG_INTERVAL
@@ -272,7 +273,7 @@ class Bridge:
         blocks, Kamstrup CT memory) and its own last known meter id for frames without one.
         """
         self.frames += 1
-        now = self._clock()
+        now = self._last_frame = self._clock()
         if self._first_frame is None:
             self._first_frame = now
             self._info_changed = True
@@ -665,12 +666,15 @@ class Bridge:
             self._evicted_since_log = 0
 
     def healthy(self) -> bool:
-        """Frames arrived recently (or the daemon has only just started)."""
-        age = self.tracker.last_frame_age()
+        """Valid frames arrived recently (or the daemon has only just started).
+
+        Decoded or not: a restart (what systemd does when this stays false) revives a dead
+        input, but not a wrong key, and the decode errors already say what is wrong.
+        """
         limit = self.settings.health.max_age
-        if age is None:
+        if self._last_frame is None:
             return self._clock() - self.started < limit
-        return age < limit
+        return self._clock() - self._last_frame < limit
 
     def info_message(self) -> Message:
         """``bridge/info``: version, source, meters, counters; never secrets."""

@@ -420,12 +420,13 @@ class LogSettings(_Section):
 
 
 class HealthSettings(_Section):
-    """Liveness for Docker's HEALTHCHECK."""
+    """Liveness for Docker's HEALTHCHECK (decoded frames) and systemd's watchdog (valid frames)."""
 
     heartbeat_file: Path | None = None
     """Written after decoded frames; only a file that is missing or already a heartbeat."""
     max_age: float = Field(default=120.0, gt=0)
-    """``han2mqtt healthcheck`` fails when the last frame is older than this (seconds)."""
+    """``han2mqtt healthcheck`` fails when the last decoded frame is older than this (seconds);
+    systemd's watchdog pings stop when the last valid frame is."""
 
     @field_validator("heartbeat_file", mode="before")
     @classmethod

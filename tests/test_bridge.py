@@ -353,3 +353,19 @@ def test_meter_ids_beyond_the_cap_do_not_grow_bridge_info():
         if number in (20, 299):
             sizes.append(len(bridge.info_message().payload))
     assert sizes[1] <= sizes[0] + 10  # only the counts' digits grow
+
+
+def test_health_follows_valid_frames_whether_they_decode_or_not():
+    """systemd restarts a daemon that stays unhealthy: that revives a dead input, not a bad key."""
+    content = corpus.content(corpus.by_id("dk-kamstrup-omnipower-enc-testkey"))
+    assert content is not None
+    bridge, _, clock = _bridge(meter={"encryption_key": "0F" * 16}, health={"max_age": 30})
+    for _ in range(10):  # frames under a wrong key, one every 10 s: none decodes
+        clock.now += 10
+        bridge.handle_content(content)
+        assert bridge.healthy()
+    assert bridge.decoder.stats.decoded == 0
+    clock.now += 31  # the input falls silent
+    assert not bridge.healthy()
+    bridge.handle_content(CONTENTS["aidon_list2"])
+    assert bridge.healthy()
