@@ -8,7 +8,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,10 +20,12 @@ from tests.integration.helpers import start_daemon, stop_daemon, write_config
 pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
 
-class GarbagePort:
-    """A TCP 'serial server' that sends random bytes on every connection, forever."""
+class SendingPort:
+    """A TCP 'serial server' that sends ``chunk(rng)`` every ``pause`` s on every connection."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunk: Callable[[random.Random], bytes], pause: float) -> None:
+        self.chunk = chunk
+        self.pause = pause
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.server.getsockname()[1]
         self.connections = 0
@@ -48,10 +50,10 @@ class GarbagePort:
         with client:
             while not self._stop.is_set():
                 try:
-                    client.sendall(rng.randbytes(256))
+                    client.sendall(self.chunk(rng))
                 except OSError:
                     return
-                time.sleep(0.02)
+                time.sleep(self.pause)
 
     def close(self) -> None:
         self._stop.set()
@@ -60,14 +62,14 @@ class GarbagePort:
 
 
 @pytest.fixture
-def garbage_port() -> Iterator[GarbagePort]:
-    port = GarbagePort()
+def garbage_port() -> Iterator[SendingPort]:
+    port = SendingPort(lambda rng: rng.randbytes(256), 0.02)  # random bytes, forever
     yield port
     port.close()
 
 
 def test_a_port_of_garbage_is_reopened_by_the_watchdog_and_logged_once(
-    broker: Broker, garbage_port: GarbagePort, tmp_path: Path
+    broker: Broker, garbage_port: SendingPort, tmp_path: Path
 ):
     source = {"type": "tcp", "host": "127.0.0.1", "port": garbage_port.port, "watchdog": 1}
     daemon = start_daemon(write_config(tmp_path, broker, source))
@@ -88,51 +90,13 @@ def test_a_port_of_garbage_is_reopened_by_the_watchdog_and_logged_once(
     assert int(lost[0]) > 0
 
 
-class FramePort:
-    """A TCP 'serial server' that sends one frame every 100 ms on every connection."""
-
-    def __init__(self, frame: bytes) -> None:
-        self.frame = frame
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.server.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        self._acceptor = threading.Thread(target=self._accept, daemon=True)
-        self._acceptor.start()
-
-    def _accept(self) -> None:
-        self.server.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                client, _ = self.server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._send, args=(client,), daemon=True).start()
-
-    def _send(self, client: socket.socket) -> None:
-        with client:
-            while not self._stop.is_set():
-                try:
-                    client.sendall(self.frame)
-                except OSError:
-                    return
-                time.sleep(0.1)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._acceptor.join(5)
-        self.server.close()
-
-
 def test_frames_under_a_wrong_key_keep_the_port_open_and_name_the_key(
     broker: Broker, tmp_path: Path
 ):
     """Good frames that do not decrypt: reopening the port changes nothing, the log says why."""
     item = corpus.by_id("dk-kamstrup-omnipower-enc-testkey")
-    port = FramePort(bytes.fromhex(item["hex_or_text"]))
+    frame = bytes.fromhex(item["hex_or_text"])
+    port = SendingPort(lambda _: frame, 0.1)
     source = {"type": "tcp", "host": "127.0.0.1", "port": port.port, "watchdog": 1}
     meter = {"encryption_key": "0F" * 16}  # not the meter's key, and no tag check
     daemon = start_daemon(write_config(tmp_path, broker, source, meter=meter))

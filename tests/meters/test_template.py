@@ -211,6 +211,18 @@ def test_the_least_recently_used_template_goes_first():
 _SHARED = AutoDecoder()
 
 
+def _kamstrup_pairs(powers, currents, volts) -> list[bytes]:
+    """OBIS/value pairs of a Kamstrup list: four powers, three currents, three voltages."""
+    elements = []
+    for c, p in zip((1, 2, 3, 4), powers, strict=True):
+        elements += [enc.obis(f"1-1:{c}.7.0.255"), enc.u32(p)]
+    for c, i in zip((31, 51, 71), currents, strict=True):
+        elements += [enc.obis(f"1-1:{c}.7.0.255"), enc.u32(i)]
+    for c, v in zip((32, 52, 72), volts, strict=True):
+        elements += [enc.obis(f"1-1:{c}.7.0.255"), enc.u16(v)]
+    return elements
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     powers=st.tuples(*[st.integers(0, 0xFFFFFFFF)] * 4),
@@ -225,13 +237,7 @@ def test_random_values_decode_the_same_through_templates(powers, currents, volts
     """One decoder across all examples: most frames hit a template; all must equal the slow path."""
     when = enc.date_time(stamp[0], stamp[1], stamp[2], stamp[3], 0, 0)
     if vendor == "kamstrup":
-        elements = [enc.visible("Kamstrup_V0001")]
-        for c, p in zip((1, 2, 3, 4), powers, strict=True):
-            elements += [enc.obis(f"1-1:{c}.7.0.255"), enc.u32(p)]
-        for c, i in zip((31, 51, 71), currents, strict=True):
-            elements += [enc.obis(f"1-1:{c}.7.0.255"), enc.u32(i)]
-        for c, v in zip((32, 52, 72), volts, strict=True):
-            elements += [enc.obis(f"1-1:{c}.7.0.255"), enc.u16(v)]
+        elements = [enc.visible("Kamstrup_V0001"), *_kamstrup_pairs(powers, currents, volts)]
         body = enc.structure(*elements)
     elif vendor == "kaifa":
         body = enc.structure(
@@ -297,12 +303,7 @@ def test_kamstrup_rescaling_through_templates_equals_the_slow_path(
     ]
     if meter_type:
         elements += [enc.obis("1-1:96.1.1.255"), enc.visible(meter_type)]
-    for c, p in zip((1, 2, 3, 4), powers, strict=True):
-        elements += [enc.obis(f"1-1:{c}.7.0.255"), enc.u32(p)]
-    for c, i in zip((31, 51, 71), currents, strict=True):
-        elements += [enc.obis(f"1-1:{c}.7.0.255"), enc.u32(i)]
-    for c, v in zip((32, 52, 72), volts, strict=True):
-        elements += [enc.obis(f"1-1:{c}.7.0.255"), enc.u16(v)]
+    elements += _kamstrup_pairs(powers, currents, volts)
     elements += [enc.obis("1-1:1.8.0.255"), enc.u32(energy)]
     content = enc.LLC + enc.notification(enc.structure(*elements))
     assert _KAMSTRUP.decode(content) == _slow(content)
