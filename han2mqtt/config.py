@@ -51,6 +51,7 @@ from han2mqtt.errors import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG_PATHS",
+    "GridSettings",
     "HealthSettings",
     "HomeAssistantSettings",
     "LogSettings",
@@ -554,6 +555,25 @@ class TariffSettings(_Section):
         return self
 
 
+class GridSettings(_Section):
+    """The grid: its calendar (public holidays); rates, taxes and subsidies grow here."""
+
+    holidays: str | None = None
+    """Country (ISO 3166-1 alpha-2, e.g. ``NO``) whose public holidays grid rates and tariff
+    windows follow; unset: no day is a holiday."""
+
+    @field_validator("holidays")
+    @classmethod
+    def _country(cls, value: str | None) -> str | None:
+        if value is not None:
+            from han2mqtt.energy.calendar import supported_country  # noqa: PLC0415 - lazy
+
+            if not supported_country(value):
+                raise ValueError(f"no public-holiday calendar for country {value!r}")
+            return value.upper()
+        return value
+
+
 class StateSettings(_Section):
     """Where the energy stage keeps what must survive a restart."""
 
@@ -581,6 +601,7 @@ class Settings(BaseSettings):
     health: HealthSettings = HealthSettings()
     web: WebSettings = WebSettings()
     tariff: TariffSettings = TariffSettings()
+    grid: GridSettings = GridSettings()
     state: StateSettings = StateSettings()
 
     @model_validator(mode="after")

@@ -142,6 +142,7 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("tariff", "hours"), '["06-22"]', ["06-22"]),
         (("tariff", "months"), "[11, 12, 1]", [11, 12, 1]),
         (("tariff", "weekdays"), '["mon", "fri"]', ["mon", "fri"]),
+        (("grid", "holidays"), "no", "NO"),
         (("state", "dir"), "/var/lib/h2m", Path("/var/lib/h2m")),
     ],
 )
