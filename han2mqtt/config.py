@@ -15,6 +15,7 @@ Every model forbids unknown keys, so a misspelt key is an error that names it; l
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -67,11 +68,15 @@ __all__ = [
     "WebSettings",
     "host_zone",
     "load_settings",
+    "setting_keys",
 ]
 
 DEFAULT_CONFIG_PATHS = (Path("/etc/han2mqtt/config.yaml"), Path("config.yaml"))
 ENV_PREFIX = "HAN2MQTT_"
 ENV_DELIMITER = "__"
+NON_SETTING_VARIABLES = frozenset({"HAN2MQTT_CORPUS"})
+"""``HAN2MQTT_…`` variables that are no settings: ``HAN2MQTT_CORPUS`` points the tests and
+benchmarks at a capture file."""
 SECRET_DIRECTORIES = ("/run/secrets",)
 METER_TYPES = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr", "generic")
 MQTT_STRING_MAX = 65535
@@ -724,25 +729,51 @@ def _secret_directories() -> list[Path]:
 
 
 def _check_environment(environ: Mapping[str, str]) -> None:
-    """Every ``HAN2MQTT_<SECTION>[__<KEY>...]`` variable must name a known section and key.
+    """Every ``HAN2MQTT_…`` variable must name a known section and key.
 
     pydantic-settings silently ignores a variable whose section it does not know
-    (``HAN2MQTT_MQQT__HOST``), and turns an undecodable value for a section
-    (``HAN2MQTT_MQTT=broker``) into a ``SettingsError`` traceback.  Both become one line naming
-    the variable here.  Variables without the delimiter that are not a section name are left
-    alone: they are no configuration keys (``HAN2MQTT_CORPUS`` points the tests and benchmarks at
-    a capture) and pydantic-settings never reads them.  Names are matched case-insensitively, as
+    (``HAN2MQTT_MQQT__HOST``) or that joins section and key with one underscore
+    (``HAN2MQTT_MQTT_HOST``), and turns an undecodable value for a section
+    (``HAN2MQTT_MQTT=broker``) into a ``SettingsError`` traceback.  Each becomes one line naming
+    the variable and the nearest valid name here.  :data:`NON_SETTING_VARIABLES` are no
+    configuration keys and are left alone.  Names are matched case-insensitively, as
     pydantic-settings does.  The value of a variable is never quoted: it may be a secret.
 
     Raises:
         ConfigError: naming the first variable that is wrong.
     """
     for name, value in sorted(environ.items()):
-        if not name.upper().startswith(ENV_PREFIX):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in NON_SETTING_VARIABLES:
             continue
         rest = name[len(ENV_PREFIX) :].lower()
         if ENV_DELIMITER in rest or rest in Settings.model_fields:
             _check_variable(name, rest.split(ENV_DELIMITER), value)
+        else:
+            hint = _nearest(rest, [key.replace(".", ENV_DELIMITER) for key in setting_keys()])
+            nearest = f"did you mean {ENV_PREFIX}{hint.upper()}? " if hint else ""
+            raise ConfigError(
+                f"{name} names no setting: {nearest}(a section and its key are joined by two "
+                f"underscores: {ENV_PREFIX}<SECTION>{ENV_DELIMITER}<KEY>)"
+            )
+
+
+def setting_keys(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Every setting's dotted name (``mqtt.host``, ``mqtt.tls.enabled``), sections excluded."""
+    keys: list[str] = []
+    for name, field in (model or Settings).model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(setting_keys(annotation, f"{prefix}{name}."))
+        else:
+            keys.append(prefix + name)
+    return keys
+
+
+def _nearest(word: str, candidates: list[str]) -> str | None:
+    """The candidate most like ``word`` (a misspelling), if any is close enough."""
+    found = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 def _check_variable(name: str, parts: list[str], value: str) -> None:
@@ -753,7 +784,9 @@ def _check_variable(name: str, parts: list[str], value: str) -> None:
         if field is None:
             what = "section" if depth == 0 else "key"
             known = ", ".join(model.model_fields)
-            raise ConfigError(f"{name}: unknown {what} {dotted} (known: {known})")
+            hint = _nearest(part, list(model.model_fields))
+            mean = f"; did you mean {'.'.join([*parts[:depth], hint])}?" if hint else ""
+            raise ConfigError(f"{name}: unknown {what} {dotted}{mean} (known: {known})")
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
@@ -773,13 +806,76 @@ def _check_variable(name: str, parts: list[str], value: str) -> None:
         )
 
 
-def _one_line(error: ValidationError) -> str:
-    """``mqtt.prot: Extra inputs are not permitted`` (+ how many more problems there are)."""
+def _one_line(error: ValidationError, path: Path | None = None) -> str:
+    """``config.yaml line 3: mqtt.prot: unknown key (did you mean mqtt.protocol?)``.
+
+    The first problem, where it is (the file and line when the value came from the YAML file),
+    and how many more there are.  Values are never quoted: one may be a secret.
+    """
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "configuration"
+    loc = tuple(first["loc"])
+    where = ".".join(str(part) for part in loc) or "configuration"
     message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        hint = _nearest(str(loc[-1]), list(_model_at(loc[:-1]).model_fields))
+        prefix = "".join(f"{part}." for part in loc[:-1])
+        message = "unknown key" + (f" (did you mean {prefix}{hint}?)" if hint else "")
+    elif first["type"] == "string_type" and isinstance(first.get("input"), int | float):
+        message = (
+            "write it in quotes: YAML reads an unquoted number as a number, and a key or id "
+            'like 0011… loses its leading zeros (encryption_key: "0011…")'
+        )
+    line = _yaml_line(path, loc) if path is not None and not _from_environment(loc) else None
+    located = f"{path} line {line}: " if line is not None else ""
     more = len(error.errors()) - 1
-    return f"{where}: {message}" + (f" (and {more} more)" if more else "")
+    return f"{located}{where}: {message}" + (f" (and {more} more)" if more else "")
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The model that holds the key at ``loc`` (``("mqtt", "tls")`` → :class:`TlsSettings`)."""
+    model: type[BaseModel] = Settings
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = None if field is None else field.annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        model = annotation
+    return model
+
+
+def _from_environment(loc: tuple[int | str, ...]) -> bool:
+    """Whether an environment variable sets the value at ``loc`` (or its section as a whole)."""
+    names = {name.upper() for name in os.environ}
+    parts = [str(part).upper() for part in loc if isinstance(part, str)]
+    return any(
+        ENV_PREFIX + ENV_DELIMITER.join(parts[:depth]) in names
+        for depth in range(1, len(parts) + 1)
+    )
+
+
+def _yaml_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
+    """The line (1-based) of the deepest key of ``loc`` found in the YAML file, if any."""
+    try:
+        node: yaml.Node | None = yaml.compose(
+            path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader
+        )
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next((pair for pair in node.value if pair[0].value == str(part)), None)
+            if found is None:
+                break
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
 
 
 def _find_config(path: Path | None) -> Path | None:
@@ -826,7 +922,12 @@ def _check_yaml(path: Path) -> None:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or ""
-        what = problem if problem.startswith("duplicate key") else "invalid YAML"
+        if problem.startswith("duplicate key"):
+            what = problem
+        else:
+            context = getattr(exc, "context", None)
+            reason = "; ".join(part for part in (context, problem) if part)
+            what = f"invalid YAML: {reason}" if reason else "invalid YAML"
         raise ConfigError(f"{path}{where}: {what}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
@@ -853,7 +954,7 @@ def load_settings(config_path: Path | None = None) -> Settings:
     try:
         loaded = _Loaded()
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc)) from None
+        raise ConfigError(_one_line(exc, path)) from None
     except SettingsError as exc:
         # A source could not decode a value.  The message names the field and the source, never
         # the value; the cause (a JSON error, say) might quote it, so it is dropped.
