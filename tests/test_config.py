@@ -76,6 +76,26 @@ def test_secret_files_from_the_credentials_directory(
     assert "s3cret" not in str(settings.redacted())
 
 
+@pytest.mark.parametrize(
+    ("yaml_text", "files", "expected"),
+    [
+        ("mqtt:\n  host: broker\n", {}, None),  # no login: the directory stays empty
+        ("mqtt:\n  username: meter\n", {"han2mqtt_mqtt__password": "s3cret\n"}, "s3cret"),
+    ],
+)
+def test_the_systemd_unit_credentials_work_with_and_without_a_broker_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, yaml_text: str, files, expected
+):
+    # LoadCredential=han2mqtt:/etc/han2mqtt/credentials names each file han2mqtt_<file name>.
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    for name, text in files.items():
+        (credentials / name).write_text(text)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    password = load_settings(_write(tmp_path, yaml_text)).mqtt.password
+    assert (password.get_secret_value() if password else None) == expected
+
+
 def test_docker_secrets_directory(tmp_path: Path):
     secrets = tmp_path / "secrets"
     secrets.mkdir()
