@@ -51,6 +51,7 @@ from pydantic_settings import (
 from han2mqtt.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_CLIENT_ID",
     "DEFAULT_CONFIG_PATHS",
     "GridSettings",
     "HealthSettings",
@@ -74,6 +75,8 @@ __all__ = [
 DEFAULT_CONFIG_PATHS = (Path("/etc/han2mqtt/config.yaml"), Path("config.yaml"))
 ENV_PREFIX = "HAN2MQTT_"
 ENV_DELIMITER = "__"
+DEFAULT_CLIENT_ID = "han2mqtt"
+"""``mqtt.client_id`` by default (a replay makes it ``han2mqtt-replay``)."""
 NON_SETTING_VARIABLES = frozenset({"HAN2MQTT_CORPUS"})
 """``HAN2MQTT_…`` variables that are no settings: ``HAN2MQTT_CORPUS`` points the tests and
 benchmarks at a capture file."""
@@ -349,7 +352,7 @@ class MqttSettings(_Section):
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = None
     password: SecretStr | None = None
-    client_id: str = "han2mqtt"
+    client_id: str = DEFAULT_CLIENT_ID
     base_topic: str = "han2mqtt"
     qos: int = Field(default=0, ge=0, le=2)
     retain: RetainSettings = RetainSettings()

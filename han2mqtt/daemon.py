@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from han2mqtt import stopsignals
 from han2mqtt._version import __version__
 from han2mqtt.bridge import Bridge, Publisher
-from han2mqtt.config import Settings
+from han2mqtt.config import DEFAULT_CLIENT_ID, Settings
 from han2mqtt.errors import ConfigError, StateError, TransportError
 from han2mqtt.health import notify, watchdog_interval, write_heartbeat
 from han2mqtt.io import (
@@ -50,7 +50,7 @@ from han2mqtt.statefile import (
 if TYPE_CHECKING:
     from han2mqtt.web import StatusPage
 
-__all__ = ["describe_source", "run_daemon", "source_factory"]
+__all__ = ["describe_source", "replay_client_id", "run_daemon", "source_factory"]
 
 _LOGGER = logging.getLogger("han2mqtt")
 _HOUSEKEEPING_PERIOD = 1.0
@@ -304,6 +304,7 @@ async def _run(
 ) -> int:
     _handle_stop_signals(stop)
     _preflight(settings)
+    settings = replay_client_id(settings)
     mqtt: Publisher = publisher if publisher is not None else MqttPublisher(settings.mqtt)
     bridge = Bridge(settings, mqtt)
     path = state_directory(settings.state.dir) / STATE_FILE
@@ -433,6 +434,19 @@ async def _replay(bridge: Bridge, feeder: RelayFeeder, queue: asyncio.Queue[Any]
         return
     await queue.join()  # every content decoded and published
     _LOGGER.info("replayed %d chunk(s) from %s; stopping", chunks, source.path)
+
+
+def replay_client_id(settings: Settings) -> Settings:
+    """A replay (``source.type: file``) with the default client id gets one of its own.
+
+    The broker closes the older of two connections with one client id: a replay beside the live
+    bridge, both ``han2mqtt``, would throw each other off every second.
+    """
+    mqtt = settings.mqtt
+    if settings.source.type != "file" or mqtt.client_id != DEFAULT_CLIENT_ID:
+        return settings
+    own = mqtt.model_copy(update={"client_id": f"{DEFAULT_CLIENT_ID}-replay"})
+    return settings.model_copy(update={"mqtt": own})
 
 
 def _preflight(settings: Settings) -> None:

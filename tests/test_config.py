@@ -9,6 +9,7 @@ import pytest
 
 from han2mqtt.cli import main
 from han2mqtt.config import load_settings
+from han2mqtt.daemon import replay_client_id
 from han2mqtt.errors import ConfigError
 
 
@@ -400,3 +401,17 @@ def test_replay_speed(tmp_path: Path, raw: str, expected: object):
         _write(tmp_path, f"source:\n  type: file\n  path: x\n  speed: {raw}\n")
     )
     assert settings.source.speed == expected
+
+
+def test_a_replay_gets_a_client_id_of_its_own_unless_one_is_set(tmp_path: Path):
+    recording = "source:\n  type: file\n  path: x.rec\n"
+    replay = replay_client_id(load_settings(_write(tmp_path, recording)))
+    assert replay.mqtt.client_id == "han2mqtt-replay"
+    chosen = replay_client_id(
+        load_settings(_write(tmp_path, recording + "mqtt:\n  client_id: a\n"))
+    )
+    assert chosen.mqtt.client_id == "a"
+    live = replay_client_id(
+        load_settings(_write(tmp_path, "source:\n  type: tcp\n  host: h\n  port: 1\n"))
+    )
+    assert live.mqtt.client_id == "han2mqtt"
