@@ -480,12 +480,36 @@ def _not_a_heartbeat(path: Path) -> str | None:
 
 
 class WebSettings(_Section):
-    """The status page and its JSON, event and metrics endpoints (read-only, no authentication)."""
+    """The status page and its JSON, event and metrics endpoints (read-only).
+
+    With ``username`` and ``password`` every route asks for them (HTTP Basic authentication):
+    the page shows a household's consumption, hour by hour.  Basic authentication sends the
+    password with every request, readable by anyone on the network path: it keeps the page from
+    the rest of a home network, not from the internet (put a TLS proxy in front for that).
+    """
 
     enabled: bool = True
     host: str = "127.0.0.1"
     """Address to listen on; ``0.0.0.0`` opens the page to the whole network (the image does)."""
     port: int = Field(default=8080, ge=1, le=65535)
+    username: str | None = Field(default=None, min_length=1)
+    password: SecretStr | None = None
+    """Secret: a file ``web__password`` (Docker secret, systemd credential) rather than YAML."""
+
+    @field_validator("username")
+    @classmethod
+    def _no_colon(cls, value: str | None) -> str | None:
+        if value is not None and ":" in value:
+            raise ValueError("web.username cannot contain ':' (HTTP Basic authentication)")
+        return value
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> WebSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("web.username and web.password go together: set both, or neither")
+        if self.password is not None and not self.password.get_secret_value():
+            raise ValueError("web.password is empty")
+        return self
 
 
 _HOURS = re.compile(r"^([01]?\d|2[0-4])-([01]?\d|2[0-4])$")
@@ -628,6 +652,7 @@ class Settings(BaseSettings):
             ("source", "mqtt_password"),
             ("meter", "encryption_key"),
             ("meter", "authentication_key"),
+            ("web", "password"),
         ):
             if data[section].get(key) is not None:
                 data[section][key] = "**********"

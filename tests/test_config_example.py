@@ -131,6 +131,8 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("web", "enabled"), "false", False),
         (("web", "host"), "::1", "::1"),
         (("web", "port"), "8099", 8099),
+        (("web", "username"), "me", "me"),
+        (("web", "password"), "s3cret", "s3cret"),
         (("meter", "timezone"), "Europe/Oslo", "Europe/Oslo"),
         (("meter", "max_power"), "17.3", 17.3),
         (("meter", "main_fuse"), "25", 25),
@@ -157,6 +159,9 @@ def test_every_key_can_be_set_from_the_environment(
         monkeypatch.setenv("HAN2MQTT_TARIFF__PRESET", "custom")
     if path == ("mqtt", "password"):  # a password alone is an error
         monkeypatch.setenv("HAN2MQTT_MQTT__USERNAME", "meter")
+    if path[0] == "web" and path[1] in ("username", "password"):  # they go together
+        other = "password" if path[1] == "username" else "username"
+        monkeypatch.setenv(f"HAN2MQTT_WEB__{other.upper()}", "x")
     if path == ("mqtt", "tls", "keyfile"):  # so is a key without its certificate
         monkeypatch.setenv("HAN2MQTT_MQTT__TLS__CERTFILE", "/c.pem")
     assert _value(load_settings(EXAMPLE), path) == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from datetime import UTC, datetime
@@ -17,6 +18,33 @@ from han2mqtt.web.server import ASSETS, SECURITY_HEADERS
 from tests.web.conftest import AIDON, AIDON_ID, CONTENTS, make_settings
 
 PATHS = ["/", "/app.js", "/app.css", "/favicon.svg", "/api/state", "/api/history", "/metrics"]
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+async def test_a_password_guards_every_route(page_factory, caplog):
+    from pydantic import SecretStr  # noqa: PLC0415
+
+    settings = make_settings()
+    web = settings.web.model_copy(update={"username": "me", "password": SecretStr("pässword")})
+    page = await page_factory(settings.model_copy(update={"web": web}))
+    page.feed(AIDON)
+    good = _basic("me", "pässword")
+    for path in [*PATHS, "/api/events"]:
+        refused = await page.get(path)
+        assert refused.status == 401, path
+        assert refused.headers["WWW-Authenticate"].startswith('Basic realm="han2mqtt"')
+        assert "1743" not in await refused.text()
+        for wrong in (_basic("me", "wrong"), _basic("you", "pässword"), _basic("me", "pässwor")):
+            assert (await page.get(path, headers=wrong)).status == 401, path
+    for path in PATHS:
+        assert (await page.get(path, headers=good)).status == 200, path
+    garbled = await page.get("/api/state", headers={"Authorization": "Basic ***"})
+    assert garbled.status == 401
+    assert "open to the network without a password" not in caplog.text  # 127.0.0.1
 
 
 async def test_state_before_any_frame(page):
