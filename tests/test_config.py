@@ -421,7 +421,7 @@ def test_the_web_password_is_a_secret_and_goes_with_a_username(tmp_path: Path):
     settings = load_settings(_write(tmp_path, "web:\n  username: me\n  password: s3cret\n"))
     assert settings.redacted()["web"]["password"] == "**********"
     assert "s3cret" not in repr(settings)
-    with pytest.raises(ConfigError, match="web.username and web.password go together"):
+    with pytest.raises(ConfigError, match=r"web\.username and web\.password go together"):
         load_settings(_write(tmp_path, "web:\n  password: s3cret\n"))
     with pytest.raises(ConfigError, match="cannot contain ':'"):
         load_settings(_write(tmp_path, "web:\n  username: 'a:b'\n  password: s3cret\n"))
