@@ -15,7 +15,7 @@ import sys
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -352,6 +352,10 @@ class Bridge:
         if needs_discovery:
             self._publish_discovery(state)
         self._publish_reading(state, reading, stamp, derived)
+        for sub in reading.sub_readings:
+            # A gas, water or heat meter behind this P1 port: a meter of its own, reached
+            # through this one (its Home Assistant device says so with via_device).
+            self._observed(replace(sub, parent=state.meter_id), received_at)
 
     def _publish_reading(
         self,
@@ -727,6 +731,7 @@ def energy_parameters(settings: Settings) -> EnergyParameters:
         max_power=meter.max_power,
         main_fuse=meter.main_fuse,
         tariff=tariff_model(settings.tariff),
+        max_gas_flow=meter.max_gas_flow,
     )
 
 

@@ -231,6 +231,9 @@ class MeterSettings(_Section):
     """IANA zone of the meter's local time (hours, days, months); default: the host's."""
     max_power: float = Field(default=50.0, gt=0)
     """kW the installation can draw at most: a register rising faster is rejected."""
+    max_gas_flow: float = Field(default=16.0, gt=0)
+    """m³/h a gas meter behind the P1 port passes at most (G10: 16): a faster ``gas_total`` is
+    rejected."""
     main_fuse: float | None = Field(default=None, gt=0)
     """The main fuse in A, for ``phase_load_l1..3``."""
 

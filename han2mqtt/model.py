@@ -103,7 +103,10 @@ class MeterReading:
         units: OBIS code -> unit symbol of the value in ``obis`` (``"W"``, ``"Wh"``), where known.
         field_obis: normalized field name -> the OBIS code it came from.
         layout: name of the layout that decoded it (``"aidon"``, ``"kaifa"``, ``"kamstrup"``,
-            ``"generic"``, ``"p1"``).
+            ``"generic"``, ``"p1"``; ``"p1-mbus"`` for a sub-meter).
+        sub_readings: readings of the M-Bus devices behind this meter's P1 port (gas, water,
+            heat), each a meter of its own with its equipment id as ``meter_id``.
+        parent: for a sub-reading, the id of the meter it was read through (set by the bridge).
     """
 
     fields: dict[str, FieldValue]
@@ -111,6 +114,8 @@ class MeterReading:
     units: dict[str, str] = field(default_factory=dict)
     field_obis: dict[str, str] = field(default_factory=dict)
     layout: str = "generic"
+    sub_readings: list[MeterReading] = field(default_factory=list)
+    parent: str | None = None
 
     @property
     def meter_id(self) -> str | None:

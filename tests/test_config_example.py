@@ -145,6 +145,7 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("tariff", "months"), "[11, 12, 1]", [11, 12, 1]),
         (("tariff", "weekdays"), '["mon", "fri"]', ["mon", "fri"]),
         (("grid", "holidays"), "no", "NO"),
+        (("meter", "max_gas_flow"), "6", 6.0),
         (("state", "dir"), "/var/lib/h2m", Path("/var/lib/h2m")),
     ],
 )

@@ -102,7 +102,9 @@ def _restore(saved: object, parameters: EnergyParameters) -> EnergyEngine:
     saved = _mapping(saved)
     engine = EnergyEngine(parameters)
     for name, register in _mapping(saved["guards"]).items():
-        engine.guards[str(name)] = CounterGuard(parameters.max_power, _read_register(register))
+        engine.guards[str(name)] = CounterGuard(
+            parameters.max_rate(str(name)), _read_register(register)
+        )
     for name, counter in _mapping(saved["counters"]).items():
         if name in engine.counters:
             _restore_counter(engine.counters[name], _mapping(counter))

@@ -14,10 +14,12 @@ it, in the unit the header states: the same topic for the same reading, whatever
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Final
 
 from han2mqtt import model
 from han2mqtt.meters.normalize import TEXT, ObisValue, Quantity, build_reading
+from han2mqtt.meters.submeter import split_channels
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.obis import Obis, parse_obis
 from han2mqtt.protocol.p1 import P1Object, P1Telegram, decimal_parts, p1_timestamp, parse_telegram
@@ -148,11 +150,14 @@ def decode_telegram(telegram: P1Telegram) -> MeterReading:
         ChecksumError: the CRC does not match.
         FramingError: the telegram has no OBIS line.
     """
-    values = [value for item in parse_telegram(telegram) for value in _values(item)]
+    items = parse_telegram(telegram)
+    values = [value for item in items for value in _values(item)]
     # Objects of M-Bus channel devices (0-1:..., 0-2:...: gas, water, heat meters) are not the
-    # electricity meter's: they are kept under their OBIS codes, never mapped to its fields.
+    # electricity meter's: a device known on exact evidence is a meter of its own; the others
+    # are kept under their OBIS codes, never mapped to the electricity meter's fields.
+    subs, taken = split_channels(items, values)
     own = [v for v in values if not (v.obis.a == 0 and v.obis.b != 0)]
-    channels = [v for v in values if v.obis.a == 0 and v.obis.b != 0]
+    channels = [v for v in values if v.obis.a == 0 and v.obis.b not in taken and v.obis.b != 0]
     extra: dict[str, FieldValue] = {}
     flag = telegram.manufacturer_flag.upper()
     extra[model.FIELD_METER_MANUFACTURER] = MANUFACTURERS.get(flag, flag)
@@ -161,4 +166,4 @@ def decode_telegram(telegram: P1Telegram) -> MeterReading:
         others = build_reading(channels, layout="p1", map_fields=False)
         reading.obis.update(others.obis)
         reading.units.update(others.units)
-    return reading
+    return replace(reading, sub_readings=subs) if subs else reading

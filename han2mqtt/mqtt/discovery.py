@@ -34,6 +34,7 @@ from han2mqtt.protocol.obis import parse_obis
 
 __all__ = [
     "DERIVED_CLASSES",
+    "SUB_METER_CLASSES",
     "SensorClass",
     "announces",
     "device_topic",
@@ -109,6 +110,13 @@ DERIVED_CLASSES: Final = {
     "tariff_headroom_power": SensorClass("power", "measurement", "W"),
 }
 """Home Assistant classes of the energy stage's values (CONVENTIONS.md names)."""
+SUB_METER_CLASSES: Final = {
+    "gas_total": SensorClass("gas", "total_increasing", "m³"),
+    "water_total": SensorClass("water", "total_increasing", "m³"),
+    "heat_total": SensorClass("energy", "total_increasing", "GJ"),
+    "cooling_total": SensorClass("energy", "total_increasing", "GJ"),
+}
+"""The Energy dashboard's classes of the totals of gas, water and heat meters behind a P1 port."""
 _PEAKS_TEMPLATES: Final = (
     # The state: the peaks' kWh ("3.1 / 2.9 / 2.5"); the attributes: the whole list.
     ("val_tpl", "{{ value_json | map(attribute='kwh') | join(' / ') }}"),
@@ -188,6 +196,10 @@ def _sensors(meter: str, reading: MeterReading, mqtt: MqttSettings, *, obis: boo
     sensors = []
     for field, code in reading.field_obis.items():
         klass = sensor_class(code)
+        sub = SUB_METER_CLASSES.get(field)
+        if sub is not None:
+            # A sub-meter's total, in the unit its telegram states (heat: GJ or kWh).
+            klass = SensorClass(sub.device_class, sub.state_class, reading.units.get(code))
         sensors.append(
             _Sensor(
                 _entity_part(code),
@@ -281,6 +293,8 @@ def discovery_messages(  # noqa: PLR0913 - the sections it reads, and two option
     manufacturer = reading.fields.get("meter_manufacturer")
     meter_type = reading.fields.get("meter_type")
     device = _device(meter, _str(manufacturer), _str(meter_type))
+    if reading.parent is not None:
+        device["via_device"] = node_id(reading.parent)  # a sub-meter behind that meter's port
     sensors = _sensors(meter, reading, mqtt, obis=obis) + _derived_sensors(meter, derived, mqtt)
     prefix = homeassistant.prefix
     if homeassistant.mode == "device":
