@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from han2mqtt.energy import EnergyEngine, EnergyParameters, Verdict
-from han2mqtt.model import MeterReading
+from han2mqtt.model import FieldValue, MeterReading
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 
 def _reading(field: str, value: float, when: datetime) -> MeterReading:
     code = "0-1:24.2.1.255"
-    fields = {"meter_id": "G1", field: value, "meter_datetime": when.isoformat()}
+    fields: dict[str, FieldValue] = {"meter_id": "G1", field: value}
+    fields["meter_datetime"] = when.isoformat()
     return MeterReading(fields, {code: value}, {code: "m³"}, {field: code}, "p1-mbus")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -55,8 +56,10 @@ def test_gas_and_water_are_devices_of_their_own_via_the_electricity_meter(
     assert gas_state["meter_time"] == "2020-05-12T13:45:58+02:00"  # the capture time, local
     assert "active_power_import" not in gas_state
 
-    def device(meter: str) -> dict:
-        return json.loads(capture.last(f"homeassistant/device/han2mqtt_{meter.lower()}/config"))
+    def device(meter: str) -> dict[str, Any]:
+        topic = f"homeassistant/device/han2mqtt_{meter.lower()}/config"
+        found: dict[str, Any] = json.loads(capture.last(topic) or "{}")
+        return found
 
     for meter, klass in ((GAS, "gas"), (WATER, "water")):
         payload = device(meter)
