@@ -70,6 +70,7 @@ _BY_KIND: Final = {
     # HA's reactive_energy device class exists only since 2025.6; an older HA (device discovery
     # came in 2024.12) rejects the whole entity for it.  kvarh with no device class is accepted.
     "reactive_energy": SensorClass(None, "total_increasing", "kvarh"),
+    "apparent_power": SensorClass("apparent_power", "measurement", "VA"),
     "current": SensorClass("current", "measurement", "A"),
     "voltage": SensorClass("voltage", "measurement", "V"),
     # Our power factor is a ratio 0..1; HA's power_factor class accepts no unit for that.
