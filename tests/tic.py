@@ -36,7 +36,7 @@ def wire(item_id: str) -> bytes:
 
 def with_parity(data: bytes) -> bytes:
     """The bytes as a port set to 8N1 reads a 7E1 line: the even-parity bit in bit 7."""
-    return bytes(b | 0x80 if bin(b).count("1") % 2 else b for b in data)
+    return bytes(b | 0x80 if b.bit_count() % 2 else b for b in data)
 
 
 def group(label: str, value: str, *, standard: bool, horodate: str | None = None) -> str:

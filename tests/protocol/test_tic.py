@@ -112,7 +112,7 @@ def test_random_bytes_never_raise(data: bytes, chunk: int):
 def test_an_endless_frame_is_bounded():
     reader = TicFrameReader()
     assert reader.read(b"\x02" + b"\nA 1 Q\r" * 3000) == []
-    assert len(reader._buffer) <= 8 * 1024  # noqa: SLF001 - the bound is the behaviour
+    assert len(reader._buffer) <= 8 * 1024
     assert reader.read(tic.wire(tic.HISTORIQUE))[0].value("ADCO") == "111111111111"
 
 
