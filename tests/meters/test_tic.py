@@ -1,4 +1,4 @@
-"""TIC frames to normalized readings: the contract's names, kWh, VA never as W, only certain status."""
+"""TIC frames to readings: the contract's names, kWh, VA never as W, only certain status bits."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from han2mqtt import AutoDecoder
 from han2mqtt.energy import EnergyEngine, EnergyParameters
 from han2mqtt.errors import LayoutError
+from han2mqtt.model import FieldValue
 from han2mqtt.meters.tic import decode_tic_frame, status_fields
 from han2mqtt.mqtt.discovery import sensor_class
 from han2mqtt.protocol.tic import frames_from_text, parse_frame
@@ -19,7 +20,7 @@ PARIS = ZoneInfo("Europe/Paris")
 ACTIVE = ("active_power_import", "active_power_export")
 
 
-def _reading(text: str) -> dict[str, object]:
+def _reading(text: str) -> dict[str, FieldValue]:
     return decode_tic_frame(parse_frame(frames_from_text(text)[0])).fields
 
 
