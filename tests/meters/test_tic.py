@@ -10,8 +10,8 @@ import pytest
 from han2mqtt import AutoDecoder
 from han2mqtt.energy import EnergyEngine, EnergyParameters
 from han2mqtt.errors import LayoutError
-from han2mqtt.model import FieldValue
 from han2mqtt.meters.tic import decode_tic_frame, status_fields
+from han2mqtt.model import FieldValue
 from han2mqtt.mqtt.discovery import sensor_class
 from han2mqtt.protocol.tic import frames_from_text, parse_frame
 from tests import tic
