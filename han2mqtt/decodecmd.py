@@ -140,7 +140,7 @@ def _contents(stream: bytes) -> tuple[list[bytes], list[Problem]]:
     if apdu and apdu[0] in _APDU_STARTS:
         return [stream], []
     text = _tic_text_contents(stream)
-    if text[0]:
+    if text[0] or text[1]:  # groups whose checksums pass: a TIC capture, if not a good one
         return text
     what = f"{len(stream)} bytes" if stream else "empty input"
     return [], [Problem(f"no frame found ({what}: no HDLC, M-Bus, P1 or TIC frame, no APDU)", None)]

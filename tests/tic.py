@@ -9,6 +9,8 @@ from typing import Any
 
 from han2mqtt.protocol.tic import checksum, frames_from_text
 
+__all__ = ["frames_from_text", "group", "items", "text", "wire", "with_parity"]
+
 VECTORS = Path(__file__).resolve().parent / "vectors" / "tic.json"
 HISTORIQUE = "fr-generic-electronic-historique-hchp-renedteleinfo"
 HISTORIQUE_CUT = "fr-linky-historique-hchp-hallard-teleinfotest"
