@@ -174,7 +174,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(line, flush=True)  # a pipe reader (a test, a script) learns the port at once
 
     try:
-        asyncio.run(simulate(args.host, args.port, args.interval, announce=announce))
+        asyncio.run(
+            simulate(args.host, args.port, args.interval, announce=announce, meter=args.meter)
+        )
     except OSError as exc:
         # asyncio's message repeats the address; the errno's text alone says why.
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
@@ -274,6 +276,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument(
         "--interval", type=_interval, default=2.0, help="seconds between frames (2)"
+    )
+    simulate.add_argument(
+        "--meter",
+        choices=("han", "linky"),
+        default="han",
+        help="han: the built-in real HAN frames (default); linky: a Linky's TIC frames",
     )
     simulate.set_defaults(handler=_cmd_simulate)
 
