@@ -1,4 +1,4 @@
-"""``han2mqtt simulate --meter linky``: TIC frames on a TCP port, as a Linky behind a serial server."""
+"""``han2mqtt simulate --meter linky``: TIC frames on a TCP port, as behind a serial server."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from han2mqtt import AutoDecoder
 from han2mqtt.linky import LINKY_ID
-from han2mqtt.protocol.tic import TicFrameReader
+from han2mqtt.protocol.tic import TicFrame, TicFrameReader
 from tests.integration.helpers import clean_env
 
 HAN2MQTT = Path(sys.executable).parent / "han2mqtt"
@@ -31,7 +31,7 @@ def test_the_linky_simulator_serves_tic_frames():
         match = ANNOUNCE.match(process.stdout.readline())
         assert match is not None
         reader = TicFrameReader()
-        frames = []
+        frames: list[TicFrame] = []
         with socket.create_connection(("127.0.0.1", int(match.group(2))), timeout=10) as sock:
             while len(frames) < 5:
                 chunk = sock.recv(4096)
