@@ -33,6 +33,18 @@ def test_examples_give_the_modes_line(index: int, line: tuple[int, str, int], tm
     assert (source.baudrate, source.parity, source.bytesize) == line
 
 
+def test_the_simulator_example_reads_tcp(tmp_path: Path):
+    path = tmp_path / "config.yaml"
+    path.write_text(_yaml_blocks()[2], encoding="utf-8")
+    source = load_settings(path).source
+    assert (source.type, source.host, source.port, source.format) == (
+        "tcp",
+        "127.0.0.1",
+        8899,
+        "tic",
+    )
+
+
 def test_a_line_set_by_hand_is_kept(tmp_path: Path):
     path = tmp_path / "config.yaml"
     path.write_text("source:\n  format: tic\n  parity: N\n  bytesize: 8\n", encoding="utf-8")

@@ -11,6 +11,7 @@ import random
 
 import pytest
 
+from han2mqtt.config import load_settings
 from han2mqtt.probe import (
     AS_SET,
     SETTINGS,
@@ -103,6 +104,20 @@ def test_a_linky_in_either_mode(setting: LineSetting, item: str | None, mode: st
     assert found.meter_id in {"111111111111", "021728123456"}
     snippet = config_snippet(found, device="/dev/ttyUSB0")
     assert f"baudrate: {setting.baudrate}\n  parity: E\n  bytesize: 7\n  format: tic" in snippet
+
+
+def test_the_snippet_is_a_config_that_loads(tmp_path):
+    found = analyse(raw(by_id("no-aidon-6534-list2")) * 3, E81)
+    assert found is not None
+    path = tmp_path / "config.yaml"
+    path.write_text(config_snippet(found, device="/dev/ttyUSB0"), encoding="utf-8")
+    source = load_settings(path).source
+    assert (source.baudrate, source.parity, source.bytesize, source.format) == (
+        2400,
+        "E",
+        8,
+        "hdlc",
+    )
 
 
 def test_parity_bit_read_at_8n1_means_7e1():
