@@ -154,3 +154,13 @@ def test_a_frame_without_its_meter_id_is_no_content():
 def test_noise_is_never_taken_for_tic(data: bytes):
     reader = ContentReader("auto")
     assert all(c[:1] != b"\x02" for c in reader.read(data))
+
+
+def test_a_relay_that_publishes_tic_frames():
+    from han2mqtt.protocol.relay import RelayDemux  # noqa: PLC0415
+
+    demux = RelayDemux()
+    relayed = demux.read("linky/raw", tic.with_parity(tic.wire(tic.HISTORIQUE)))
+    assert relayed.problem is None
+    assert len(relayed.contents) == 1
+    assert relayed.contents[0][:1] == b"\x02"
