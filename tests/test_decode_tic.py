@@ -66,6 +66,56 @@ def test_a_bad_group_is_a_note_and_the_frame_decodes(capsys, monkeypatch):
     assert "1 TIC group with a bad checksum dropped" in err
 
 
+STATED: dict[str, tuple[str, float | None]] = {
+    "meter_id": ("meter_id", None),
+    "HCHC_Wh": ("active_power_import_total_t1", 1000),
+    "HCHP_Wh": ("active_power_import_total_t2", 1000),
+    "EAST_Wh": ("active_power_import_total", 1000),
+    "EASF01_Wh": ("active_power_import_total_t1", 1000),
+    "IINST_A": ("current_l1", 1),
+    "IRMS1_A": ("current_l1", 1),
+    "IRMS2_A": ("current_l2", 1),
+    "IRMS3_A": ("current_l3", 1),
+    "URMS1_V": ("voltage_l1", 1),
+    "URMS2_V": ("voltage_l2", 1),
+    "URMS3_V": ("voltage_l3", 1),
+    "PAPP_VA": ("apparent_power_import", 1),
+    "SINSTS_VA": ("apparent_power_import", 1),
+}
+"""A source's stated value → the field it becomes and the divisor (Wh → kWh).  Labels not listed
+(ISOUSC, IMAX, PREF, EASD01, SINSTS1…3, DATE, STGE, NGTF) are not fields, or not this way."""
+
+
+def _stated(reading: dict[str, Any], expected: dict[str, Any]) -> None:
+    for key, value in expected.items():
+        if key not in STATED or STATED[key][0] not in reading:
+            continue  # absent from this frame (a cut capture), never published as 0
+        name, divisor = STATED[key]
+        assert reading[name] == (value if divisor is None else value / divisor), key
+
+
+@pytest.mark.parametrize("item", tic.items(), ids=lambda item: item["id"])
+def test_every_vector_through_decode_stdin(capsys, monkeypatch, item):
+    data = str(item["hex_or_text"]).encode()
+    expect_reading = "NEGATIVE" not in item["notes"]
+    readings, _ = _decode(capsys, data, monkeypatch, 0 if expect_reading else 1)
+    assert bool(readings) == expect_reading
+    for reading in readings:
+        assert not {"active_power_import", "active_power_export"} & set(reading)
+        _stated(reading, item["expected"])
+
+
+def test_the_standard_vector_values_with_a_readable_meter_id(capsys, monkeypatch):
+    lines = tic.text(tic.STANDARD).splitlines()
+    text = "\n".join([tic.group("ADSC", "021728123456", standard=True), *lines[1:]])
+    (reading,), _ = _decode(capsys, text.encode(), monkeypatch, 0)
+    expected = dict(next(i for i in tic.items() if i["id"] == tic.STANDARD)["expected"])
+    assert expected.pop("meter_id", None) is None
+    _stated(reading, expected)
+    assert reading["active_power_import_total"] == 28138.222
+    assert reading["apparent_power_import"] == 1407
+
+
 @pytest.mark.parametrize("item", tic.items(), ids=lambda item: item["id"])
 def test_no_vector_publishes_apparent_power_as_active(capsys, monkeypatch, item, tmp_path: Path):
     data = tic.with_parity(b"".join(tic.frames_from_text(item["hex_or_text"])))
