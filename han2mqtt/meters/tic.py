@@ -16,7 +16,7 @@ from typing import Final
 
 from han2mqtt import model
 from han2mqtt.errors import LayoutError
-from han2mqtt.meters.normalize import TEXT, ObisValue, Quantity, build_reading
+from han2mqtt.meters.normalize import TEXT, ObisValue, Quantity, build_reading, scale
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.obis import parse_obis
 from han2mqtt.protocol.tic import TicFrame, TicGroup, TicMode, horodate_iso
@@ -30,6 +30,8 @@ FIELD_TEMPO_TOMORROW: Final = "tempo_tomorrow"
 FIELD_BREAKER: Final = "breaker"
 FIELD_DRY_CONTACT: Final = "dry_contact"
 FIELD_TARIFF_INDEX: Final = "current_tariff_index"
+FIELD_DISTRIBUTOR: Final = "active_power_import_total_distributor_t"
+"""EASD01…04 become ``active_power_import_total_distributor_t1…t4`` (kWh)."""
 METER_ID_LABELS: Final = ("ADCO", "ADSC")
 
 _REGISTERS: Final[dict[str, str]] = {
@@ -131,8 +133,18 @@ def status_fields(stge: str) -> dict[str, FieldValue]:
     return fields
 
 
-def _text_fields(frame: TicFrame) -> dict[str, FieldValue]:
+def _distributor_registers(frame: TicFrame) -> dict[str, FieldValue]:
+    """EASD01…EASD04, the distributor's registers (Wh): no OBIS code has their meaning."""
     fields: dict[str, FieldValue] = {}
+    for index in range(1, 5):
+        value = (frame.value(f"EASD{index:02d}") or "").strip()
+        if value.isdigit():
+            fields[f"{FIELD_DISTRIBUTOR}{index}"] = scale(int(value), -3)
+    return fields
+
+
+def _text_fields(frame: TicFrame) -> dict[str, FieldValue]:
+    fields: dict[str, FieldValue] = _distributor_registers(frame)
     ptec = frame.value("PTEC")
     if ptec is not None and ptec.strip("."):
         period = ptec.strip(".")

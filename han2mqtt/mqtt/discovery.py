@@ -110,6 +110,19 @@ DERIVED_CLASSES: Final = {
     "tariff_headroom_power": SensorClass("power", "measurement", "W"),
 }
 """Home Assistant classes of the energy stage's values (CONVENTIONS.md names)."""
+_STATE: Final = SensorClass(None, None, None)
+_STATUS: Final = SensorClass(None, None, None, diagnostic=True)
+FIELD_CLASSES: Final = {
+    "current_tariff": _STATE,
+    "current_tariff_index": _STATE,
+    "tempo_today": _STATE,
+    "tempo_tomorrow": _STATE,
+    "breaker": _STATUS,
+    "dry_contact": _STATUS,
+    **{f"active_power_import_total_distributor_t{n}": _ENERGY_TOTAL for n in (1, 2, 3, 4)},
+}
+"""Normalized fields that come from no OBIS code (TIC's tariff period, Tempo colours, status
+register, distributor registers): keyed by their name, which never changes either."""
 _PEAKS_TEMPLATES: Final = (
     # The state: the peaks' kWh ("3.1 / 2.9 / 2.5"); the attributes: the whole list.
     ("val_tpl", "{{ value_json | map(attribute='kwh') | join(' / ') }}"),
@@ -184,6 +197,17 @@ def _derived_sensors(meter: str, names: Iterable[str], mqtt: MqttSettings) -> li
     return sensors
 
 
+def _named_sensors(meter: str, reading: MeterReading, base: str) -> list[_Sensor]:
+    """Sensors of the fields of :data:`FIELD_CLASSES` (no OBIS code): keyed by the field name."""
+    sensors = []
+    for field in reading.fields:
+        known = FIELD_CLASSES.get(field)
+        if known is not None and field not in reading.field_obis:
+            topic = field_topic(base, meter, field)
+            sensors.append(_Sensor(field, _title(field), topic, "", field, known, known.unit))
+    return sensors
+
+
 def _sensors(meter: str, reading: MeterReading, mqtt: MqttSettings, *, obis: bool) -> list[_Sensor]:
     base = mqtt.base_topic
     sensors = []
@@ -200,6 +224,7 @@ def _sensors(meter: str, reading: MeterReading, mqtt: MqttSettings, *, obis: boo
                 klass.unit,
             )
         )
+    sensors += _named_sensors(meter, reading, base)
     if obis:
         named = set(reading.field_obis.values())
         for code in reading.obis:

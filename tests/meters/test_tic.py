@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from han2mqtt import AutoDecoder
+from han2mqtt.config import HomeAssistantSettings, MqttSettings
 from han2mqtt.energy import EnergyEngine, EnergyParameters
 from han2mqtt.errors import LayoutError
 from han2mqtt.meters.tic import decode_tic_frame, status_fields
 from han2mqtt.model import FieldValue
-from han2mqtt.mqtt.discovery import sensor_class
+from han2mqtt.mqtt.discovery import discovery_messages, sensor_class
 from han2mqtt.protocol.tic import frames_from_text, parse_frame
 from tests import tic
 
@@ -163,3 +165,26 @@ def test_energy_stage_takes_tic_registers_as_exact():
     live = [result.values["energy_import"] for result in results]
     assert live == [3000.0, 3000.4, 3000.65]  # HCHC + HCHP in kWh, frame by frame
     assert "active_power_import" not in results[-1].reading.fields
+
+
+def test_discovery_of_a_standard_linky():
+    reading = decode_tic_frame(parse_frame(frames_from_text(_standard_with_id())[0]))
+    assert reading.fields["active_power_import_total_distributor_t1"] == 28138.222  # EASD01
+    assert reading.fields["active_power_import_total_distributor_t4"] == 0
+    (message,) = discovery_messages(
+        "021728123456", reading, MqttSettings(), HomeAssistantSettings()
+    )
+    components = json.loads(message.payload)["cmps"]
+    by_name = {c["name"]: c for c in components.values()}
+    tariff = by_name["Current tariff"]
+    assert tariff["uniq_id"] == "han2mqtt_021728123456_current_tariff"
+    assert tariff["stat_t"] == "han2mqtt/021728123456/current_tariff"
+    distributor = by_name["Active power import total distributor t1"]
+    assert (distributor["dev_cla"], distributor["stat_cla"], distributor["unit_of_meas"]) == (
+        "energy",
+        "total_increasing",
+        "kWh",
+    )
+    assert by_name["Breaker"]["ent_cat"] == "diagnostic"
+    assert by_name["Apparent power import"]["dev_cla"] == "apparent_power"
+    assert not any(c.get("dev_cla") == "power" for c in components.values())
