@@ -98,6 +98,13 @@ def _number(group: TicGroup) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+_OBIS: Final = {
+    label: parse_obis(code)
+    for label, code in {**_REGISTERS, **_REACTIVE, **{k: v[0] for k, v in _INSTANT.items()}}.items()
+}
+"""Each label's OBIS code, parsed once."""
+
+
 def _values(frame: TicFrame) -> list[ObisValue]:
     values: list[ObisValue] = []
     for group in frame.groups:
@@ -108,12 +115,11 @@ def _values(frame: TicFrame) -> list[ObisValue]:
         if number is None:
             continue  # a register or measurement that is not a number is no value
         if group.label in _REGISTERS:
-            values.append(ObisValue(parse_obis(_REGISTERS[group.label]), number, 0, "Wh"))
+            values.append(ObisValue(_OBIS[group.label], number, 0, "Wh"))
         elif group.label in _REACTIVE:
-            values.append(ObisValue(parse_obis(_REACTIVE[group.label]), number, 0, "varh"))
+            values.append(ObisValue(_OBIS[group.label], number, 0, "varh"))
         elif group.label in _INSTANT:
-            code, unit = _INSTANT[group.label]
-            values.append(ObisValue(parse_obis(code), number, 0, unit))
+            values.append(ObisValue(_OBIS[group.label], number, 0, _INSTANT[group.label][1]))
     return values
 
 

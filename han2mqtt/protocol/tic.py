@@ -65,6 +65,8 @@ MAX_GROUP: Final = 160
 """The longest group (PJOURF+1: a 98-character value) with room to spare."""
 _LABEL: Final = re.compile(rb"^[A-Z0-9][A-Z0-9+\-]{0,9}$")
 """Labels are upper-case letters and digits, with ``+``/``-`` (NJOURF+1, SMAXSN-1)."""
+_CONTROL: Final = re.compile(rb"[\x00-\x1f\x7f]")
+"""Control characters: never in a value (a tab in one means a group of the other mode)."""
 _HORODATE: Final = re.compile(r"^([EeHh ])(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$")
 
 
@@ -151,7 +153,7 @@ def _fields(body: bytes, mode: TicMode) -> TicGroup | None:
     else:
         label, _, value = body.partition(b" ")
         horodate = None
-    if not _LABEL.match(label) or any(c < SP or c == SEVEN_BITS for c in value):
+    if not _LABEL.match(label) or _CONTROL.search(value):
         return None
     return TicGroup(label.decode("ascii"), value.decode("ascii"), horodate, mode)
 
