@@ -128,13 +128,14 @@ def _contents(stream: bytes) -> tuple[list[bytes], list[Problem]]:
     hdlc = _hdlc_contents(stream)
     if hdlc[0] or first == bytes((FLAG,)):
         return hdlc
+    seven_bit_first = bytes(b & 0x7F for b in first)  # TIC read at 8N1: bit 7 is parity
     for read, marker in (
         (_mbus_contents, b"\x68"),
         (_p1_contents, b"/"),
         (_tic_contents, bytes((STX,))),
     ):
         found = read(stream)
-        if found[0] or first == marker:
+        if found[0] or first == marker or (read is _tic_contents and seven_bit_first == marker):
             return found
     apdu = strip_llc(stream)
     if apdu and apdu[0] in _APDU_STARTS:

@@ -131,3 +131,10 @@ def test_no_vector_publishes_apparent_power_as_active(capsys, monkeypatch, item,
         if "PAPP_VA" in expected and "apparent_power_import" in reading:
             assert reading["apparent_power_import"] == expected["PAPP_VA"]
         assert reading["active_power_import_total_t1"] == expected["HCHC_Wh"] / 1000
+
+
+def test_port_bytes_of_a_frame_without_meter_id_say_why(capsys, tmp_path):
+    capture = tmp_path / "linky.bin"
+    capture.write_bytes(tic.with_parity(tic.wire(tic.STANDARD)))
+    assert main(["decode", str(capture)]) == 1
+    assert "TIC frame rejected" in capsys.readouterr().err
