@@ -50,3 +50,11 @@ def test_a_line_set_by_hand_is_kept(tmp_path: Path):
     path.write_text("source:\n  format: tic\n  parity: N\n  bytesize: 8\n", encoding="utf-8")
     source = load_settings(path).source
     assert (source.baudrate, source.parity, source.bytesize) == (1200, "N", 8)
+
+
+def test_environment_only_standard_mode(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.chdir(tmp_path)  # no ./config.yaml
+    monkeypatch.setenv("HAN2MQTT_SOURCE__FORMAT", "tic")
+    monkeypatch.setenv("HAN2MQTT_SOURCE__BAUDRATE", "9600")
+    source = load_settings().source
+    assert (source.baudrate, source.parity, source.bytesize) == (9600, "E", 7)
