@@ -1,6 +1,6 @@
 """Linky TIC frames for ``han2mqtt simulate --meter linky``: a plausible meter, checksums right.
 
-Historique mode, HC/HP option (Enedis-NOI-CPT_54E §6.1): the apparent power wanders, the off-peak
+Historique mode, HC/HP option (Enedis-NOI-CPT_54E): the apparent power wanders, the off-peak
 or peak register (the tariff period follows the hour of the frame) grows by what that power would
 use between two frames, so a bridge fed with them sees consistent registers and power.
 """

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 STX: Final = 0x02
-"""Start of a frame (Enedis-NOI-CPT_54E §5.3.2, "trame")."""
+"""Start of a frame (Enedis-NOI-CPT_54E, "trame")."""
 ETX: Final = 0x03
 """End of a frame."""
 EOT: Final = 0x04
