@@ -35,7 +35,7 @@ FIELD_DISTRIBUTOR: Final = "active_power_import_total_distributor_t"
 METER_ID_LABELS: Final = ("ADCO", "ADSC")
 
 _REGISTERS: Final[dict[str, str]] = {
-    # historique (Enedis-NOI-CPT_54E and Enedis-NOI-CPT_02E), Wh
+    # Historique mode registers, in Wh: Enedis-NOI-CPT_54E and Enedis-NOI-CPT_02E.
     "BASE": "1-0:1.8.0.255",
     "HCHC": "1-0:1.8.1.255",
     "HCHP": "1-0:1.8.2.255",
@@ -47,7 +47,7 @@ _REGISTERS: Final[dict[str, str]] = {
             ("BBRHCJB", "BBRHPJB", "BBRHCJW", "BBRHPJW", "BBRHCJR", "BBRHPJR"), start=1
         )
     },
-    # standard (Enedis-NOI-CPT_54E), Wh
+    # Standard mode registers, in Wh: Enedis-NOI-CPT_54E.
     "EAST": "1-0:1.8.0.255",
     **{f"EASF{index:02d}": f"1-0:1.8.{index}.255" for index in range(1, 11)},
     "EAIT": "1-0:2.8.0.255",
