@@ -77,6 +77,20 @@ _BY_KIND: Final = {
     "power_factor": SensorClass("power_factor", "measurement", None),
     "text": SensorClass(None, None, None, diagnostic=True),
 }
+_STATE: Final = SensorClass(None, None, None)
+_STATUS: Final = SensorClass(None, None, None, diagnostic=True)
+_DISTRIBUTOR: Final = SensorClass("energy", "total_increasing", "kWh")
+FIELD_CLASSES: Final = {
+    "current_tariff": _STATE,
+    "current_tariff_index": _STATE,
+    "tempo_today": _STATE,
+    "tempo_tomorrow": _STATE,
+    "breaker": _STATUS,
+    "dry_contact": _STATUS,
+    **{f"active_power_import_total_distributor_t{n}": _DISTRIBUTOR for n in (1, 2, 3, 4)},
+}
+"""Normalized fields that come from no OBIS code (TIC's tariff period, Tempo colours, status
+register, distributor registers): keyed by their name, which never changes either."""
 
 
 _ENERGY_TOTAL: Final = SensorClass("energy", "total_increasing", "kWh")
@@ -110,19 +124,6 @@ DERIVED_CLASSES: Final = {
     "tariff_headroom_power": SensorClass("power", "measurement", "W"),
 }
 """Home Assistant classes of the energy stage's values (CONVENTIONS.md names)."""
-_STATE: Final = SensorClass(None, None, None)
-_STATUS: Final = SensorClass(None, None, None, diagnostic=True)
-FIELD_CLASSES: Final = {
-    "current_tariff": _STATE,
-    "current_tariff_index": _STATE,
-    "tempo_today": _STATE,
-    "tempo_tomorrow": _STATE,
-    "breaker": _STATUS,
-    "dry_contact": _STATUS,
-    **{f"active_power_import_total_distributor_t{n}": _ENERGY_TOTAL for n in (1, 2, 3, 4)},
-}
-"""Normalized fields that come from no OBIS code (TIC's tariff period, Tempo colours, status
-register, distributor registers): keyed by their name, which never changes either."""
 _PEAKS_TEMPLATES: Final = (
     # The state: the peaks' kWh ("3.1 / 2.9 / 2.5"); the attributes: the whole list.
     ("val_tpl", "{{ value_json | map(attribute='kwh') | join(' / ') }}"),
