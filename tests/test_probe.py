@@ -173,3 +173,13 @@ def test_random_and_binary_bytes_are_not_parity_evidence(seed: int):
 def test_seven_bit_text_with_parity_is_evidence():
     assert has_parity_bit(tic.with_parity(tic.wire(tic.HISTORIQUE)))
     assert not has_parity_bit(tic.wire(tic.HISTORIQUE))  # bit 7 always 0: no evidence either way
+
+
+def test_a_dsmr3_meter_at_9600_7e1_and_behind_a_server_set_8n1():
+    telegram = raw(by_id("nl-dsmr30-iskra-nocrc"))
+    found = probe(FakePort({E71_9600: telegram * 3}), seconds=0.5)
+    assert found is not None
+    assert (found.setting, found.framing) == (E71_9600, "p1")
+    behind = analyse(tic.with_parity(telegram * 3), AS_SET)
+    assert behind is not None
+    assert (behind.framing, behind.setting.bytesize, behind.setting.parity) == ("p1", 7, "E")
