@@ -183,3 +183,22 @@ def test_a_dsmr3_meter_at_9600_7e1_and_behind_a_server_set_8n1():
     behind = analyse(tic.with_parity(telegram * 3), AS_SET)
     assert behind is not None
     assert (behind.framing, behind.setting.bytesize, behind.setting.parity) == ("p1", 7, "E")
+
+
+def test_a_device_that_does_not_open_is_a_usage_error(capsys, tmp_path):
+    from han2mqtt.cli import main  # noqa: PLC0415
+
+    assert main(["probe", "--device", str(tmp_path / "ttyNONE"), "--seconds", "0.1"]) == 2
+    assert "cannot open serial port" in capsys.readouterr().err
+
+
+def test_a_server_that_refuses_is_a_usage_error(capsys):
+    import socket  # noqa: PLC0415
+
+    from han2mqtt.cli import main  # noqa: PLC0415
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    assert main(["probe", "--host", "127.0.0.1", "--port", str(port)]) == 2
+    assert "cannot connect to 127.0.0.1" in capsys.readouterr().err
