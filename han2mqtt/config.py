@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, tzinfo
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -133,6 +133,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
+TIC_BAUDRATE: Final = 1200
+"""The TIC's historique mode, every Linky's factory setting (the standard mode is 9600)."""
+
+
 class SourceSettings(_Section):
     """Where the meter's bytes come from."""
 
@@ -144,8 +148,10 @@ class SourceSettings(_Section):
     stopbits: float = 1
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
-    format: Literal["auto", "hdlc", "mbus", "p1", "apdu"] = "auto"
-    """Framing on the port: HDLC (Nordic HAN), M-Bus long frames (Austria), P1 telegrams."""
+    format: Literal["auto", "hdlc", "mbus", "p1", "apdu", "tic"] = "auto"
+    """Framing on the port: HDLC (Nordic HAN), M-Bus long frames (Austria), P1 telegrams, TIC
+    (France's Linky: with ``tic`` the serial defaults become 1200 baud 7E1, the historique mode;
+    set ``baudrate: 9600`` for the standard mode)."""
     watchdog: float | None = Field(default=60.0, gt=0)
     """Seconds without a valid frame after which the connection is reopened (null: never).
 
@@ -198,6 +204,17 @@ class SourceSettings(_Section):
         if isinstance(value, float) and not value > 0:
             raise ValueError("source.speed is realtime, max or a factor above 0")
         return value
+
+    @model_validator(mode="after")
+    def _tic_line_defaults(self) -> SourceSettings:
+        """TIC is 7E1 at 1200 baud (historique) unless the line is set (Enedis-NOI-CPT_54E)."""
+        if self.format != "tic":
+            return self
+        unset = {"baudrate", "parity", "bytesize"} - self.model_fields_set
+        for key, value in (("baudrate", TIC_BAUDRATE), ("parity", "E"), ("bytesize", 7)):
+            if key in unset:
+                object.__setattr__(self, key, value)
+        return self
 
     @model_validator(mode="after")
     def _tcp_needs_an_address(self) -> SourceSettings:

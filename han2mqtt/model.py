@@ -23,6 +23,8 @@ __all__ = [
     "FIELD_ACTIVE_POWER_IMPORT_L2",
     "FIELD_ACTIVE_POWER_IMPORT_L3",
     "FIELD_ACTIVE_POWER_IMPORT_TOTAL",
+    "FIELD_APPARENT_POWER_EXPORT",
+    "FIELD_APPARENT_POWER_IMPORT",
     "FIELD_CURRENT_L1",
     "FIELD_CURRENT_L2",
     "FIELD_CURRENT_L3",
@@ -75,6 +77,9 @@ FIELD_REACTIVE_POWER_EXPORT: Final = "reactive_power_export"
 FIELD_REACTIVE_POWER_EXPORT_L1: Final = "reactive_power_export_l1"
 FIELD_REACTIVE_POWER_EXPORT_L2: Final = "reactive_power_export_l2"
 FIELD_REACTIVE_POWER_EXPORT_L3: Final = "reactive_power_export_l3"
+FIELD_APPARENT_POWER_IMPORT: Final = "apparent_power_import"
+"""VA: TIC's only power (PAPP, SINSTS); never an active power."""
+FIELD_APPARENT_POWER_EXPORT: Final = "apparent_power_export"
 FIELD_CURRENT_L1: Final = "current_l1"
 FIELD_CURRENT_L2: Final = "current_l2"
 FIELD_CURRENT_L3: Final = "current_l3"

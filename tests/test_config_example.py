@@ -78,6 +78,7 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("source", "host"), "192.0.2.7", "192.0.2.7"),
         (("source", "port"), "8899", 8899),
         (("source", "format"), "hdlc", "hdlc"),
+        (("source", "format"), "tic", "tic"),
         (("source", "watchdog"), "30", 30),
         (("source", "reconnect_min"), "2", 2),
         (("source", "reconnect_max"), "120", 120),

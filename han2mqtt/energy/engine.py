@@ -50,7 +50,7 @@ _JOULES_PER_KWH: Final = 3_600_000.0
 _UNLIMITED: Final = frozenset({"water_total", "heat_total", "cooling_total"})
 _PHASES: Final = ((1, "current_l1"), (2, "current_l2"), (3, "current_l3"))
 _TARIFF_NAMES: Final = {
-    total: tuple(f"{total}_t{n}" for n in (1, 2, 3, 4)) for _, _, total in DIRECTIONS
+    total: tuple(f"{total}_t{n}" for n in range(1, 11)) for _, _, total in DIRECTIONS
 }
 
 

@@ -71,12 +71,27 @@ _BY_KIND: Final = {
     # HA's reactive_energy device class exists only since 2025.6; an older HA (device discovery
     # came in 2024.12) rejects the whole entity for it.  kvarh with no device class is accepted.
     "reactive_energy": SensorClass(None, "total_increasing", "kvarh"),
+    "apparent_power": SensorClass("apparent_power", "measurement", "VA"),
     "current": SensorClass("current", "measurement", "A"),
     "voltage": SensorClass("voltage", "measurement", "V"),
     # Our power factor is a ratio 0..1; HA's power_factor class accepts no unit for that.
     "power_factor": SensorClass("power_factor", "measurement", None),
     "text": SensorClass(None, None, None, diagnostic=True),
 }
+_STATE: Final = SensorClass(None, None, None)
+_STATUS: Final = SensorClass(None, None, None, diagnostic=True)
+_DISTRIBUTOR: Final = SensorClass("energy", "total_increasing", "kWh")
+FIELD_CLASSES: Final = {
+    "current_tariff": _STATE,
+    "current_tariff_index": _STATE,
+    "tempo_today": _STATE,
+    "tempo_tomorrow": _STATE,
+    "breaker": _STATUS,
+    "dry_contact": _STATUS,
+    **{f"active_power_import_total_distributor_t{n}": _DISTRIBUTOR for n in (1, 2, 3, 4)},
+}
+"""Normalized fields that come from no OBIS code (TIC's tariff period, Tempo colours, status
+register, distributor registers): keyed by their name, which never changes either."""
 
 
 _ENERGY_TOTAL: Final = SensorClass("energy", "total_increasing", "kWh")
@@ -191,6 +206,17 @@ def _derived_sensors(meter: str, names: Iterable[str], mqtt: MqttSettings) -> li
     return sensors
 
 
+def _named_sensors(meter: str, reading: MeterReading, base: str) -> list[_Sensor]:
+    """Sensors of the fields of :data:`FIELD_CLASSES` (no OBIS code): keyed by the field name."""
+    sensors = []
+    for field in reading.fields:
+        known = FIELD_CLASSES.get(field)
+        if known is not None and field not in reading.field_obis:
+            topic = field_topic(base, meter, field)
+            sensors.append(_Sensor(field, _title(field), topic, "", field, known, known.unit))
+    return sensors
+
+
 def _sensors(meter: str, reading: MeterReading, mqtt: MqttSettings, *, obis: bool) -> list[_Sensor]:
     base = mqtt.base_topic
     sensors = []
@@ -211,6 +237,7 @@ def _sensors(meter: str, reading: MeterReading, mqtt: MqttSettings, *, obis: boo
                 klass.unit,
             )
         )
+    sensors += _named_sensors(meter, reading, base)
     if obis:
         named = set(reading.field_obis.values())
         for code in reading.obis:

@@ -81,6 +81,7 @@ HA_2024_12_UNITS: dict[str, frozenset[str | None]] = {
     "water": frozenset({"L", "gal", "m³", "ft³", "CCF"}),
     "power": frozenset({"W", "kW", "BTU/h"}),
     "reactive_power": frozenset({"var"}),
+    "apparent_power": frozenset({"VA"}),  # UnitOfApparentPower in 2024.12: VA only
     "current": frozenset({"A", "mA"}),
     "voltage": frozenset({"V", "mV"}),
     "power_factor": frozenset({"%", None}),
@@ -94,6 +95,7 @@ HA_2024_12_STATE_CLASSES_BY_DEVICE_CLASS: dict[str, frozenset[str]] = {
     "water": frozenset({"total", "total_increasing"}),
     "power": frozenset({"measurement"}),
     "reactive_power": frozenset({"measurement"}),
+    "apparent_power": frozenset({"measurement"}),
     "current": frozenset({"measurement"}),
     "voltage": frozenset({"measurement"}),
     "power_factor": frozenset({"measurement"}),
@@ -186,7 +188,7 @@ def test_every_class_unit_and_state_class_is_home_assistant_2024_12s():
 
 def test_reactive_energy_has_kvarh_and_no_device_class():
     reactive = [c for c in _components("device") if c.get("unit_of_meas") == "kvarh"]
-    assert len(reactive) == 16  # import and export: the total, 4 tariffs, 3 phases
+    assert len(reactive) == 28  # import and export: the total, 10 tariffs, 3 phases
     for component in reactive:
         assert "dev_cla" not in component
         assert component["stat_cla"] == "total_increasing"
