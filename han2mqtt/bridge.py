@@ -755,7 +755,9 @@ def tariff_model(tariff: TariffSettings, country: str | None = None) -> TariffMo
         period=tariff.period or base.period,
         floor=base.floor if tariff.floor is None else tariff.floor,
         weights=tuple(_weight(weight) for weight in tariff.weights or ()),
-        holidays=PublicHolidays(country) if tariff.holidays is False and country else None,
+        holidays=PublicHolidays(country, de_facto=True)
+        if tariff.holidays is False and country
+        else None,
         prices=_season_prices(tariff.price_per_kw if per_kw else tariff.prices),
         per_kw=per_kw,
         past=tuple(sorted((tariff.past or {}).items())),

@@ -247,7 +247,7 @@ class CapacityTariff:
     def close(self, start: datetime, energy: float) -> None:
         """Record (or correct) the energy of the window starting at ``start``."""
         local = start.astimezone(self.zone)
-        if self.month is None:
+        if self.month is None or month_key(start, self.zone) > self.month:
             self.roll(start)
         if not self.model.counts(local) or month_key(start, self.zone) != self.month:
             return  # filtered out, or a correction that arrives after the month's end
@@ -362,12 +362,12 @@ class CapacityTariff:
             return None
         factor = self.model.factor(local)
         if not self.model.distinct_days:
-            others = [peak.energy for peaks in self.days.values() for peak in peaks]
+            others = [p.energy for peaks in self.days.values() for p in peaks if p.start != start]
             return _Context(sorted(others, reverse=True), None, limit, factor)
         # This window competes with its own day's best; the other days' bests stand.
         day = local.date().isoformat()
         others = [best[0].energy for key, best in self.days.items() if key != day and best]
-        today = self.days.get(day, [])
+        today = [peak for peak in self.days.get(day, []) if peak.start != start]
         best = today[0].energy if today else None
         return _Context(sorted(others, reverse=True), best, limit, factor)
 
