@@ -243,11 +243,11 @@ def _months_back(month: str, count: int) -> list[str]:
 
 
 def _billed(rule: Rule, windows: dict[datetime, float], month: str) -> float | None:
-    floor = rule.get("floor")
+    floor = float(rule.get("floor"))
     current = _month_value(rule, windows, month)
-    months = []
+    months: list[float] = []
     if rule.get("period") == "rolling-12":
-        past = rule.get("past") or {}
+        past: dict[str, float] = rule.get("past") or {}
         for earlier in _months_back(month, 11):
             value = past.get(earlier, _month_value(rule, windows, earlier))
             if value is not None:
@@ -260,7 +260,7 @@ def _billed(rule: Rule, windows: dict[datetime, float], month: str) -> float | N
 
 def _tier_upper(rule: Rule, billed: float) -> float | None:
     uppers = [t for t in rule.get("tiers") or () if billed < t]
-    return uppers[0] if uppers else None
+    return float(uppers[0]) if uppers else None
 
 
 def _cost(rule: Rule, billed: float, month: int) -> float | None:
