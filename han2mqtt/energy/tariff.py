@@ -221,6 +221,8 @@ class CapacityTariff:
         self.history: dict[str, float] = {}
         """Closed months' values (kW, before the floor), kept for ``rolling-12``."""
         self._month_end: datetime | None = None
+        self._previous: tuple[str, dict[str, list[Peak]]] | None = None
+        """The last month's windows, for corrections that arrive after its end."""
         # Derived from ``days``, cleared whenever they change (once a window, not every frame).
         self._peaks: list[Peak] | None = None
         self._average: tuple[float | None] | None = None
@@ -232,31 +234,49 @@ class CapacityTariff:
             return
         key = month_key(moment, self.zone)
         if self.month is None or key > self.month:
-            value = self.month_value()
-            if self.month is not None and value is not None:
-                self.history[self.month] = value
-            self.history = {
-                month: value
-                for month, value in self.history.items()
-                if month in previous_months(key, ROLLING_MONTHS - 1)
-            }
+            if self.month is not None:
+                self._previous = (self.month, self.days)
+                self._keep(self.month, self.days)
+            wanted = previous_months(key, ROLLING_MONTHS - 1)
+            self.history = {month: v for month, v in self.history.items() if month in wanted}
             self.month, self.days = key, {}
             self._forget()
         self._month_end = month_end(moment, self.zone)
 
     def close(self, start: datetime, energy: float) -> None:
-        """Record (or correct) the energy of the window starting at ``start``."""
+        """Record (or correct) the energy of the window starting at ``start``.
+
+        A correction of the last month's final windows (an exact register a few seconds after
+        the month's end) still corrects the value kept for it.
+        """
         local = start.astimezone(self.zone)
-        if self.month is None or month_key(start, self.zone) > self.month:
+        key = month_key(start, self.zone)
+        if self.month is None or key > self.month:
             self.roll(start)
-        if not self.model.counts(local) or month_key(start, self.zone) != self.month:
-            return  # filtered out, or a correction that arrives after the month's end
+        if not self.model.counts(local):
+            return
+        if key == self.month:
+            self._record(self.days, local, start, energy)
+            self._forget()
+        elif self._previous is not None and key == self._previous[0]:
+            self._record(self._previous[1], local, start, energy)
+            self._keep(*self._previous)
+
+    def _record(
+        self, days: dict[str, list[Peak]], local: datetime, start: datetime, energy: float
+    ) -> None:
         day = local.date().isoformat()
-        kept = [peak for peak in self.days.get(day, []) if peak.start != start]
+        kept = [peak for peak in days.get(day, []) if peak.start != start]
         kept.append(Peak(start, energy * self.model.factor(local)))
         per_day = 1 if self.model.distinct_days else self.model.peaks
-        self.days[day] = sorted(kept, key=_rank)[:per_day]
-        self._forget()
+        days[day] = sorted(kept, key=_rank)[:per_day]
+
+    def _keep(self, month: str, days: dict[str, list[Peak]]) -> None:
+        """Keep a closed month's value for the rolling mean."""
+        value = self._value(sorted(_candidates(days.values()), key=_rank)[: self.model.peaks])
+        if value is not None:
+            self.history[month] = value
+            self._forget()
 
     def _forget(self) -> None:
         self._peaks = None
@@ -272,7 +292,9 @@ class CapacityTariff:
 
     def month_value(self) -> float | None:
         """Mean power (kW) of this month's top windows so far; None before the first."""
-        top = self.peaks()
+        return self._value(self.peaks())
+
+    def _value(self, top: list[Peak]) -> float | None:
         if not top:
             return None
         return sum(peak.energy for peak in top) / len(top) * 60 / self.model.window

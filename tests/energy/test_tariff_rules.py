@@ -224,3 +224,19 @@ def test_weights_holidays_floor_and_rolling_together(period, floor, weighted, ho
     assert boundary is not None
     assert spend(tariff, start, 0.5) == pytest.approx(boundary)
     assert tariff.headroom(at(2027, 4, 1, 12), 0.0) is None  # April: outside the months
+
+
+def test_an_exact_register_after_the_month_s_end_corrects_the_kept_month():
+    # The last hour of November closes on the power integral at midnight; the hourly register
+    # (list 3) comes a few seconds into December and corrects it.
+    tariff = CapacityTariff(TariffModel(60, 1, period="rolling-12"), STOCKHOLM)
+    tariff.close(at(2026, 11, 30, 22), 3.0)
+    tariff.close(at(2026, 11, 30, 23), 4.0)  # estimated
+    tariff.roll(at(2026, 12, 1, 0))
+    assert tariff.history == {"2026-11": 4.0}
+    tariff.close(at(2026, 11, 30, 23), 4.5)  # exact
+    assert tariff.history == {"2026-11": 4.5}
+    assert tariff.average() == pytest.approx(4.5 / 2)  # December has nothing yet: 0 so far
+    assert tariff.peaks() == []  # December's own record is untouched
+    tariff.close(at(2026, 10, 31, 23), 9.0)  # older months are not reopened
+    assert tariff.history == {"2026-11": 4.5}
