@@ -183,6 +183,8 @@ def _derived_sensors(
         extra: tuple[tuple[str, str], ...] = ()
         if name == "tariff_peaks":
             extra = (*_PEAKS_TEMPLATES, ("json_attr_t", topic))
+        if klass.device_class == "monetary" and currency is None:
+            continue  # HA rejects money without its currency (the cost needs one anyway)
         unit = currency if klass.device_class == "monetary" else klass.unit
         sensors.append(_Sensor(name, _title(name), topic, "", name, klass, unit, extra))
     return sensors

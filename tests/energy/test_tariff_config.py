@@ -9,10 +9,12 @@ import pytest
 from pydantic import ValidationError
 
 from han2mqtt.bridge import tariff_model
-from han2mqtt.config import Settings, TariffSettings
+from han2mqtt.config import HomeAssistantSettings, MqttSettings, Settings, TariffSettings
 from han2mqtt.energy import SeasonPrice, Weight
 from han2mqtt.energy.state import TARIFF_VERSION
 from han2mqtt.errors import StateError
+from han2mqtt.model import MeterReading
+from han2mqtt.mqtt.discovery import discovery_messages
 from tests.energy.test_bridge_energy import BASE, _bridge, _feed, _hour
 
 
@@ -145,3 +147,19 @@ def test_a_damaged_month_in_the_tariff_part_is_a_state_error():
         restarted, _ = _bridge(tariff={"preset": "be"})
         with pytest.raises(StateError):
             restarted.restore_energy(json.dumps(saved).encode())
+
+
+def test_money_without_a_currency_is_never_announced():
+    reading = MeterReading({}, {}, {}, {}, "test")
+    for currency, announced in ((None, False), ("EUR", True)):
+        (message,) = discovery_messages(
+            "1",
+            reading,
+            MqttSettings(),
+            HomeAssistantSettings(),
+            derived=["tariff_capacity_cost", "tariff_tier"],
+            currency=currency,
+        )
+        components = json.loads(message.payload)["cmps"]
+        assert ("tariff_capacity_cost" in components) is announced
+        assert "tariff_tier" in components

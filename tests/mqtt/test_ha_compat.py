@@ -85,6 +85,8 @@ HA_2024_12_UNITS: dict[str, frozenset[str | None]] = {
     "timestamp": frozenset({None}),
     "date": frozenset({None}),
     "enum": frozenset({None}),
+    # monetary takes any ISO 4217 code; these are the currencies han2mqtt's tariffs use.
+    "monetary": frozenset({"NOK", "SEK", "DKK", "EUR"}),
 }
 HA_2024_12_STATE_CLASSES_BY_DEVICE_CLASS: dict[str, frozenset[str]] = {
     "energy": frozenset({"total", "total_increasing"}),
@@ -96,6 +98,7 @@ HA_2024_12_STATE_CLASSES_BY_DEVICE_CLASS: dict[str, frozenset[str]] = {
     "timestamp": frozenset(),
     "date": frozenset(),
     "enum": frozenset(),
+    "monetary": frozenset({"total"}),
 }
 
 
@@ -118,6 +121,7 @@ def _components(mode: str) -> list[dict[str, object]]:
         MqttSettings(),
         HomeAssistantSettings(mode=mode),
         derived=sorted(DERIVED_CLASSES),
+        currency="SEK",
     )
     if mode == "device":
         return list(json.loads(messages[0].payload)["cmps"].values())
