@@ -402,3 +402,50 @@ def test_a_replayed_week_gives_what_the_oracle_bills(grid, first, last):
         assert values["tariff_headroom"] == pytest.approx(room, abs=0.002)
         remaining = (start + timedelta(minutes=rule.get("window")) - last).total_seconds()
         assert values["tariff_headroom_power"] == pytest.approx(room * 3.6e6 / remaining, abs=10)
+
+
+ELLEVIO_LIKE = """
+meter:
+  timezone: Europe/Stockholm
+grid:
+  holidays: SE
+tariff:
+  preset: custom
+  peaks: 3
+  distinct_days: true
+  months: [11, 12, 1, 2, 3]
+  holidays: false
+  weights:
+    - {hours: ["22-24", "00-06"], factor: 0.5}
+  price_per_kw: 81.25
+  currency: SEK
+"""
+
+
+@pytest.mark.parametrize(
+    ("last", "counts"),
+    [
+        (datetime(2026, 12, 28, 10, 30, tzinfo=STOCKHOLM), True),  # a Monday morning
+        (datetime(2026, 12, 27, 23, 20, tzinfo=STOCKHOLM), True),  # a night hour: weight 0.5
+        (datetime(2026, 12, 25, 12, 45, tzinfo=STOCKHOLM), False),  # Christmas Day
+        (datetime(2026, 12, 24, 18, 10, tzinfo=STOCKHOLM), False),  # Christmas Eve (de facto)
+    ],
+)
+def test_an_ellevio_like_december_week(last, counts):
+    """The acceptance's rule (not a documented grid): night 0.5, winter, no holidays, per kW."""
+    block = yaml.safe_load(ELLEVIO_LIKE)
+    rule = Rule.of(block)
+    first = datetime(2026, 12, 21, tzinfo=STOCKHOLM)
+    values, closed, used = _replay(block, first, last)
+    start = last - timedelta(minutes=last.minute)
+    billed = _billed(rule, closed, "2026-12")
+    assert billed is not None
+    assert values["tariff_average"] == pytest.approx(billed, abs=0.0006)
+    assert values["tariff_capacity_cost"] == pytest.approx(billed * 81.25, rel=1e-9)
+    room = _headroom(rule, closed, start.astimezone(UTC), used)
+    assert (room is not None) == counts
+    if room is None:
+        assert "tariff_headroom" not in values
+        assert "tariff_headroom_power" not in values
+    else:
+        assert values["tariff_headroom"] == pytest.approx(room, abs=0.002)
