@@ -148,6 +148,14 @@ def test_example_the_rolling_mean_with_tiers():
     assert _power(4.0, 30) == 8_000
 
 
+def test_example_per_kw_without_tiers_the_first_window():
+    tariff = CapacityTariff(TariffModel(60, 3), STOCKHOLM)
+    tariff.roll(datetime(2026, 12, 1, tzinfo=STOCKHOLM))
+    assert tariff.headroom(datetime(2026, 12, 1, tzinfo=STOCKHOLM), 0.2) == 0.0
+    tariff.close(datetime(2026, 12, 1, tzinfo=STOCKHOLM), 1.5)
+    assert tariff.headroom(datetime(2026, 12, 1, 1, tzinfo=STOCKHOLM), 0.2) == pytest.approx(1.3)
+
+
 def test_example_per_kw_without_tiers():
     tariff = CapacityTariff(TariffModel(60, 3), STOCKHOLM)
     for day, energy in ((1, 6.0), (2, 5.7), (3, 5.4)):
