@@ -44,6 +44,9 @@ WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PERIODS: Final = ("month", "rolling-12")
 ROLLING_MONTHS: Final = 12
 """Fluvius bills the mean of the last twelve monthly peaks (this month included)."""
+TOLERANCE: Final = 1e-9
+"""kWh (or kW) below which two values count as equal: the rolling mean solved back for one
+month, or a mean against the level it was computed from, differ by rounding alone."""
 
 Period = Literal["month", "rolling-12"]
 Hours = tuple[tuple[int, int], ...]
@@ -373,9 +376,9 @@ class CapacityTariff:
             return None
         past = [max(self.model.floor, value) for value in self.past().values()]
         allowed = boundary * (len(past) + 1) - sum(past)
-        if allowed < self.model.floor:
+        if allowed < self.model.floor - TOLERANCE:
             return 0.0  # the floor alone already reaches it
-        return allowed * self.model.window / 60
+        return max(allowed, self.model.floor) * self.model.window / 60
 
     def _context(self, start: datetime) -> _Context | None:
         local = start.astimezone(self.zone)
@@ -404,9 +407,9 @@ def _room(others: list[float], current: float, energy: float, peaks: int, limit:
     fixed = sum(others[: count - 1])
     floor = others[count - 1] if len(others) >= count else None
     entry = current if floor is None else max(current, floor)
-    if (fixed + entry) / count > limit:
+    if (fixed + entry) / count > limit + TOLERANCE:
         return 0.0
-    return count * limit - fixed - energy
+    return max(count * limit - fixed - energy, 0.0)
 
 
 def _candidates(days: Iterable[list[Peak]]) -> list[Peak]:

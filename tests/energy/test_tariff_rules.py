@@ -240,3 +240,18 @@ def test_an_exact_register_after_the_month_s_end_corrects_the_kept_month():
     assert tariff.peaks() == []  # December's own record is untouched
     tariff.close(at(2026, 10, 31, 23), 9.0)  # older months are not reopened
     assert tariff.history == {"2026-11": 4.5}
+
+
+def test_rounding_never_takes_the_floor_s_headroom_away():
+    # (2.5 + 3.2 + 2.5) / 3 * 3 - (2.5 + 3.2) is 2.499999999999999 in floats: still the floor.
+    past = (("2026-10", 2.5), ("2026-11", 3.2))
+    model = TariffModel(15, 1, period="rolling-12", floor=2.5, past=past)
+    tariff = CapacityTariff(model, BRUSSELS)
+    start = datetime(2026, 12, 1, tzinfo=BRUSSELS)
+    tariff.roll(start)
+    assert tariff.headroom(start, 0.1) == pytest.approx(0.525)
+    # And a mean against the level it came from: the 3rd of three equal days may reach it.
+    level = CapacityTariff(TariffModel(60, 3), STOCKHOLM)
+    for day, energy in ((1, 0.1), (2, 0.2), (3, 0.3)):
+        level.close(at(2026, 12, day, 12), energy + 0.7)
+    assert level.headroom(at(2026, 12, 4, 12), 0.0) == pytest.approx(0.8)
