@@ -64,7 +64,9 @@ __all__ = [
     "Settings",
     "SourceSettings",
     "StateSettings",
+    "TariffSeason",
     "TariffSettings",
+    "TariffWeight",
     "TlsSettings",
     "WebSettings",
     "host_zone",
@@ -535,12 +537,64 @@ class WebSettings(_Section):
 _HOURS = re.compile(r"^([01]?\d|2[0-4])-([01]?\d|2[0-4])$")
 
 
+_WEEKDAY = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def _check_hours(value: list[str] | None) -> list[str] | None:
+    for text in value or ():
+        found = _HOURS.match(text)
+        if found is None or int(found[1]) >= int(found[2]):
+            raise ValueError(f'hours are ranges like "06-22" (from < to <= 24), not {text!r}')
+    return value
+
+
+def _check_months(value: list[int] | None) -> list[int] | None:
+    if value is not None and any(not 1 <= month <= 12 for month in value):
+        raise ValueError("months are 1-12")
+    return value
+
+
+class TariffWeight(_Section):
+    """A window whose start matches counts ``factor`` times its energy (the first match wins)."""
+
+    factor: float = Field(gt=0)
+    hours: list[str] | str | None = None
+    """A range ``"22-24"`` or a list of ranges; unset: every hour."""
+    weekdays: list[_WEEKDAY] | None = None
+    months: list[int] | None = None
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _one_range(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("hours")
+    @classmethod
+    def _hour_ranges(cls, value: list[str] | str | None) -> list[str] | str | None:
+        return _check_hours([value] if isinstance(value, str) else value)
+
+    _months = field_validator("months")(_check_months)
+
+
+class TariffSeason(_Section):
+    """A season's capacity prices: ``months`` (unset: all) and ``price`` or ``prices``."""
+
+    months: list[int] | None = None
+    price: float | None = Field(default=None, ge=0)
+    """Per kW per month (with ``tariff.price_per_kw``)."""
+    prices: list[float] | None = None
+    """One per tier, per month (with ``tariff.prices``)."""
+
+    _months = field_validator("months")(_check_months)
+
+
 class TariffSettings(_Section):
     """The capacity (peak) tariff: off unless ``preset`` is set.
 
     ``no`` (Norway: 60 min, 3 peaks on distinct days, tiers 2/5/10/15/20/25/50/75/100 kW) and
-    ``be`` (Flanders: 15 min, 1 peak) set the defaults; ``custom`` starts from 60 min, 1 peak.
-    Any key given overrides the preset's value.
+    ``be`` (Flanders, Fluvius: 15 min, 1 peak, floor 2.5 kW, rolling-12) set the defaults;
+    ``custom`` starts from 60 min, 1 peak.  Any key given overrides the preset's value.
     """
 
     preset: Literal["no", "be", "custom"] | None = None
@@ -556,8 +610,24 @@ class TariffSettings(_Section):
     """Local hours in which windows count, as ``"06-22"``; unset: all day."""
     months: list[int] | None = None
     """Months (1-12) in which windows count; unset: all."""
-    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    weekdays: list[_WEEKDAY] | None = None
     """Weekdays on which windows count; unset: all."""
+    period: Literal["month", "rolling-12"] | None = None
+    """``month``, or ``rolling-12``: the mean of the last 12 monthly values that exist."""
+    floor: float | None = Field(default=None, ge=0)
+    """kW each month's value is at least, before any averaging."""
+    weights: list[TariffWeight] | None = None
+    """Factors for the energy of windows by their local start; the first match wins, else 1."""
+    holidays: bool | None = None
+    """Whether windows on public holidays (of ``grid.holidays``) count; unset: they do."""
+    prices: list[float] | list[TariffSeason] | None = None
+    """One price per tier (currency per month), or a list of seasons with ``months``/``prices``."""
+    price_per_kw: float | list[TariffSeason] | None = None
+    """Currency per kW of the billed value per month, or seasons with ``months``/``price``."""
+    currency: str | None = None
+    """The prices' currency (``NOK``, ``SEK``, ``EUR``): the unit of ``tariff_capacity_cost``."""
+    past: dict[str, float] | None = None
+    """Monthly values from the bill, ``"2026-01": 3.4`` (kW), for ``rolling-12``."""
 
     @field_validator("preset", mode="before")
     @classmethod
@@ -582,20 +652,15 @@ class TariffSettings(_Section):
             raise ValueError("tiers are positive and ascending (kW)")
         return value
 
-    @field_validator("hours")
-    @classmethod
-    def _hour_ranges(cls, value: list[str] | None) -> list[str] | None:
-        for text in value or ():
-            found = _HOURS.match(text)
-            if found is None or int(found[1]) >= int(found[2]):
-                raise ValueError(f'hours are ranges like "06-22" (from < to <= 24), not {text!r}')
-        return value
+    _hour_ranges = field_validator("hours")(_check_hours)
+    _months = field_validator("months")(_check_months)
 
-    @field_validator("months")
+    @field_validator("past")
     @classmethod
-    def _months(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and any(not 1 <= month <= 12 for month in value):
-            raise ValueError("months are 1-12")
+    def _past_months(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for month, power in (value or {}).items():
+            if _MONTH.match(month) is None or power < 0:
+                raise ValueError(f'past is "YYYY-MM": kW (at least 0), not {month!r}: {power!r}')
         return value
 
     @model_validator(mode="after")
@@ -605,6 +670,43 @@ class TariffSettings(_Section):
             if given:
                 raise ValueError(f"tariff.{given[0]} needs tariff.preset (no, be or custom)")
         return self
+
+    @model_validator(mode="after")
+    def _one_kind_of_price(self) -> TariffSettings:
+        if self.prices is not None and self.price_per_kw is not None:
+            raise ValueError("tariff.prices (per tier) or tariff.price_per_kw, not both")
+        if (self.prices is not None or self.price_per_kw is not None) and self.currency is None:
+            raise ValueError("tariff.prices and tariff.price_per_kw need tariff.currency")
+        key, kind = ("prices", "prices") if self.prices is not None else ("price_per_kw", "price")
+        for season in _seasons(self.prices) + _seasons(self.price_per_kw):
+            if getattr(season, kind) is None:
+                raise ValueError(f"each season of tariff.{key} gives its {kind}")
+        self._one_price_per_tier()
+        return self
+
+    def _one_price_per_tier(self) -> None:
+        from han2mqtt.energy.tariff import PRESETS  # noqa: PLC0415 - lazy, as for grid.holidays
+
+        tiers = self.tiers
+        if tiers is None and self.preset is not None:
+            tiers = (
+                list(PRESETS.get(self.preset, PRESETS["no"]).tiers)
+                if self.preset != "custom"
+                else []
+            )
+        wanted = len(tiers or ()) + 1
+        lists = [season.prices for season in _seasons(self.prices)]
+        if self.prices and not _seasons(self.prices):
+            lists = [self.prices]  # type: ignore[list-item]
+        for prices in lists:
+            if prices is not None and len(prices) != wanted:
+                raise ValueError(f"tariff.prices needs {wanted} prices, one per tier")
+
+
+def _seasons(value: object) -> list[TariffSeason]:
+    if isinstance(value, list):
+        return [season for season in value if isinstance(season, TariffSeason)]
+    return []
 
 
 class GridSettings(_Section):
@@ -655,6 +757,12 @@ class Settings(BaseSettings):
     tariff: TariffSettings = TariffSettings()
     grid: GridSettings = GridSettings()
     state: StateSettings = StateSettings()
+
+    @model_validator(mode="after")
+    def _holidays_need_a_country(self) -> Settings:
+        if self.tariff.holidays is False and self.grid.holidays is None:
+            raise ValueError("tariff.holidays: false needs grid.holidays (the country)")
+        return self
 
     @model_validator(mode="after")
     def _discovery_needs_field_topics(self) -> Settings:

@@ -284,6 +284,9 @@ class EnergyEngine:
         tier = tariff.model.tier(average or 0.0)
         if tier is not None:
             values["tariff_tier"] = tier[0]
+        cost = tariff.cost()
+        if cost is not None:
+            values["tariff_capacity_cost"] = cost
         if window.base is None:
             return
         energy = window.value

@@ -123,6 +123,8 @@ DERIVED_CLASSES: Final = {
     "tariff_tier": SensorClass(None, None, None),
     "tariff_headroom": _ENERGY_NOW,
     "tariff_headroom_power": SensorClass("power", "measurement", "W"),
+    # The unit is the tariff's currency (ISO 4217), as HA's monetary class wants it.
+    "tariff_capacity_cost": SensorClass("monetary", "total", None),
 }
 """Home Assistant classes of the energy stage's values (CONVENTIONS.md names)."""
 SUB_METER_CLASSES: Final = {
@@ -191,7 +193,9 @@ class _Sensor:
     extra: tuple[tuple[str, str], ...] = ()
 
 
-def _derived_sensors(meter: str, names: Iterable[str], mqtt: MqttSettings) -> list[_Sensor]:
+def _derived_sensors(
+    meter: str, names: Iterable[str], mqtt: MqttSettings, currency: str | None
+) -> list[_Sensor]:
     """Sensors of the derived values; keyed by name (they have no OBIS code)."""
     sensors = []
     for name in names:
@@ -202,7 +206,10 @@ def _derived_sensors(meter: str, names: Iterable[str], mqtt: MqttSettings) -> li
         extra: tuple[tuple[str, str], ...] = ()
         if name == "tariff_peaks":
             extra = (*_PEAKS_TEMPLATES, ("json_attr_t", topic))
-        sensors.append(_Sensor(name, _title(name), topic, "", name, klass, klass.unit, extra))
+        if klass.device_class == "monetary" and currency is None:
+            continue  # HA rejects money without its currency (the cost needs one anyway)
+        unit = currency if klass.device_class == "monetary" else klass.unit
+        sensors.append(_Sensor(name, _title(name), topic, "", name, klass, unit, extra))
     return sensors
 
 
@@ -304,6 +311,7 @@ def discovery_messages(  # noqa: PLR0913 - the sections it reads, and two option
     obis: bool = True,
     keep: Mapping[str, Any] | None = None,
     derived: Iterable[str] = (),
+    currency: str | None = None,
 ) -> list[Message]:
     """Discovery for one meter: one device message, or one message per entity in entity mode.
 
@@ -316,13 +324,16 @@ def discovery_messages(  # noqa: PLR0913 - the sections it reads, and two option
         keep: components of the device message the broker already holds (see
             :func:`retained_components`); they stay in it beside the ones this reading brings.
         derived: names of the derived values (the energy stage's) published for the meter.
+        currency: the unit of the money values (``tariff.currency``).
     """
     manufacturer = reading.fields.get("meter_manufacturer")
     meter_type = reading.fields.get("meter_type")
     device = _device(meter, _str(manufacturer), _str(meter_type))
     if reading.parent is not None:
         device["via_device"] = node_id(reading.parent)  # a sub-meter behind that meter's port
-    sensors = _sensors(meter, reading, mqtt, obis=obis) + _derived_sensors(meter, derived, mqtt)
+    sensors = _sensors(meter, reading, mqtt, obis=obis) + _derived_sensors(
+        meter, derived, mqtt, currency
+    )
     prefix = homeassistant.prefix
     if homeassistant.mode == "device":
         payload = {

@@ -88,6 +88,8 @@ HA_2024_12_UNITS: dict[str, frozenset[str | None]] = {
     "timestamp": frozenset({None}),
     "date": frozenset({None}),
     "enum": frozenset({None}),
+    # monetary takes any ISO 4217 code; these are the currencies han2mqtt's tariffs use.
+    "monetary": frozenset({"NOK", "SEK", "DKK", "EUR"}),
 }
 HA_2024_12_STATE_CLASSES_BY_DEVICE_CLASS: dict[str, frozenset[str]] = {
     "energy": frozenset({"total", "total_increasing"}),
@@ -102,6 +104,7 @@ HA_2024_12_STATE_CLASSES_BY_DEVICE_CLASS: dict[str, frozenset[str]] = {
     "timestamp": frozenset(),
     "date": frozenset(),
     "enum": frozenset(),
+    "monetary": frozenset({"total"}),
 }
 
 
@@ -162,6 +165,7 @@ def _components(mode: str) -> list[dict[str, object]]:
         MqttSettings(),
         HomeAssistantSettings(mode=mode),
         derived=sorted(DERIVED_CLASSES),
+        currency="SEK",
     )
     if mode == "device":
         return list(json.loads(messages[0].payload)["cmps"].values())

@@ -126,6 +126,7 @@ async def test_derived_values_are_shown_when_present(page):
         "meter_time": "2026-01-15T13:20:00+01:00",
         "phase_load_l1": 12.5,
         "tariff_tier": "5-10",
+        "tariff_capacity_cost": 270.0,
         "tariff_peaks": '[{"start": "2026-01-03T18:00:00+01:00", "kwh": 6.1}]',
     }
     state = page.bridge.tracker.meters[AIDON_ID]
@@ -138,6 +139,7 @@ async def test_derived_values_are_shown_when_present(page):
     html = await (await page.get("/")).text()
     assert re.search(r'<figure class="hours" data-need="[^"]*">', html)  # not hidden
     assert '<b data-v="tariff_tier">5-10</b>' in html
+    assert '<b data-v="tariff_capacity_cost" data-dp="2">270.00</b>' in html
     assert "2026-01-03T18:00:00+01:00: 6.10 kWh" in html
     assert '<b data-v="net" data-dp="0">1672</b>' in html  # the list 2's import, export 0
     assert 'value="12" data-bar="phase_load_l1"' in html
