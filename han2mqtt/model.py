@@ -104,6 +104,8 @@ class MeterReading:
         field_obis: normalized field name -> the OBIS code it came from.
         layout: name of the layout that decoded it (``"aidon"``, ``"kaifa"``, ``"kamstrup"``,
             ``"generic"``, ``"p1"``).
+        unscaled: OBIS codes in ``obis`` whose number is raw as sent because no source states
+            its scaling (self-describing lists without scaler-units): they feed no field.
     """
 
     fields: dict[str, FieldValue]
@@ -111,6 +113,7 @@ class MeterReading:
     units: dict[str, str] = field(default_factory=dict)
     field_obis: dict[str, str] = field(default_factory=dict)
     layout: str = "generic"
+    unscaled: tuple[str, ...] = ()
 
     @property
     def meter_id(self) -> str | None:

@@ -22,15 +22,15 @@ before it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, NamedTuple, TypeGuard
 
 from han2mqtt import model
 from han2mqtt.errors import LayoutError
 from han2mqtt.meters import aidon, kaifa, kamstrup
-from han2mqtt.meters.capture import CaptureItem, capture_items, scaler_unit
+from han2mqtt.meters.capture import CaptureList, capture_items, scaler_unit
 from han2mqtt.meters.landisgyr import E450_AT
-from han2mqtt.meters.normalize import TEXT, ObisValue, build_reading, field_for
+from han2mqtt.meters.normalize import TEXT, ObisValue, Quantity, build_reading, field_for
 from han2mqtt.meters.profile import VendorProfile
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.apdu import DataNotification, decode_data_notification, strip_llc
@@ -299,6 +299,15 @@ class Plan:
     """Per step: the leaf whose octet/visible string the step's text was read from (meter id,
     meter type, list id), else None.  Those texts differ from meter to meter while the plan does
     not, as long as each keeps its :func:`identifier_traits`: a template reads them per frame."""
+    unscaled: frozenset[Obis] = frozenset()
+    """Codes whose numbers no source scales: published raw under the code only, marked."""
+    overrides: dict[tuple[int, int, int], tuple[str, Quantity] | None] | None = None
+    """Field meanings of this list that differ from the NEK lists' (see :func:`build_reading`)."""
+
+    @property
+    def templated(self) -> bool:
+        """Whether compiled templates may serve this plan (they know neither of the above)."""
+        return not self.unscaled and self.overrides is None
 
 
 def make_plan(notification: DataNotification, forced: VendorProfile | None = None) -> Plan:
@@ -366,13 +375,44 @@ def identifier_traits(value: bytes | str) -> tuple[object, ...] | None:
     )
 
 
-def _capture_plan(captured: list[CaptureItem]) -> Plan:
-    """The plan of a self-describing list: each value under the capture object it pairs with."""
+def _capture_plan(captured: CaptureList) -> Plan:
+    """The plan of a self-describing list: each value under the capture object it pairs with.
+
+    The meter is named by its device ID 1 (0-0:96.1.0) where the list sends it, else by its
+    COSEM logical device name (0-0:42.0.0, unique per meter by definition); device ID 2
+    (0-0:96.1.1) is not a meter type in these lists and feeds no field.
+    """
     profile = SELF_DESCRIBING
-    steps = [step for item in captured if (step := _step(_Item(*item), profile)) is not None]
+    steps: list[Step] = []
+    unscaled: set[Obis] = set()
+    for item in captured.items:
+        if not item.scaled:
+            steps.append(Slot(item.leaf, item.obis, 0, None, is_stamp=False))
+            unscaled.add(item.obis)
+            continue
+        step = _step(_Item(item.obis, item.value, item.scaler_unit, item.leaf), profile)
+        if step is not None:
+            steps.append(step)
     if not steps:
         raise LayoutError("the self-describing list carries no value we can publish")
-    return Plan(profile, tuple(steps), {})
+    sent = {item.obis.cde for item in captured.items}
+    meanings = {_DEVICE_ID_2: None, _DEVICE_NAME: None if _DEVICE_ID_1 in sent else _METER_ID_TEXT}
+    overrides = {cde: meaning for cde, meaning in meanings.items() if cde in sent} or None
+    extra: dict[str, FieldValue] = {}
+    name = profile.name if captured.profile is None else f"{profile.name}:{captured.profile.name}"
+    return Plan(
+        VendorProfile(name=name, manufacturer=""),
+        tuple(steps),
+        extra,
+        unscaled=frozenset(unscaled),
+        overrides=overrides,
+    )
+
+
+_DEVICE_ID_1: Final = (96, 1, 0)
+_DEVICE_ID_2: Final = (96, 1, 1)
+_DEVICE_NAME: Final = (42, 0, 0)
+_METER_ID_TEXT: Final = (model.FIELD_METER_ID, TEXT)
 
 
 def _check_paired(extracted: Extracted) -> None:
@@ -481,7 +521,22 @@ def execute(
         text = stamp_text(header_stamp, trust_deviation=profile.trust_clock_deviation)
         if text is not None:
             extra[model.FIELD_METER_DATETIME] = text
-    return build_reading(values, layout=profile.name, extra=extra)
+    if plan.templated:
+        return build_reading(values, layout=profile.name, extra=extra)
+    return _with_unscaled(plan, values, extra)
+
+
+def _with_unscaled(
+    plan: Plan, values: list[ObisValue], extra: dict[str, FieldValue]
+) -> MeterReading:
+    """A reading whose unscaled numbers sit under their codes only, listed as unscaled."""
+    scaled = [value for value in values if value.obis not in plan.unscaled]
+    raw = [value for value in values if value.obis in plan.unscaled]
+    reading = build_reading(scaled, layout=plan.profile.name, extra=extra, overrides=plan.overrides)
+    if not raw:
+        return reading
+    bare = build_reading(raw, layout=plan.profile.name, map_fields=False)
+    return replace(reading, obis={**reading.obis, **bare.obis}, unscaled=tuple(bare.obis))
 
 
 def decode_notification(

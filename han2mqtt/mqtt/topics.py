@@ -28,6 +28,7 @@ from han2mqtt.model import FieldValue, MeterReading
 __all__ = [
     "OFFLINE",
     "ONLINE",
+    "UNSCALED",
     "Message",
     "availability_topic",
     "bridge_info_topic",
@@ -42,6 +43,8 @@ __all__ = [
 
 ONLINE: Final = "online"
 OFFLINE: Final = "offline"
+UNSCALED: Final = "unscaled"
+"""State JSON key: OBIS code → raw number of the values no source scales (no field of theirs)."""
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.:\-]")
 
 
@@ -129,7 +132,9 @@ def messages_for_reading(  # noqa: PLR0913 - the reading, where it goes, and how
     prefix = f"{mqtt.base_topic}/{topic_segment(meter)}/"
     messages: list[Message] = []
     if publish.state:
-        state = {**fields, "timestamp": received_at.isoformat()}
+        state: dict[str, object] = {**fields, "timestamp": received_at.isoformat()}
+        if reading.unscaled:  # raw numbers whose scaling no source states: listed, not fields
+            state[UNSCALED] = {code: reading.obis[code] for code in reading.unscaled}
         payload = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
         messages.append(Message(prefix + "state", payload, qos, retain.state))
     if publish.fields:

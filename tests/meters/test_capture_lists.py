@@ -113,7 +113,7 @@ E570_EXPECTED = {
 
 
 def am550() -> bytes:
-    """Iskra AM550: no scaler-units; registers whose OBIS default is known are published."""
+    """Iskra AM550: no scaler-units; register numbers stay raw under their codes, unscaled."""
     return capture_list(
         [
             (definition(1, "0-0:96.1.0.255"), enc.octets(b"ISK0084895126")),
@@ -126,14 +126,15 @@ def am550() -> bytes:
     )
 
 
-AM550_EXPECTED = {
-    "meter_id": "ISK0084895126",
-    "active_power_import": 345,
-    "active_power_import_total": 4567.89,
-    "voltage_l1": 230,
+AM550_EXPECTED: dict[str, object] = {"meter_id": "ISK0084895126"}
+AM550_UNSCALED = {
+    "1-0:1.7.0.255": 345,
+    "1-0:1.8.0.255": 4567890,
+    "1-0:32.7.0.255": 230,
+    "1-0:0.4.2.255": 5,
 }
 
-LISTS = {
+LISTS: dict[str, tuple[bytes, dict[str, object]]] = {
     "e450": (e450(), E450_EXPECTED),
     "e360": (e360(), E360_EXPECTED),
     "e570": (e570(), E570_EXPECTED),
@@ -185,6 +186,7 @@ def test_each_value_is_read_with_its_capture_object(meter: str, transport: str):
     body, expected = LISTS[meter]
     (reading,) = _decode(TRANSPORTS[transport](body))
     assert reading.layout == "self-describing"
+    assert reading.fields.keys() - {"meter_datetime"} == expected.keys() - {"meter_datetime"}
     for name, value in expected.items():
         assert reading.fields[name] == value, name
     # Nothing comes from the definitions: no attribute index or class id read as a value.
@@ -197,8 +199,15 @@ def test_what_is_not_a_whole_value_attribute_is_not_published():
     assert reading.units["1-0:1.4.0.255"] == "W"
     assert 999 not in reading.obis.values()  # attribute 3 of a demand register: last average
     (iskra,) = _decode(_plain(am550()))
-    assert "1-0:0.4.2.255" not in iskra.obis  # a register whose scaling nothing states
-    assert iskra.obis["0-0:96.14.0.255"] == 2  # Data has no scaler: exact as sent
+    assert iskra.obis["0-0:96.14.0.255"] == 2  # Data: exact as sent, no scaler by definition
+
+
+def test_registers_without_a_stated_scaling_are_raw_marked_and_feed_no_field():
+    (reading,) = _decode(_plain(am550()))
+    assert {code: reading.obis[code] for code in reading.unscaled} == AM550_UNSCALED
+    for name in ("active_power_import", "active_power_import_total", "voltage_l1"):
+        assert name not in reading.fields, name
+    assert not set(AM550_UNSCALED) & set(reading.units)
 
 
 def test_an_element_of_an_attribute_is_not_published_as_the_attribute():
