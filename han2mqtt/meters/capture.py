@@ -38,7 +38,7 @@ from han2mqtt.meters.pushprofiles import PushProfile, profile_for
 from han2mqtt.protocol.axdr import AxdrValue
 from han2mqtt.protocol.obis import OBIS_LENGTH, Obis
 
-__all__ = ["CaptureItem", "CaptureList", "capture_items", "scaler_unit"]
+__all__ = ["CaptureItem", "CaptureList", "capture_items", "described_items", "scaler_unit"]
 
 DATA: Final = 1
 """Interface class Data: its value (attribute 2) has no scaler, it is exact as sent."""
@@ -210,7 +210,36 @@ def capture_items(body: AxdrValue) -> CaptureList | None:
     definitions, values = shape
     columns = _columns(definitions, values)
     whole = tuple(parts[:3] for parts in map(_definition, definitions) if parts is not None)
-    profile = profile_for(whole)
+    return _paired(columns, profile_for(whole))
+
+
+def described_items(body: AxdrValue) -> CaptureList:
+    """The values of a body of descriptor/value pairs (:mod:`han2mqtt.protocol.descriptors`).
+
+    Each value is the attribute its own descriptor names; values come without scaler-units,
+    so register numbers are unscaled unless a named profile matches the whole list.
+
+    Raises:
+        LayoutError: the body is not that shape, or names one value twice.
+    """
+    if not (type(body) is tuple and len(body) == _PAIR and type(body[1]) is list):
+        raise LayoutError("untyped attribute descriptors outside a list of described values")
+    columns: list[_Column] = []
+    leaf = _leaf_count(body[0])
+    for element in body[1]:
+        if not (type(element) is tuple and len(element) == _PAIR):
+            raise LayoutError(f"described value {len(columns)} is not a descriptor and a value")
+        descriptor, value = element
+        parts = _definition((*descriptor, 0) if type(descriptor) is tuple else descriptor)
+        if parts is None:
+            raise LayoutError(f"described value {len(columns)} has no attribute descriptor")
+        columns.append(_Column(*parts, value, None, leaf + _leaf_count(descriptor)))
+        leaf += _leaf_count(element)
+    profile = profile_for(tuple((c.class_id, c.obis, c.attribute) for c in columns))
+    return _paired(columns, profile)
+
+
+def _paired(columns: list[_Column], profile: PushProfile | None) -> CaptureList:
     scalers = _scaler_columns(columns)
     items: list[CaptureItem] = []
     for column in columns:

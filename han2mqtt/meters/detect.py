@@ -28,7 +28,7 @@ from typing import Final, NamedTuple, TypeGuard
 from han2mqtt import model
 from han2mqtt.errors import LayoutError
 from han2mqtt.meters import aidon, kaifa, kamstrup
-from han2mqtt.meters.capture import CaptureList, capture_items, scaler_unit
+from han2mqtt.meters.capture import CaptureList, capture_items, described_items, scaler_unit
 from han2mqtt.meters.landisgyr import E450_AT
 from han2mqtt.meters.normalize import TEXT, ObisValue, Quantity, build_reading, field_for
 from han2mqtt.meters.profile import VendorProfile
@@ -304,10 +304,13 @@ class Plan:
     overrides: dict[tuple[int, int, int], tuple[str, Quantity] | None] | None = None
     """Field meanings of this list that differ from the NEK lists' (see :func:`build_reading`)."""
 
+    typed: bool = True
+    """False for bodies with untyped attribute descriptors: their leaves have no A-XDR offsets."""
+
     @property
     def templated(self) -> bool:
-        """Whether compiled templates may serve this plan (they know neither of the above)."""
-        return not self.unscaled and self.overrides is None
+        """Whether compiled templates may serve this plan (they know none of the above)."""
+        return not self.unscaled and self.overrides is None and self.typed
 
 
 def make_plan(notification: DataNotification, forced: VendorProfile | None = None) -> Plan:
@@ -316,6 +319,8 @@ def make_plan(notification: DataNotification, forced: VendorProfile | None = Non
     Raises:
         LayoutError: the body matches no layout, or contradicts the configured vendor.
     """
+    if not notification.typed:
+        return _capture_plan(described_items(notification.body), typed=False)
     captured = capture_items(notification.body)
     if captured is not None:
         return _capture_plan(captured)
@@ -375,12 +380,12 @@ def identifier_traits(value: bytes | str) -> tuple[object, ...] | None:
     )
 
 
-def _capture_plan(captured: CaptureList) -> Plan:
+def _capture_plan(captured: CaptureList, *, typed: bool = True) -> Plan:
     """The plan of a self-describing list: each value under the capture object it pairs with.
 
-    The meter is named by its device ID 1 (0-0:96.1.0) where the list sends it, else by its
-    COSEM logical device name (0-0:42.0.0, unique per meter by definition); device ID 2
-    (0-0:96.1.1) is not a meter type in these lists and feeds no field.
+    The meter is named by the first device identifier the list sends, in this order: device ID 1
+    (0-0:96.1.0), the COSEM logical device name (0-0:42.0.0, unique per meter by definition),
+    device ID 2 (0-0:96.1.1; in these lists an identifier, not the meter type of NEK lists).
     """
     profile = SELF_DESCRIBING
     steps: list[Step] = []
@@ -395,9 +400,13 @@ def _capture_plan(captured: CaptureList) -> Plan:
             steps.append(step)
     if not steps:
         raise LayoutError("the self-describing list carries no value we can publish")
-    sent = {item.obis.cde for item in captured.items}
-    meanings = {_DEVICE_ID_2: None, _DEVICE_NAME: None if _DEVICE_ID_1 in sent else _METER_ID_TEXT}
-    overrides = {cde: meaning for cde, meaning in meanings.items() if cde in sent} or None
+    sent = [cde for cde in _IDENTIFIERS if any(item.obis.cde == cde for item in captured.items)]
+    meanings = {cde: _METER_ID_TEXT if cde == sent[0] else None for cde in sent}
+    overrides: dict[tuple[int, int, int], tuple[str, Quantity] | None] | None = {
+        cde: meaning
+        for cde, meaning in meanings.items()
+        if meaning != field_for(Obis(0, 0, *cde, 255))  # only where the NEK meaning differs
+    } or None
     extra: dict[str, FieldValue] = {}
     name = profile.name if captured.profile is None else f"{profile.name}:{captured.profile.name}"
     return Plan(
@@ -406,12 +415,12 @@ def _capture_plan(captured: CaptureList) -> Plan:
         extra,
         unscaled=frozenset(unscaled),
         overrides=overrides,
+        typed=typed,
     )
 
 
-_DEVICE_ID_1: Final = (96, 1, 0)
-_DEVICE_ID_2: Final = (96, 1, 1)
-_DEVICE_NAME: Final = (42, 0, 0)
+_IDENTIFIERS: Final = ((96, 1, 0), (42, 0, 0), (96, 1, 1))
+"""Device ID 1, COSEM logical device name, device ID 2: the meter id is the first one sent."""
 _METER_ID_TEXT: Final = (model.FIELD_METER_ID, TEXT)
 
 

@@ -44,14 +44,7 @@ def _physical(code: str) -> bool:
     return known is not None and known[1] is not TEXT
 
 
-_PENDING = pytest.mark.xfail(strict=True, reason="untyped element headers: next commit")
-
-
-def _params(ids: list[str]) -> list[Any]:
-    return [pytest.param(i, marks=_PENDING) if i.startswith("cz-") else i for i in ids]
-
-
-@pytest.mark.parametrize("item_id", _params(list(ITEMS)))
+@pytest.mark.parametrize("item_id", ITEMS)
 def test_each_stated_value_is_decoded(item_id: str):
     item = ITEMS[item_id]
     reading = decode(item)
@@ -67,7 +60,7 @@ def test_each_stated_value_is_decoded(item_id: str):
 
 
 @pytest.mark.parametrize(
-    "item_id", _params([key for key, item in ITEMS.items() if "_scaling" in item["expected"]])
+    "item_id", [key for key, item in ITEMS.items() if "_scaling" in item["expected"]]
 )
 def test_numbers_no_source_scales_feed_no_field_and_are_marked(item_id: str):
     reading = decode(ITEMS[item_id])
