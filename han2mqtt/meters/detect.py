@@ -27,7 +27,7 @@ from typing import Final, NamedTuple, TypeGuard
 
 from han2mqtt import model
 from han2mqtt.errors import LayoutError
-from han2mqtt.meters import aidon, kaifa, kamstrup
+from han2mqtt.meters import aidon, iskra, kaifa, kamstrup
 from han2mqtt.meters.capture import CaptureList, capture_items, described_items, scaler_unit
 from han2mqtt.meters.landisgyr import E450_AT
 from han2mqtt.meters.normalize import TEXT, ObisValue, Quantity, build_reading, field_for
@@ -60,7 +60,14 @@ LANDIS_GYR = VendorProfile(name="landisgyr", manufacturer="Landis+Gyr", list_ids
 GENERIC = VendorProfile(name="generic", manufacturer="")
 SELF_DESCRIBING = VendorProfile(name="self-describing", manufacturer="")
 """Lists that name their capture objects: read as they say, whatever the vendor."""
-PROFILES: Final = (aidon.PROFILE, kaifa.PROFILE, kamstrup.PROFILE, LANDIS_GYR, E450_AT)
+PROFILES: Final = (
+    aidon.PROFILE,
+    kaifa.PROFILE,
+    kamstrup.PROFILE,
+    LANDIS_GYR,
+    E450_AT,
+    iskra.PROFILE,
+)
 """Known vendors, in the order they are tried."""
 METER_ID_OBIS: Final = Obis(0, 0, 96, 1, 0, 255)
 """COSEM device identification 1: where a meter number sent without a code is reported."""
@@ -183,13 +190,14 @@ def _identify(extracted: Extracted) -> VendorProfile | None:
 
 
 def _choose_profile(
-    body: AxdrValue, extracted: Extracted, forced: VendorProfile | None
+    notification: DataNotification, extracted: Extracted, forced: VendorProfile | None
 ) -> VendorProfile:
+    body = notification.body
     found = _identify(extracted)
     if found is None and not extracted.items and _is_kaifa_list1(body):
         found = kaifa.PROFILE
     if found is None and not extracted.items:
-        found = _positional_match(extracted) if _is_flat(body) else None
+        found = _positional_match(extracted, notification) if _is_flat(body) else None
     if found is None and _is_array_of_structures(body):
         found = aidon.PROFILE
     if forced is not None and forced is not GENERIC:
@@ -218,7 +226,7 @@ def _is_kaifa_list1(body: AxdrValue) -> bool:
     return type(body) is tuple and len(body) == 1 and type(body[0]) is int
 
 
-def _positional_match(extracted: Extracted) -> VendorProfile | None:
+def _positional_match(extracted: Extracted, notification: DataNotification) -> VendorProfile | None:
     """The vendor whose positional table fits an unidentified list of bare values.
 
     Fitting means the same count and the right kind at every position (text for identifiers,
@@ -230,16 +238,33 @@ def _positional_match(extracted: Extracted) -> VendorProfile | None:
         if profile.list_ids:
             continue  # a vendor with list identifiers is recognised by them, not by a shape
         codes = profile.positional.get(len(extracted.loose))
-        if codes is not None and all(map(_fits, codes, extracted.loose)):
+        if (
+            codes is not None
+            and all(map(_fits, codes, extracted.loose))
+            and _structure_fits(profile, extracted, notification)
+        ):
             return profile
     return None
+
+
+def _structure_fits(
+    profile: VendorProfile, extracted: Extracted, notification: DataNotification
+) -> bool:
+    """Where a vendor states its lists' full structure: every element's type, and the prefix."""
+    tags = profile.positional_tags.get(len(extracted.loose))
+    if tags is None:
+        return True
+    first = _text(extracted.loose[0]) if extracted.loose else None
+    return notification.leaf_tags() == tags and (first or "").startswith(profile.positional_prefix)
 
 
 def _fits(code: Obis | None, value: AxdrValue) -> bool:
     if code is None:
         return True
     known = field_for(code)
-    if known is not None and known[1] is TEXT:
+    if known is None:  # an identifier the NEK table does not name (logical device name ...)
+        return _text(value) is not None or type(value) is int
+    if known[1] is TEXT:
         return _text(value) is not None
     return type(value) is int
 
@@ -326,7 +351,7 @@ def make_plan(notification: DataNotification, forced: VendorProfile | None = Non
         return _capture_plan(captured)
     extracted = extract(notification.body)
     _check_paired(extracted)
-    profile = _choose_profile(notification.body, extracted, forced)
+    profile = _choose_profile(notification, extracted, forced)
     items = extracted.items or _positional(notification.body, extracted, profile)
     steps: list[Step] = []
     sources: list[int | None] = []
@@ -350,7 +375,7 @@ def make_plan(notification: DataNotification, forced: VendorProfile | None = Non
     extra: dict[str, FieldValue] = {}
     if profile.manufacturer:
         extra[model.FIELD_METER_MANUFACTURER] = profile.manufacturer
-    return Plan(profile, tuple(steps), extra, tuple(sources))
+    return Plan(profile, tuple(steps), extra, tuple(sources), overrides=profile.overrides)
 
 
 def identifier_text(value: bytes | str) -> str:

@@ -10,7 +10,7 @@ from enum import IntEnum
 from typing import Final, NamedTuple
 
 from han2mqtt.errors import ApduError, AxdrError
-from han2mqtt.protocol.axdr import AxdrValue, DataTag, decode_data
+from han2mqtt.protocol.axdr import AxdrValue, DataTag, decode_data, leaf_offsets
 from han2mqtt.protocol.cosem import CosemDateTime
 from han2mqtt.protocol.descriptors import decode_described_body
 
@@ -48,6 +48,20 @@ class DataNotification(NamedTuple):
     date_time: CosemDateTime | None
     body: AxdrValue
     typed: bool = True
+    apdu: bytes = b""
+    """The APDU the notification was decoded from (for :meth:`leaf_tags`)."""
+    body_at: int = 0
+    """Offset of the body in :attr:`apdu`."""
+
+    def leaf_tags(self) -> tuple[int, ...]:
+        """The A-XDR tag of every leaf of a typed body, in wire order (() when unknown).
+
+        Position layouts are matched by these: the decoded values alone do not tell a
+        long-unsigned from a double-long-unsigned.
+        """
+        if not self.typed or not self.apdu:
+            return ()
+        return tuple(self.apdu[offset] for offset in leaf_offsets(self.apdu, self.body_at))
 
 
 def strip_llc(content: bytes) -> bytes:
@@ -88,10 +102,10 @@ def decode_data_notification(apdu: bytes) -> DataNotification:
             raise exc from None
         if end != len(apdu):
             raise exc from None
-        return DataNotification(invoke, date_time, body, typed=False)
+        return DataNotification(invoke, date_time, body, typed=False, apdu=apdu, body_at=pos)
     if end != len(apdu):
         raise AxdrError(f"{len(apdu) - end} bytes after the notification body", offset=end)
-    return DataNotification(invoke, date_time, body)
+    return DataNotification(invoke, date_time, body, apdu=apdu, body_at=pos)
 
 
 def _date_time(apdu: bytes, pos: int) -> tuple[CosemDateTime | None, int]:
