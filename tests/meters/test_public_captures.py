@@ -31,7 +31,8 @@ ITEMS: dict[str, dict[str, Any]] = {
 def decode(item: dict[str, Any]) -> MeterReading:
     """The one reading an item gives through the library path."""
     raw = bytes.fromhex(item["hex_or_text"])
-    decoder = AutoDecoder()
+    key = item["key_hex"]
+    decoder = AutoDecoder(encryption_key=bytes.fromhex(key) if key else None)
     if item["format"] == "dlms-apdu":
         return decoder.decode(raw)
     readings = [decoder.feed(content) for content in ContentReader("hdlc").read(raw)]
