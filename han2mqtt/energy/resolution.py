@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
+from han2mqtt.meters.kamstrup import SWEDISH_TYPE_MARKER
 from han2mqtt.meters.normalize import field_for, scale
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.obis import parse_obis
@@ -58,8 +59,6 @@ HOUR_RANGE: Final = (timedelta(minutes=50), timedelta(minutes=70))
 TOLERANCE: Final = 0.25
 """How far (relative) an hour's ratio may lie from 1, 10 or 0.1: power sampled every 10 s misses
 short peaks, while a wrong resolution is off by a factor of ten."""
-_SWEDISH_TYPE_MARKER: Final = "09"
-"""Characters 16-17 of the meter type on Swedish Kamstrup firmware (see meters.kamstrup)."""
 _SECONDS_PER_HOUR: Final = 3600.0
 _W_PER_KW: Final = 1000.0
 
@@ -67,7 +66,7 @@ _W_PER_KW: Final = 1000.0
 def assumed_resolution(meter_type: FieldValue | None) -> int:
     """The resolution (Wh) the Kamstrup layout decodes a list's registers with today."""
     text = meter_type if isinstance(meter_type, str) else ""
-    return 1 if text[15:17] == _SWEDISH_TYPE_MARKER else 10
+    return 1 if text[15:17] == SWEDISH_TYPE_MARKER else 10
 
 
 @dataclass(frozen=True, slots=True)
