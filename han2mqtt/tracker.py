@@ -190,5 +190,5 @@ def _merge(previous: MeterReading | None, reading: MeterReading) -> MeterReading
         {**previous.units, **reading.units},
         {**previous.field_obis, **reading.field_obis},
         reading.layout,
-        (*(code for code in previous.unscaled if code not in reading.obis), *reading.unscaled),
+        unscaled=(*(c for c in previous.unscaled if c not in reading.obis), *reading.unscaled),
     )
