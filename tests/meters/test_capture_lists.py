@@ -325,3 +325,50 @@ def test_a_generic_list_number_of_unknown_scaling_is_not_published():
     assert reading.fields["active_power_import"] == 5
     assert "1-0:0.4.2.255" not in reading.obis
     assert reading.obis["1-0:0.4.3.255"] == 0.9
+
+
+def push_list_first(values: list[bytes], definitions: list[bytes] | None = None) -> bytes:
+    """As meters send it: structure { the push object list itself, value 2, ..., value n }."""
+    own = definition(40, "0-8:25.9.0.255")
+    defs = definitions or [
+        own,
+        definition(1, "0-0:42.0.0.255"),
+        definition(3, "1-0:1.7.0.255"),
+        definition(3, "1-0:31.7.0.255"),
+    ]
+    return enc.structure(enc.array(*defs), *values)
+
+
+def test_the_push_list_first_form_pairs_each_value_with_its_definition():
+    body = push_list_first(
+        [enc.octets(b"LGZ1030655933512"), scaled(enc.u32(1523), 0, W), scaled(enc.u16(254), -2, A)]
+    )
+    (reading,) = _decode(_plain(body))
+    assert reading.fields == {
+        "meter_id": "LGZ1030655933512",
+        "active_power_import": 1523,
+        "current_l1": 2.54,
+    }
+    assert reading.unscaled == ()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([enc.octets(b"LGZ1030655933512"), enc.u32(1523)], "4 capture objects but 3 values"),
+        (
+            [enc.octets(b"LGZ1030655933512"), enc.u32(1523), enc.u16(254), enc.u16(1)],
+            "4 capture objects but 5 values",
+        ),
+    ],
+    ids=["one-short", "one-over"],
+)
+def test_a_push_list_first_count_mismatch_is_refused(values: list[bytes], message: str):
+    with pytest.raises(LayoutError, match=message):
+        _decode(_plain(push_list_first(values)))
+
+
+def test_a_push_list_with_a_stray_element_is_refused():
+    defs = [definition(40, "0-8:25.9.0.255"), enc.u16(3)]
+    with pytest.raises(LayoutError, match="capture object 1 is not a capture-object definition"):
+        _decode(_plain(push_list_first([enc.u32(1)], defs)))
