@@ -334,8 +334,11 @@ class Plan:
 
     @property
     def templated(self) -> bool:
-        """Whether compiled templates may serve this plan (they know none of the above)."""
-        return not self.unscaled and self.overrides is None and self.typed
+        """Whether templates may serve this plan: not where leaves have no A-XDR offsets.
+
+        (A template runs plans with unscaled numbers or overrides the reference way.)
+        """
+        return self.typed
 
 
 def make_plan(notification: DataNotification, forced: VendorProfile | None = None) -> Plan:
@@ -555,7 +558,7 @@ def execute(
         text = stamp_text(header_stamp, trust_deviation=profile.trust_clock_deviation)
         if text is not None:
             extra[model.FIELD_METER_DATETIME] = text
-    if plan.templated:
+    if not plan.unscaled and plan.overrides is None:
         return build_reading(values, layout=profile.name, extra=extra)
     return _with_unscaled(plan, values, extra)
 

@@ -372,3 +372,26 @@ def test_a_push_list_with_a_stray_element_is_refused():
     defs = [definition(40, "0-8:25.9.0.255"), enc.u16(3)]
     with pytest.raises(LayoutError, match="capture object 1 is not a capture-object definition"):
         _decode(_plain(push_list_first([enc.u32(1)], defs)))
+
+
+def test_templates_give_what_the_reference_path_gives_for_unscaled_lists():
+    def frame(power: int, energy: int) -> bytes:
+        defs = [
+            definition(40, "0-8:25.9.0.255"),
+            definition(1, "0-0:42.0.0.255"),
+            definition(3, "1-0:1.7.0.255"),
+            definition(3, "1-0:1.8.0.255"),
+        ]
+        values = [enc.octets(b"LGZ1030655933512"), scaled(enc.u32(power), 0, W), enc.u32(energy)]
+        return _plain(push_list_first(values, defs))
+
+    decoder = AutoDecoder()
+    readings = [_decode(frame(p, e), decoder)[0] for p, e in ((10, 500), (20, 600), (30, 700))]
+    assert decoder._templates.hits == 2  # the second and third frame
+    for reading, (power, energy) in zip(readings, ((10, 500), (20, 600), (30, 700)), strict=True):
+        (reference,) = _decode(frame(power, energy))
+        assert reading == reference
+        assert reading.fields["active_power_import"] == power
+        assert reading.obis["1-0:1.8.0.255"] == energy
+        assert reading.unscaled == ("1-0:1.8.0.255",)
+        assert reading.meter_id == "LGZ1030655933512"

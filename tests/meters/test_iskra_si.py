@@ -78,3 +78,14 @@ def test_the_meter_is_named_by_its_logical_device_name():
     assert reading.meter_id == NAME.decode()
     assert reading.obis["0-0:96.1.3.255"] == "16820005"
     assert "meter_type" not in reading.fields
+
+
+def test_repeat_frames_through_the_template_read_their_own_values():
+    decoder = AutoDecoder()
+    first = decoder.decode(three_phase())
+    second = decoder.decode(three_phase(voltage=enc.u16(2401)))
+    assert decoder._templates.hits == 1
+    assert first.fields["voltage_l1"] == 237.9
+    assert second.fields["voltage_l1"] == 240.1
+    assert second == AutoDecoder().decode(three_phase(voltage=enc.u16(2401)))
+    assert second.meter_id == NAME.decode()
