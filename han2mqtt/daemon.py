@@ -185,7 +185,8 @@ class _StateKeeper:
                 write_state(self.resolution_path, self._bridge.resolution_state())
                 self._bridge.resolution_changed = False
             except OSError as exc:
-                _LOGGER.warning("cannot write %s: %s", self.resolution_path, exc)
+                if not self._failing:  # once per outage, as for the state file below
+                    _LOGGER.warning("cannot write %s: %s", self.resolution_path, exc)
         try:
             write_state(self.path, self._bridge.energy_state())
         except OSError as exc:
