@@ -30,7 +30,14 @@ from han2mqtt.errors import LayoutError
 from han2mqtt.meters import aidon, iskra, kaifa, kamstrup
 from han2mqtt.meters.capture import CaptureList, capture_items, described_items, scaler_unit
 from han2mqtt.meters.landisgyr import E450_AT
-from han2mqtt.meters.normalize import TEXT, ObisValue, Quantity, build_reading, field_for
+from han2mqtt.meters.normalize import (
+    TEXT,
+    ObisValue,
+    Quantity,
+    build_reading,
+    describe,
+    field_for,
+)
 from han2mqtt.meters.profile import VendorProfile
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.apdu import DataNotification, decode_data_notification, strip_llc
@@ -328,6 +335,9 @@ class Plan:
     """Codes whose numbers no source scales: published raw under the code only, marked."""
     overrides: dict[tuple[int, int, int], tuple[str, Quantity] | None] | None = None
     """Field meanings of this list that differ from the NEK lists' (see :func:`build_reading`)."""
+    unmapped: frozenset[Obis] = frozenset()
+    """Codes published under their OBIS code only, as sent: objects of an M-Bus channel (the
+    gas meter's device ID is not the electricity meter's)."""
 
     typed: bool = True
     """False for bodies with untyped attribute descriptors: their leaves have no A-XDR offsets."""
@@ -418,6 +428,7 @@ def _capture_plan(captured: CaptureList, *, typed: bool = True) -> Plan:
     profile = SELF_DESCRIBING
     steps: list[Step] = []
     unscaled: set[Obis] = set()
+    unmapped = {item.obis for item in captured.items if item.obis.a == 0 and item.obis.b}
     for item in captured.items:
         if not item.scaled:
             steps.append(Slot(item.leaf, item.obis, 0, None, is_stamp=False))
@@ -428,7 +439,8 @@ def _capture_plan(captured: CaptureList, *, typed: bool = True) -> Plan:
             steps.append(step)
     if not steps:
         raise LayoutError("the self-describing list carries no value we can publish")
-    sent = [cde for cde in _IDENTIFIERS if any(item.obis.cde == cde for item in captured.items)]
+    own = [item for item in captured.items if item.obis not in unmapped]
+    sent = [cde for cde in _IDENTIFIERS if any(item.obis.cde == cde for item in own)]
     meanings = {cde: _METER_ID_TEXT if cde == sent[0] else None for cde in sent}
     overrides: dict[tuple[int, int, int], tuple[str, Quantity] | None] | None = {
         cde: meaning
@@ -444,6 +456,7 @@ def _capture_plan(captured: CaptureList, *, typed: bool = True) -> Plan:
         unscaled=frozenset(unscaled),
         overrides=overrides,
         typed=typed,
+        unmapped=frozenset(unmapped),
     )
 
 
@@ -558,7 +571,7 @@ def execute(
         text = stamp_text(header_stamp, trust_deviation=profile.trust_clock_deviation)
         if text is not None:
             extra[model.FIELD_METER_DATETIME] = text
-    if not plan.unscaled and plan.overrides is None:
+    if not plan.unscaled and plan.overrides is None and not plan.unmapped:
         return build_reading(values, layout=profile.name, extra=extra)
     return _with_unscaled(plan, values, extra)
 
@@ -566,14 +579,25 @@ def execute(
 def _with_unscaled(
     plan: Plan, values: list[ObisValue], extra: dict[str, FieldValue]
 ) -> MeterReading:
-    """A reading whose unscaled numbers sit under their codes only, listed as unscaled."""
-    scaled = [value for value in values if value.obis not in plan.unscaled]
-    raw = [value for value in values if value.obis in plan.unscaled]
-    reading = build_reading(scaled, layout=plan.profile.name, extra=extra, overrides=plan.overrides)
+    """A reading whose unscaled and unmapped values sit under their codes only.
+
+    The unscaled ones are listed as such; the unmapped ones (M-Bus channel objects) are as sent.
+    """
+    apart = plan.unscaled | plan.unmapped
+    mapped = [value for value in values if value.obis not in apart]
+    raw = [value for value in values if value.obis in apart]
+    reading = build_reading(mapped, layout=plan.profile.name, extra=extra, overrides=plan.overrides)
     if not raw:
         return reading
     bare = build_reading(raw, layout=plan.profile.name, map_fields=False)
-    return replace(reading, obis={**reading.obis, **bare.obis}, unscaled=tuple(bare.obis))
+    unscaled = tuple(code for code, in_plan in _codes(raw, plan.unscaled) if in_plan)
+    units = {**reading.units, **bare.units}
+    return replace(reading, obis={**reading.obis, **bare.obis}, units=units, unscaled=unscaled)
+
+
+def _codes(values: list[ObisValue], chosen: frozenset[Obis]) -> list[tuple[str, bool]]:
+    """Each value's OBIS text, and whether its code is among ``chosen``."""
+    return [(describe(value.obis)[0], value.obis in chosen) for value in values]
 
 
 def decode_notification(

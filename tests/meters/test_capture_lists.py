@@ -395,3 +395,18 @@ def test_templates_give_what_the_reference_path_gives_for_unscaled_lists():
         assert reading.obis["1-0:1.8.0.255"] == energy
         assert reading.unscaled == ("1-0:1.8.0.255",)
         assert reading.meter_id == "LGZ1030655933512"
+
+
+def test_an_m_bus_channel_identifier_never_names_the_meter():
+    defs = [
+        definition(40, "0-8:25.9.0.255"),
+        definition(1, "0-0:96.1.0.255"),
+        definition(1, "0-1:96.1.0.255"),
+        definition(1, "0-2:96.1.0.255"),
+    ]
+    values = [enc.octets(b"36123456"), enc.octets(b"24521662"), enc.octets(b"\x00")]
+    (reading,) = _decode(_plain(push_list_first(values, defs)))
+    assert reading.meter_id == "36123456"
+    assert reading.obis["0-1:96.1.0.255"] == "24521662"
+    (channels_only,) = _decode(_plain(push_list_first(values[1:], [defs[0], *defs[2:]])))
+    assert channels_only.meter_id is None
