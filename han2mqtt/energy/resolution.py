@@ -148,8 +148,8 @@ class ResolutionJudge:
         evidence = self._evidence.setdefault(meter, _Evidence())
         if power is not None:
             _integrate(evidence, moment, power)
-        if register is None:
-            return None
+        if register is None or _window_open(evidence, moment):
+            return None  # (meters that send their registers in every frame: the hour goes on)
         candidate = _judge_hour(evidence, moment, register, assumed)
         evidence.restart(moment, register)
         if candidate is None:
@@ -181,6 +181,14 @@ def _integrate(evidence: _Evidence, moment: datetime, power: float) -> None:
         return
     hours = gap.total_seconds() / _SECONDS_PER_HOUR
     evidence.integral += (previous + power) / 2 / _W_PER_KW * hours
+
+
+def _window_open(evidence: _Evidence, moment: datetime) -> bool:
+    """Whether the register window is still short of an hour (and its clock went forward)."""
+    if evidence.register_time is None:
+        return False
+    elapsed = moment - evidence.register_time
+    return timedelta(0) < elapsed < HOUR_RANGE[0]
 
 
 def _judge_hour(evidence: _Evidence, moment: datetime, register: float, assumed: int) -> int | None:

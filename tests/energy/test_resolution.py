@@ -146,3 +146,26 @@ def test_rescaled_registers_are_exact_decimals_and_nothing_else_changes():
     assert smaller.obis["1-1:1.8.0.255"] == 1234567
     assert smaller.fields["active_power_import"] == 1500
     assert rescaled(reading, 1.0) is reading
+
+
+def test_registers_sent_in_every_frame_are_judged_by_the_hour():
+    """Danish Kamstrup lists carry the registers in every 10 s frame."""
+    judge = ResolutionJudge()
+    energy_wh = 5_000_000.0
+    decisions = []
+    for second in range(0, (HOURS_NEEDED + 1) * 3600 + 1, 10):
+        if second:
+            energy_wh += 2000 * 10 / 3600
+        register = int(energy_wh) * 10 / 1000  # counts 1 Wh, decoded as 10 Wh
+        moment = START + timedelta(seconds=second)
+        decision = judge.observe(METER, 10, moment, 2000.0, register)
+        if decision is not None:
+            decisions.append(decision)
+    assert decisions == [Decision(METER, 1, 10, HOURS_NEEDED)]
+
+
+def test_a_clock_going_back_opens_a_new_window():
+    judge = ResolutionJudge()
+    judge.observe(METER, 10, START, 1000.0, 100.0)
+    judge.observe(METER, 10, START - timedelta(minutes=5), 1000.0, 100.0)
+    assert judge._evidence[METER].register_time == START - timedelta(minutes=5)
