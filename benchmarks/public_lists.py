@@ -2,8 +2,9 @@
 
 Each capture is decoded again and again through the library path (HDLC content reader, one
 AutoDecoder per list, so repeat frames meet their compiled template as a meter's would), and the
-frames per second of each list are printed, in CPU seconds of this process (``time.process_time``:
-on a shared machine, waiting for a core is not decoding time).  The best of ``--repeats`` runs.
+readings per second of each list are printed (a reading may take several HDLC frames), in CPU
+seconds of this process (``time.process_time``: on a shared machine, waiting for a core is not
+decoding time).  The best of ``--repeats`` runs.
 
 Usage: python benchmarks/public_lists.py [--frames N] [--repeats N]
 """
@@ -38,14 +39,14 @@ def _rate(item: dict[str, object], frames: int) -> float:
 
 
 def main() -> None:
-    """Print frames/s per public capture."""
+    """Print readings/s per public capture."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args()
     for item in json.loads(VECTORS.read_text(encoding="utf-8")):
         best = max(_rate(item, options.frames) for _ in range(options.repeats))
-        print(f"{item['id']:45s} {best:10,.0f} frames/s")
+        print(f"{item['id']:45s} {best:10,.0f} readings/s")
 
 
 if __name__ == "__main__":
