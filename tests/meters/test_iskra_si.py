@@ -89,3 +89,11 @@ def test_repeat_frames_through_the_template_read_their_own_values():
     assert second.fields["voltage_l1"] == 240.1
     assert second == AutoDecoder().decode(three_phase(voltage=enc.u16(2401)))
     assert second.meter_id == NAME.decode()
+
+
+def test_two_meters_share_a_template_each_with_its_own_id():
+    decoder = AutoDecoder()
+    first = decoder.decode(three_phase())
+    other = decoder.decode(three_phase(name=b"ISK1030789375699"))
+    assert decoder._templates.hits == 1
+    assert (first.meter_id, other.meter_id) == (NAME.decode(), "ISK1030789375699")
