@@ -152,6 +152,31 @@ class CostAccumulator:
         if self._closed is not None and key < self._closed.key[0]:
             self._revision += 1
 
+    def settle(
+        self, hour: datetime, import_kwh: float | None, export_kwh: float | None = None
+    ) -> None:
+        """Replace an hour's energy by its exact value (registers bracket it).
+
+        Quarters keep their shares of the hour (the power integral's estimate), scaled to sum to
+        the exact value; an hour with no estimate is spread evenly over its intervals.
+        """
+        start = hour.astimezone(UTC)
+        step = timedelta(minutes=self.pricing.table.resolution)
+        keys = [start + step * index for index in range(60 // self.pricing.table.resolution)]
+        for column, exact in ((0, import_kwh), (1, export_kwh)):
+            if exact is not None:
+                self._scale(keys, column, exact)
+        if start < self.complete_since and import_kwh is not None:
+            self.complete_since = start  # the hour is whole, from its start
+        self._revision += 1
+
+    def _scale(self, keys: list[datetime], column: int, exact: float) -> None:
+        entries = [self._energy.setdefault(key, [0.0, 0.0]) for key in keys]
+        estimate = sum(entry[column] for entry in entries)
+        for entry in entries:
+            share = entry[column] / estimate if estimate > 0 else 1 / len(entries)
+            entry[column] = exact * share if len(entries) > 1 else exact
+
     def energy(self) -> dict[datetime, tuple[float, float]]:
         """The energy per interval start (UTC) kept: for saving and restoring."""
         return {start: (imp, exp) for start, (imp, exp) in self._energy.items()}

@@ -245,3 +245,27 @@ def test_the_sums_do_not_depend_on_the_order_of_the_increments(increments):
         assert price.import_ is not None
         expected += imported * price.import_
     assert a.cost_today == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("resolution", [15, 60])
+def test_a_settled_hour_costs_exactly_its_register_energy_times_its_price(resolution):
+    pricing = Pricing(table(resolution), PriceRules(vat=0.25, grid=NORWAY))
+    costs = CostAccumulator(pricing, local(9).replace(second=30))
+    for minute in range(0, 60, 10):
+        costs.add(local(9, minute), 0.31, 0.0)  # the estimate: 1.86 kWh
+    costs.settle(local(9), 2.173)
+    totals = costs.totals(local(10).replace(second=5))
+    if resolution == 60:
+        price = pricing.at(local(9))
+        assert price is not None
+        assert price.import_ is not None
+        assert totals.cost_last_hour == 2.173 * price.import_  # exact: one product
+    else:
+        quarter = [pricing.at(local(9, m)) for m in (0, 15, 30, 45)]
+        shares = [2 / 6, 1 / 6, 2 / 6, 1 / 6]  # the estimate's frames per quarter
+        expected = sum(
+            2.173 * s * (q.import_ or 0) for s, q in zip(shares, quarter, strict=True) if q
+        )
+        assert totals.cost_last_hour == pytest.approx(expected)
+    assert totals.cost_today is None  # 00:00-09:00 was never seen
+    assert costs.complete_since == local(9)
