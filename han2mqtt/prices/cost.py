@@ -95,6 +95,8 @@ class CostTotals:
     cost_month: float | None
     revenue_today: float | None
     revenue_month: float | None
+    month_import: float
+    """kWh imported this month so far (as far as seen): a Norgespris volume's use."""
 
 
 class _Sum:
@@ -206,6 +208,7 @@ class CostAccumulator:
             cost_month=month_cost.value,
             revenue_today=today_revenue.value,
             revenue_month=month_revenue.value,
+            month_import=volume,
         )
 
     def _closed_sums(self, hour: datetime, day: datetime, month: datetime) -> _Closed:
