@@ -37,6 +37,7 @@ from han2mqtt.errors import DecodeError
 from han2mqtt.io import ConnectionState
 from han2mqtt.logsafe import loggable
 from han2mqtt.model import FieldValue, MeterReading
+from han2mqtt.money import Money
 from han2mqtt.mqtt.discovery import (
     device_topic,
     discovery_messages,
@@ -260,6 +261,10 @@ class Bridge:
         self.rejects: deque[Rejected] = deque(maxlen=REJECTS_KEPT)
         self.errors_by_kind: Counter[str] = Counter()
         """Decode errors by exception class name (``ChecksumError``, ``DecryptionError`` ...)."""
+        self.money: Money | None = None
+        """The prices and costs stage (``prices.source`` set); the daemon attaches it."""
+        self.prices_status: Callable[[], dict[str, Any]] | None = None
+        """The price fetcher's counters for ``bridge/info``."""
 
     # -- frames -----------------------------------------------------------------------------
 
@@ -397,7 +402,9 @@ class Bridge:
         result = engine.feed(reading, stamp)
         for event in result.events:
             self._guarded(meter, event)
-        return result.reading, result.values
+        if self.money is None:
+            return result.reading, result.values
+        return result.reading, {**result.values, **self.money.values(meter, result.values, stamp)}
 
     def _guarded(self, meter: str, event: GuardEvent) -> None:
         """Count a register the guard stopped; log the first of each kind, and every exchange."""
@@ -527,6 +534,7 @@ class Bridge:
             obis=self.settings.publish.obis,
             keep=self._retained_components.get(device_topic(state.meter_id, ha)),
             derived=sorted(state.derived_seen),
+            currency=None if self.money is None else self.money.currency,
         )
 
     def on_discovery_config(self, topic: str, payload: bytes, retained: bool) -> None:
@@ -715,6 +723,8 @@ class Bridge:
                 "reconnects": max(0, self.publisher.stats.connects - 1),
             },
         }
+        if self.prices_status is not None:
+            info["prices"] = self.prices_status()
         topic = bridge_info_topic(self.settings.mqtt.base_topic)
         return Message(topic, json.dumps(info, separators=(",", ":")), 1, retain=True)
 

@@ -48,6 +48,9 @@ MONEY_FIELDS: Final = (
     "revenue_today",
     "revenue_month",
 )
+TOMORROW_DUE: Final = 13
+"""Local hour from which tomorrow's prices are looked for (the day-ahead auction's results are
+published at about 12:45 CET)."""
 RESTORE_GAP: Final = timedelta(hours=2)
 """Saved cost energy older than this (the daemon was down) is no longer complete."""
 
@@ -141,7 +144,7 @@ class Money:
         self,
         settings: Settings,
         table: PriceTable,
-        want: Callable[[date], None] = lambda _day: None,
+        want: Callable[[date, bool], None] = lambda _day, _ahead: None,
         restore: Restore | None = None,
         persist: Persist | None = None,
     ) -> None:
@@ -153,6 +156,7 @@ class Money:
         self._persist = persist
         self._meters: dict[str, _Meter] = {}
         self._wanted: date | None = None
+        self._ahead = False
 
     def values(
         self, meter: str, energy: Mapping[str, FieldValue], stamp: datetime
@@ -164,11 +168,21 @@ class Money:
         self._count(meter, state, energy, moment)
         return self._fields(state, moment)
 
+    @property
+    def today(self) -> date | None:
+        """The local day of the latest reading (the meter's clock)."""
+        return self._wanted
+
     def _ask(self, moment: datetime) -> None:
-        day = moment.astimezone(self.pricing.zone).date()
+        local = moment.astimezone(self.pricing.zone)
+        day = local.date()
         if day != self._wanted:
             self._wanted = day
-            self._want(day)
+            self._ahead = False
+            self._want(day, False)  # noqa: FBT003 - want(day, ahead)
+        if not self._ahead and local.hour >= TOMORROW_DUE:
+            self._ahead = True
+            self._want(day + timedelta(days=1), True)  # noqa: FBT003
 
     def _meter(self, meter: str, energy: Mapping[str, FieldValue], moment: datetime) -> _Meter:
         state = self._meters.get(meter)

@@ -159,7 +159,7 @@ class PriceFetcher:
         ``ahead``: tomorrow's, which may not be published yet: looked for every
         :data:`TOMORROW_RETRY` seconds, and its absence is no fault.
         """
-        if day in self._days or self.table.has(day):
+        if day in self._days or self.table.has(day) or not self._chain():
             return
         self._days[day] = _Day(BackOff(RETRY_MIN, RETRY_MAX), ahead)
         self._wake.set()
@@ -226,7 +226,7 @@ class PriceFetcher:
         self, session: aiohttp.ClientSession, day: date, ahead: bool
     ) -> tuple[DayPrices, str]:
         """The day from the first source that has it whole; the last source's error else."""
-        chain = [self.prices.source, *(s for s in self.prices.fallback if s != self.prices.source)]
+        chain = self._chain()
         failure: PriceError = PriceError("no source")
         for source in chain:
             try:
@@ -240,13 +240,28 @@ class PriceFetcher:
             return prices, source
         raise failure
 
+    def _chain(self) -> list[str]:
+        """The sources tried in order for a day (``mqtt`` brings its prices by itself)."""
+        chain = [self.prices.source, *self.prices.fallback]
+        return [s for i, s in enumerate(chain) if s not in ("mqtt", "none") and s not in chain[:i]]
+
+    async def settled(self, day: date, patience: float) -> None:
+        """Wait (at most ``patience`` seconds) until ``day`` is known or its first try failed.
+
+        For replays only: a recording may wait for its prices; a live meter never does.
+        """
+        deadline = self.clock.monotonic() + patience
+        while self.clock.monotonic() < deadline:
+            entry = self._days.get(day)
+            if entry is None or entry.failing:
+                return
+            await asyncio.sleep(0.05)
+
     async def _from_source(
         self, session: aiohttp.ClientSession, source: str, day: date
     ) -> DayPrices:
         if source == "fixed":
             return self._fixed_day(day)
-        if source == "mqtt":
-            raise PriceError("mqtt prices arrive on their topic")
         base = self._base(source)
         token = None if self.prices.token is None else self.prices.token.get_secret_value()
         url, query = request_for(source, base, self.area, day, token)
