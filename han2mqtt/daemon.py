@@ -343,6 +343,7 @@ async def _run(
                     _housekeeping(bridge, readers.bad if manager else None, keeper),
                     name="housekeeping",
                 ),
+                *(() if prices is None or prices.task is None else (prices.task,)),
             ]
             _notify("READY=1")
             await stop.wait()
@@ -400,6 +401,7 @@ class _Prices:
         )
         bridge.money = self.money
         bridge.prices_status = self.fetcher.status
+        self.task: asyncio.Task[None] | None = None
 
     @classmethod
     def start(cls, settings: Settings, bridge: Bridge, mqtt: Publisher) -> _Prices | None:
@@ -407,8 +409,8 @@ class _Prices:
         return None if settings.prices.source == "none" else cls(settings, bridge, mqtt)
 
     def launch(self, tasks: asyncio.TaskGroup) -> Callable[[], Awaitable[None]] | None:
-        """Start the fetcher; the replay gate when the source is a recording."""
-        tasks.create_task(self.fetcher.run(), name="prices")
+        """Start the fetcher (:attr:`task`); the replay gate when the source is a recording."""
+        self.task = tasks.create_task(self.fetcher.run(), name="prices")
         return self.replay_gate if self.settings.source.type == "file" else None
 
     def subscribe(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -94,3 +95,35 @@ async def price_server(server: PriceServer | None = None) -> AsyncIterator[Price
         yield server
     finally:
         await runner.cleanup()
+
+
+class PriceServerThread:
+    """The same server on a loop of its own, for tests that run the daemon as a process."""
+
+    def __init__(self, server: PriceServer | None = None) -> None:
+        self.server = server or PriceServer()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PriceServer:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the price server did not start")
+        return self.server
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        self._loop.run_until_complete(self._serve())
+        self._loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        async with price_server(self.server):
+            self._ready.set()
+            await self._stop.wait()
