@@ -51,8 +51,7 @@ MONEY_FIELDS: Final = (
 TOMORROW_DUE: Final = 13
 """Local hour from which tomorrow's prices are looked for (the day-ahead auction's results are
 published at about 12:45 CET)."""
-RESTORE_GAP: Final = timedelta(hours=2)
-"""Saved cost energy older than this (the daemon was down) is no longer complete."""
+HOUR: Final = timedelta(hours=1)
 
 Restore = Callable[[str], tuple[datetime, dict[datetime, tuple[float, float]]] | None]
 Persist = Callable[[str, datetime, dict[datetime, tuple[float, float]]], None]
@@ -192,7 +191,9 @@ class Money:
         since = hour if _number(energy.get("energy_import_hour")) else moment
         costs = CostAccumulator(self.pricing, since)
         saved = self._restore(meter) if self._restore is not None else None
-        if saved is not None and saved[1] and max(saved[1]) >= moment - RESTORE_GAP:
+        # Saved up to the last settled hour: whole only if no hour has passed unseen since (the
+        # engine's restored hour counter brings back the current hour's energy).
+        if saved is not None and saved[1] and _hour(max(saved[1])) + HOUR == hour:
             costs.complete_since = min(saved[0], since)
             for start, (imported, exported) in saved[1].items():
                 costs.add(start, imported, exported)
@@ -232,7 +233,9 @@ class Money:
             float(exported) if _number(exported) else None,  # type: ignore[arg-type]
         )
         if self._persist is not None:
-            self._persist(meter, state.costs.complete_since, state.costs.energy())
+            end = hour + HOUR
+            kept = {s: e for s, e in state.costs.energy().items() if s < end}
+            self._persist(meter, state.costs.complete_since, kept)
 
     def _fields(self, state: _Meter, moment: datetime) -> dict[str, FieldValue]:
         values: dict[str, FieldValue] = {}
