@@ -402,6 +402,7 @@ class _Prices:
         bridge.money = self.money
         bridge.prices_status = self.fetcher.status
         self.task: asyncio.Task[None] | None = None
+        self._published: date | None = None
 
     @classmethod
     def start(cls, settings: Settings, bridge: Bridge, mqtt: Publisher) -> _Prices | None:
@@ -427,7 +428,8 @@ class _Prices:
 
     def _want(self, day: date, ahead: bool) -> None:
         self.fetcher.want(day, ahead)
-        if not ahead:
+        if not ahead and (self._published is None or day > self._published):
+            self._published = day
             self._publish(day)  # the window of today and tomorrow moved on
 
     def _persist(

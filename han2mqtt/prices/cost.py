@@ -19,6 +19,9 @@ from han2mqtt.prices.table import PriceTable
 
 __all__ = ["CostAccumulator", "CostTotals", "IntervalPrice", "PriceRules", "Pricing"]
 
+_CACHED_INTERVALS = 4096
+"""Interval prices kept (a month of quarters); computed once per table version."""
+
 
 @dataclass(frozen=True, slots=True)
 class PriceRules:
@@ -54,9 +57,21 @@ class Pricing:
         self.table = table
         self.rules = rules
         self.zone: ZoneInfo = table.area.zone
+        self._cache: dict[datetime, IntervalPrice | None] = {}
+        self._version = table.version
 
     def at(self, moment: datetime) -> IntervalPrice | None:
         """The prices of the interval holding ``moment``; ``None`` when its spot is not known."""
+        start = self.table.interval_start(moment)
+        if self._version != self.table.version or len(self._cache) > _CACHED_INTERVALS:
+            self._cache.clear()
+            self._version = self.table.version
+        if start in self._cache:
+            return self._cache[start]
+        price = self._cache[start] = self._price(start)
+        return price
+
+    def _price(self, moment: datetime) -> IntervalPrice | None:
         spot = self.table.spot(moment)
         if spot is None:
             return None
@@ -186,15 +201,21 @@ class CostAccumulator:
     def totals(self, now: datetime) -> CostTotals:
         """The sums at ``now`` (the meter's clock); forgets intervals before the last month."""
         hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        local = now.astimezone(self.pricing.zone)
-        day = _local_midnight(local, local.day)
-        month = _local_midnight(local, 1)
-        closed = self._closed_sums(hour, day, month)
+        closed = self._closed
+        if closed is None or closed.key != (hour, self.pricing.table.version, self._revision):
+            local = now.astimezone(self.pricing.zone)
+            day = _local_midnight(local, local.day)
+            month = _local_midnight(local, 1)
+            closed = self._closed_sums(hour, day, month)
         current = _Sum(self.complete_since <= hour)
         today_cost, today_revenue = _copy(closed.today_cost), _copy(closed.today_revenue)
         month_cost, month_revenue = _copy(closed.month_cost), _copy(closed.month_revenue)
         volume = closed.volume
-        for start in sorted(s for s in self._energy if s >= hour):
+        step = timedelta(minutes=self.pricing.table.resolution)
+        for index in range(60 // self.pricing.table.resolution):
+            start = hour + step * index
+            if start not in self._energy:
+                continue
             cost, revenue, volume = self._money(start, volume)
             for total in (current, today_cost, month_cost):
                 total.add(cost)
