@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from han2mqtt.config import EnergyRuleSettings, Settings
 from han2mqtt.energy.calendar import PublicHolidays
@@ -30,6 +30,7 @@ from han2mqtt.prices.table import PriceTable
 __all__ = [
     "MONEY_FIELDS",
     "Money",
+    "area_prices",
     "area_prices_message",
     "currency_of",
     "price_rules",
@@ -105,6 +106,15 @@ def area_prices_message(base: str, pricing: Pricing, days: tuple[date, ...]) -> 
     ``import`` is the price within a Norgespris volume where one is set; ``None`` when no day
     is known.
     """
+    payload = area_prices(pricing, days)
+    if payload is None:
+        return None
+    topic = prices_topic(base, pricing.table.area.name)
+    return Message(topic, json.dumps(payload, separators=(",", ":")), 1, retain=True)
+
+
+def area_prices(pricing: Pricing, days: tuple[date, ...]) -> dict[str, Any] | None:
+    """``{"currency", "resolution", "intervals": [{"start", "spot", "import", "export"}]}``."""
     table = pricing.table
     intervals = []
     for day in days:
@@ -122,9 +132,7 @@ def area_prices_message(base: str, pricing: Pricing, days: tuple[date, ...]) -> 
             )
     if not intervals:
         return None
-    payload = {"currency": table.currency, "resolution": table.resolution, "intervals": intervals}
-    topic = prices_topic(base, table.area.name)
-    return Message(topic, json.dumps(payload, separators=(",", ":")), 1, retain=True)
+    return {"currency": table.currency, "resolution": table.resolution, "intervals": intervals}
 
 
 @dataclass(slots=True)
@@ -156,12 +164,14 @@ class Money:
         self._meters: dict[str, _Meter] = {}
         self._wanted: date | None = None
         self._ahead = False
+        self.latest: datetime | None = None
+        """The meter clock of the latest reading."""
 
     def values(
         self, meter: str, energy: Mapping[str, FieldValue], stamp: datetime
     ) -> dict[str, FieldValue]:
         """The money fields of one reading (absent: not known)."""
-        moment = _moment(energy, stamp)
+        moment = self.latest = _moment(energy, stamp)
         self._ask(moment)
         state = self._meter(meter, energy, moment)
         self._count(meter, state, energy, moment)
