@@ -237,7 +237,7 @@ def _costs(values: dict[str, Any], currency: str) -> str:
     )
     keys = " ".join(key for _, key, _, _ in rows)
     return (
-        f'<div class="tariff costs" data-need="{keys}"{_hidden(values, *keys.split())}>'
+        f'<div class="costs" data-need="{keys}"{_hidden(values, *keys.split())}>'
         f"<h3>Cost</h3><dl>{items}</dl></div>"
     )
 

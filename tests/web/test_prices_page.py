@@ -41,7 +41,7 @@ async def test_the_page_shows_the_price_curve_with_the_interval_now_and_the_cost
     html = await (await page.get("/")).text()
     assert '<section class="card prices"><h2>Spot prices NO1' in html
     assert len(re.findall(r'<rect class="now" x="[^"]*" y="[^"]*" width="[^"]*" height', html)) >= 1
-    assert re.search(r'<div class="tariff costs" data-need="[^"]*">', html)  # shown
+    assert re.search(r'<div class="costs" data-need="[^"]*">', html)  # shown
     assert '<b data-v="price_import" data-dp="4">' in html
 
 
@@ -50,4 +50,4 @@ async def test_without_prices_there_is_no_price_card(page):
     html = await (await page.get("/")).text()
     assert "Spot prices" not in html
     assert (await page.json("/api/state"))["prices"] is None
-    assert re.search(r'<div class="tariff costs" data-need="[^"]*" hidden>', html)
+    assert re.search(r'<div class="costs" data-need="[^"]*" hidden>', html)
