@@ -424,7 +424,8 @@ class _Prices:
             self.mqtt.subscribe(topic, self._on_mqtt)
 
     def _on_mqtt(self, _topic: str, payload: bytes, _retained: bool) -> None:
-        self.fetcher.on_mqtt(payload, datetime.now(UTC))
+        # One number is the price "now": now on the meter's clock, which prices are looked up by.
+        self.fetcher.on_mqtt(payload, self.money.latest or datetime.now(UTC))
 
     def _want(self, day: date, ahead: bool) -> None:
         self.fetcher.want(day, ahead)

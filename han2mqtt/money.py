@@ -53,6 +53,8 @@ TOMORROW_DUE: Final = 13
 """Local hour from which tomorrow's prices are looked for (the day-ahead auction's results are
 published at about 12:45 CET)."""
 HOUR: Final = timedelta(hours=1)
+MAX_METERS: Final = 256
+"""Meters whose costs are kept (as many as the energy stage keeps)."""
 
 Restore = Callable[[str], tuple[datetime, dict[datetime, tuple[float, float]]] | None]
 Persist = Callable[[str, datetime, dict[datetime, tuple[float, float]]], None]
@@ -162,6 +164,7 @@ class Money:
         self._restore = restore
         self._persist = persist
         self._meters: dict[str, _Meter] = {}
+        self._offsets: dict[str, timedelta] = {}
         self._wanted: date | None = None
         self._ahead = False
         self.latest: datetime | None = None
@@ -171,7 +174,15 @@ class Money:
         self, meter: str, energy: Mapping[str, FieldValue], stamp: datetime
     ) -> dict[str, FieldValue]:
         """The money fields of one reading (absent: not known)."""
-        moment = self.latest = _moment(energy, stamp)
+        moment = _moment(energy, stamp)
+        offset = self._offsets.get(meter)
+        if moment is None:
+            # A frame without the meter's time: its receive time shifted by the meter clock's
+            # offset, as the energy engine reckons it.
+            moment = stamp if offset is None else stamp + offset
+        else:
+            self._offsets[meter] = moment - stamp
+        self.latest = moment
         self._ask(moment)
         state = self._meter(meter, energy, moment)
         self._count(meter, state, energy, moment)
@@ -208,6 +219,10 @@ class Money:
             for start, (imported, exported) in saved[1].items():
                 costs.add(start, imported, exported)
         state = self._meters[meter] = _Meter(costs)
+        if len(self._meters) > MAX_METERS:  # a fleet: the meter seen first goes
+            oldest = next(iter(self._meters))
+            del self._meters[oldest]
+            self._offsets.pop(oldest, None)
         return state
 
     def _count(
@@ -278,15 +293,16 @@ class Money:
         return not isinstance(scheme, Norgespris) or month_import < scheme.monthly_kwh
 
 
-def _moment(energy: Mapping[str, FieldValue], stamp: datetime) -> datetime:
-    """The meter's clock (``meter_time``) when the frame had one, else the receive time."""
+def _moment(energy: Mapping[str, FieldValue], stamp: datetime) -> datetime | None:
+    """The meter's clock (``meter_time``) when the frame had one."""
     text = energy.get("meter_time")
     if isinstance(text, str):
         try:
-            return datetime.fromisoformat(text)
+            moment = datetime.fromisoformat(text)
         except ValueError:
-            pass
-    return stamp
+            return None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=stamp.tzinfo)
+    return None
 
 
 def _hour(moment: datetime) -> datetime:
