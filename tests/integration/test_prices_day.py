@@ -69,6 +69,41 @@ def _import_price(hour: int, spot: float) -> float:
     return (spot + MARKUP + grid + TAXES) * (1 + VAT)
 
 
+def _config(tmp_path: Path, broker: Broker, recording: Path, base: str) -> Path:
+    return write_config(
+        tmp_path,
+        broker,
+        {"type": "file", "path": str(recording), "speed": "max"},
+        meter={"timezone": "Europe/Oslo", "offline_after": 60},
+        mqtt={"queue_size": 100_000, "client_id": "prices-replay"},
+        homeassistant={"discovery": False},
+        publish={"obis": False, "fields": False},
+        prices={
+            "source": "entsoe",
+            "token": "test-token",
+            "area": "NO1",
+            "url": f"{base}/entsoe/api",
+            "urls": {"hvakosterstrommen": f"{base}/hks", "ecb": f"{base}/ecb"},
+            "fallback": ["hvakosterstrommen"],
+            "markup": MARKUP,
+            "vat": VAT,
+        },
+        grid={
+            "holidays": "NO",
+            "taxes": TAXES,
+            "energy": [
+                {
+                    "price": DAY_RATE,
+                    "hours": "06-22",
+                    "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+                    "holidays": False,
+                },
+                {"price": NIGHT_RATE},
+            ],
+        },
+    )
+
+
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("primary_works", [True, False], ids=["entsoe", "entsoe-503-fallback"])
 def test_each_closed_hour_costs_its_exact_energy_times_its_price(
@@ -78,40 +113,11 @@ def test_each_closed_hour_costs_its_exact_energy_times_its_price(
     count = _recording(recording)
     _, registers = day_of_frames(DAY)
     server = PriceServer() if primary_works else PriceServer(status={"/entsoe": 503})
-    capture = capture_factory(broker, (f"{BASE}/state", "han2mqtt/prices/NO1"))
+    capture = capture_factory(
+        broker, (f"{BASE}/state", "han2mqtt/prices/NO1", "han2mqtt/bridge/info")
+    )
     with PriceServerThread(server) as prices:
-        config = write_config(
-            tmp_path,
-            broker,
-            {"type": "file", "path": str(recording), "speed": "max"},
-            meter={"timezone": "Europe/Oslo", "offline_after": 60},
-            mqtt={"queue_size": 100_000, "client_id": "prices-replay"},
-            homeassistant={"discovery": False},
-            publish={"obis": False, "fields": False},
-            prices={
-                "source": "entsoe",
-                "token": "test-token",
-                "area": "NO1",
-                "url": f"{prices.base}/entsoe/api",
-                "urls": {"hvakosterstrommen": f"{prices.base}/hks", "ecb": f"{prices.base}/ecb"},
-                "fallback": ["hvakosterstrommen"],
-                "markup": MARKUP,
-                "vat": VAT,
-            },
-            grid={
-                "holidays": "NO",
-                "taxes": TAXES,
-                "energy": [
-                    {
-                        "price": DAY_RATE,
-                        "hours": "06-22",
-                        "weekdays": ["mon", "tue", "wed", "thu", "fri"],
-                        "holidays": False,
-                    },
-                    {"price": NIGHT_RATE},
-                ],
-            },
-        )
+        config = _config(tmp_path, broker, recording, prices.base)
         process = start_daemon(config)
         try:
             _, err = process.communicate(timeout=200)
@@ -147,13 +153,23 @@ def test_each_closed_hour_costs_its_exact_energy_times_its_price(
     next_day = closing[(DAY + timedelta(days=1) + LIST3_DELAY).replace(tzinfo=OSLO).isoformat()]
     assert "cost_month" not in next_day
     assert next_day["cost_last_hour"] == pytest.approx(hours[23], rel=1e-12)
+    _check_area_and_info(capture, spots, err, primary_works=primary_works)
+
+
+def _check_area_and_info(
+    capture: Capture, spots: list[float], err: str, *, primary_works: bool
+) -> None:
     area = [json.loads(p) for t, p, _ in capture.messages if t == "han2mqtt/prices/NO1"]
     assert area
     assert area[-1]["currency"] == "NOK"
     assert area[-1]["resolution"] == 60
     today = [i for i in area[-1]["intervals"] if i["start"].startswith("2025-10-01")]
     assert [i["spot"] for i in today] == pytest.approx(spots, rel=1e-12)
+    info = json.loads(capture.last("han2mqtt/bridge/info") or "{}")
+    assert info["prices"]["source"] == "entsoe"
+    assert info["prices"]["days_fetched"] >= 1
     if not primary_works:
+        assert info["prices"]["faults"]["http_5xx"] >= 1
         assert "entsoe failed: HTTP 503" in err
         assert err.count("entsoe failed") == 1  # logged once per outage
 
