@@ -59,6 +59,9 @@ TOMORROW_RETRY: Final = 900.0
 """Seconds between looks for tomorrow's prices once they are due (day-ahead results come at
 about 12:45 CET; the sources publish them within the next hour or so)."""
 _FAULT_LIMIT: Final = 32
+RATE_MAX_AGE: Final = timedelta(days=6)
+"""The oldest ECB rate used for a day: Easter (Good Friday to Easter Monday, no rates) and
+tomorrow's prices before the day's rate is out fit in it; an older one is fetched anew."""
 
 
 class _HttpError(PriceError):
@@ -345,7 +348,9 @@ class PriceFetcher:
         """
         if source == "EUR" and self.prices.exchange_rate is not None:
             return self.prices.exchange_rate
-        per_eur = {c: rate_on(self._known_rates(c), c, day) for c in (source, target)}
+        per_eur = {
+            c: rate_on(self._known_rates(c), c, day, RATE_MAX_AGE) for c in (source, target)
+        }
         per_eur["EUR"] = 1.0
         low, high = per_eur[source], per_eur[target]
         if low is None or high is None:

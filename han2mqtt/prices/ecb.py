@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from datetime import date
+from datetime import date, timedelta
 
 from han2mqtt.errors import PriceFormatError
 
@@ -39,13 +39,22 @@ def parse_ecb_rates(document: bytes) -> dict[date, dict[str, float]]:
     return days
 
 
-def rate_on(days: dict[date, dict[str, float]], currency: str, day: date) -> float | None:
+def rate_on(
+    days: dict[date, dict[str, float]],
+    currency: str,
+    day: date,
+    max_age: timedelta | None = None,
+) -> float | None:
     """The rate for ``day``: that day's, else the last one published before it.
 
-    The ECB publishes none on weekends and TARGET holidays; ``None`` when none is known.
+    The ECB publishes none on weekends and TARGET holidays; ``None`` when none is known, or
+    (``max_age``) the last one known is older than that before ``day``: a stale rate would
+    give a wrong price.
     """
     known = [d for d in days if d <= day and currency in days[d]]
-    return days[max(known)][currency] if known else None
+    if not known or (max_age is not None and max(known) < day - max_age):
+        return None
+    return days[max(known)][currency]
 
 
 def _day(text: str) -> date:

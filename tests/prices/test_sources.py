@@ -207,6 +207,8 @@ def test_ecb_rates_daily_and_history():
     assert rate_on(history, "SEK", date(2025, 10, 2)) == 11.0395
     assert rate_on(history, "NOK", date(2025, 10, 5)) == 11.7320  # a Sunday: Friday's rate
     assert rate_on(history, "NOK", date(2025, 9, 30)) is None
+    assert rate_on(history, "NOK", date(2025, 10, 9), timedelta(days=6)) == 11.7320
+    assert rate_on(history, "NOK", date(2025, 10, 10), timedelta(days=6)) is None  # stale
     with pytest.raises(PriceFormatError):
         parse_ecb_rates(b"<gesmes:Envelope/>")
 
