@@ -59,6 +59,8 @@ TOMORROW_RETRY: Final = 900.0
 """Seconds between looks for tomorrow's prices once they are due (day-ahead results come at
 about 12:45 CET; the sources publish them within the next hour or so)."""
 _FAULT_LIMIT: Final = 32
+KEEP_DAYS: Final = timedelta(days=62)
+"""Days kept in memory before the newest one added: this month and the last, for the costs."""
 RATE_MAX_AGE: Final = timedelta(days=6)
 """The oldest ECB rate used for a day: Easter (Good Friday to Easter Monday, no rates) and
 tomorrow's prices before the day's rate is out fit in it; an older one is fetched anew."""
@@ -338,6 +340,7 @@ class PriceFetcher:
                 rate = self._rate(prices.currency, target, prices.day)
             prices = convert(prices, target, rate)
         self.table.add(prices)
+        self.table.forget_before(prices.day - KEEP_DAYS)  # the cache keeps them all
         self.on_day(prices.day)
 
     def _rate(self, source: str, target: str, day: date) -> float:

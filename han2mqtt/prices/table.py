@@ -130,13 +130,17 @@ class PriceTable:
         return found
 
     def forget_before(self, day: date) -> None:
-        """Drop the days before ``day`` (the daemon keeps a few; the cache keeps them all)."""
-        for old in [d for d in self._days if d < day]:
-            for point in self._days.pop(old).points:
-                self._prices.pop(point.start, None)
-                self._hours.pop(point.start.replace(minute=0), None)
-                for quarter in range(1, 4):
-                    self._prices.pop(point.start + timedelta(minutes=15 * quarter), None)
+        """Drop the days before ``day`` (the daemon keeps two months; the cache keeps them all)."""
+        old = [d for d in self._days if d < day]
+        if not old:
+            return
+        for stale in old:
+            start, end = day_bounds(self.area, stale)
+            for table in (self._prices, self._hours):
+                for moment in [m for m in table if start <= m < end]:
+                    del table[moment]
+            del self._days[stale]
+        self.version += 1
 
 
 def _hour_means(points: Iterable[PricePoint]) -> dict[datetime, float]:

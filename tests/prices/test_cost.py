@@ -269,3 +269,18 @@ def test_a_settled_hour_costs_exactly_its_register_energy_times_its_price(resolu
         assert totals.cost_last_hour == pytest.approx(expected)
     assert totals.cost_today is None  # 00:00-09:00 was never seen
     assert costs.complete_since == local(9)
+
+
+def test_forgotten_days_leave_the_others_alone():
+    prices = table(15)
+    second = convert(oct_first(), "NOK", 1.0)
+    shifted = tuple(
+        PricePoint(p.start + timedelta(days=1), p.minutes, p.price) for p in second.points
+    )
+    prices.add(DayPrices("NO1", date(2025, 10, 2), "NOK", shifted))
+    prices.forget_before(date(2025, 10, 2))
+    assert not prices.has(DAY)
+    assert prices.spot(local(12)) is None
+    assert prices.hour_mean(local(12)) is None
+    assert prices.spot(local(12, day=date(2025, 10, 2))) == oct_first().points[48].price
+    assert len(prices.intervals(date(2025, 10, 2))) == 96
