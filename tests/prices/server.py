@@ -51,6 +51,8 @@ class PriceServer:
         if path.startswith("/hks/"):
             name = path.removeprefix("/hks/").replace("/", "-")  # 2025/10-01_NO1.json
             return self._file(f"hvakosterstrommen_{name[:10]}_{name[11:]}")
+        if path.startswith("/eds"):
+            return self._file("energidataservice_DayAheadPrices_2025-10-01_DK1.json")
         if path.startswith("/ecb"):
             return self._file("ecb_eurofxref-hist-90d.xml")
         return web.Response(status=404)

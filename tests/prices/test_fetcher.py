@@ -13,7 +13,7 @@ import pytest
 from han2mqtt.config import Settings
 from han2mqtt.history import open_database
 from han2mqtt.history.prices import PriceCache
-from han2mqtt.io.prices import PriceFetcher
+from han2mqtt.io.prices import PUBLIC_URLS, PriceFetcher, request_for
 from han2mqtt.prices.areas import area
 from han2mqtt.prices.entsoe import parse_entsoe
 from han2mqtt.prices.jsonsources import parse_hvakosterstrommen
@@ -127,3 +127,65 @@ async def test_a_cached_day_needs_no_server(tmp_path: Path):
     assert first.table.has(DAY)
     again = await fetch(config, cache=PriceCache(open_database(tmp_path / "history.sqlite")))
     assert again.table.day(DAY) == first.table.day(DAY)
+
+
+@pytest.mark.parametrize(
+    ("source", "url", "query"),
+    [
+        (
+            "entsoe",
+            "https://web-api.tp.entsoe.eu/api",
+            {
+                "documentType": "A44",
+                "in_Domain": "10YNO-1--------2",
+                "out_Domain": "10YNO-1--------2",
+                "periodStart": "202510252200",  # the autumn DST day: 25 hours
+                "periodEnd": "202510262300",
+                "securityToken": "tok",
+            },
+        ),
+        (
+            "hvakosterstrommen",
+            "https://www.hvakosterstrommen.no/api/v1/prices/2025/10-26_NO1.json",
+            {},
+        ),
+        ("elprisetjustnu", "https://www.elprisetjustnu.se/api/v1/prices/2025/10-26_NO1.json", {}),
+    ],
+)
+def test_one_request_per_delivery_day(source, url, query):
+    assert request_for(source, PUBLIC_URLS[source], area("NO1"), date(2025, 10, 26), "tok") == (
+        url,
+        query,
+    )
+
+
+def test_energidataservice_asks_around_the_day_for_its_area():
+    url, query = request_for(
+        "energidataservice", PUBLIC_URLS["energidataservice"], area("DK1"), DAY, None
+    )
+    assert url == "https://api.energidataservice.dk/dataset/DayAheadPrices"
+    assert query["start"] == "2025-09-30"
+    assert query["end"] == "2025-10-03"
+    assert query["filter"] == '{"PriceArea":["DK1"]}'
+
+
+async def test_energidataservice_keeps_the_days_own_quarters_in_dkk():
+    async with price_server() as server:
+        config = Settings.model_validate(
+            {"prices": {"source": "energidataservice", "area": "DK1", "url": f"{server.base}/eds"}}
+        )
+        table = PriceTable(area("DK1"), "DKK", 15)
+        fetcher = PriceFetcher(config, table)
+        fetcher.want(DAY)
+        task = asyncio.create_task(fetcher.run())
+        for _ in range(200):
+            if table.has(DAY) or fetcher.faults:
+                break
+            await asyncio.sleep(0.02)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    day = table.day(DAY)
+    assert day is not None
+    assert len(day.points) == 96
+    assert fetcher.faults == {}
+    assert any("PriceArea" in r for r in server.requests)
