@@ -351,9 +351,7 @@ class PriceFetcher:
         """
         if source == "EUR" and self.prices.exchange_rate is not None:
             return self.prices.exchange_rate
-        per_eur = {
-            c: rate_on(self._known_rates(c), c, day, RATE_MAX_AGE) for c in (source, target)
-        }
+        per_eur = {c: rate_on(self._known_rates(c), c, day, RATE_MAX_AGE) for c in (source, target)}
         per_eur["EUR"] = 1.0
         low, high = per_eur[source], per_eur[target]
         if low is None or high is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -229,3 +231,14 @@ def test_mqtt_prices_a_list_or_the_price_now():
         with pytest.raises(PriceFormatError):
             parse_mqtt_prices(bad, now, 15)
     assert (points[1].end - points[0].start) == timedelta(hours=2)
+
+
+def test_the_prices_package_is_sans_io():
+    """prices/ never imports asyncio, aiohttp, paho, pydantic or the configuration."""
+    code = (
+        "import sys, han2mqtt.prices; "
+        "print([m for m in sys.modules if m.split('.')[0] in "
+        "('asyncio', 'aiohttp', 'paho', 'pydantic') or m == 'han2mqtt.config'])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
