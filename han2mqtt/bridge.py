@@ -263,8 +263,9 @@ class Bridge:
         """Decode errors by exception class name (``ChecksumError``, ``DecryptionError`` ...)."""
         self.money: Money | None = None
         """The prices and costs stage (``prices.source`` set); the daemon attaches it."""
+        # The price fetcher's counters for ``bridge/info``:
         self.prices_status: Callable[[], dict[str, Any]] | None = None
-        """The price fetcher's counters for ``bridge/info``."""
+        self._money_failed = False
 
     # -- frames -----------------------------------------------------------------------------
 
@@ -404,7 +405,21 @@ class Bridge:
             self._guarded(meter, event)
         if self.money is None:
             return result.reading, result.values
-        return result.reading, {**result.values, **self.money.values(meter, result.values, stamp)}
+        return result.reading, {**result.values, **self._money(meter, result.values, stamp)}
+
+    def _money(
+        self, meter: str, values: dict[str, FieldValue], stamp: datetime
+    ) -> dict[str, FieldValue]:
+        """The money fields; a bug there costs them (counted, logged once), never the reading."""
+        assert self.money is not None
+        try:
+            return self.money.values(meter, values, stamp)
+        except Exception:  # any bug: the frame's reading and energy still go out
+            self.internal_errors += 1
+            if not self._money_failed:
+                self._money_failed = True
+                _LOGGER.exception("internal error in the money stage (counted; costs skipped)")
+            return {}
 
     def _guarded(self, meter: str, event: GuardEvent) -> None:
         """Count a register the guard stopped; log the first of each kind, and every exchange."""

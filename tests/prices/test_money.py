@@ -95,3 +95,20 @@ def test_the_area_message_lists_todays_intervals():
     assert message.payload.count('"start"') == 24
     empty = PriceTable(area("NO1"), "NOK", 60)
     assert area_prices_message("h", Money(SETTINGS, empty).pricing, (DAY,)) is None
+
+
+def test_a_bug_in_the_money_stage_costs_the_money_fields_not_the_reading(caplog):
+    from han2mqtt.bridge import Bridge, PrintPublisher  # noqa: PLC0415
+    from tests.web.conftest import AIDON  # noqa: PLC0415
+
+    def broken_restore(_meter: str) -> None:
+        raise ZeroDivisionError  # a bug met on the meter's first reading
+
+    printed: list[str] = []
+    bridge = Bridge(SETTINGS, PrintPublisher("han2mqtt", printed.append))
+    bridge.money = Money(SETTINGS, table(), restore=broken_restore)
+    for content in AIDON:
+        bridge.handle_content(content, datetime(2026, 1, 15, 12, tzinfo=OSLO))
+    assert any("/state" in line and "active_power_import" in line for line in printed)
+    assert bridge.internal_errors == 3
+    assert sum("money stage" in r.message for r in caplog.records) == 1
