@@ -32,10 +32,11 @@ ECB_NOK = 11.7045
 MARKUP, DAY_RATE, NIGHT_RATE, TAXES, VAT = 0.049, 0.3604, 0.2804, 0.0713, 0.25
 
 
-def _recording(path: Path) -> int:
-    frames, _ = day_of_frames(DAY)
+def _recording(path: Path, frames: list[bytes] | None = None, start: datetime = DAY) -> int:
+    """The frames as a recording, each received at its meter time (Europe/Oslo)."""
+    frames = frames if frames is not None else day_of_frames(DAY)[0]
     lines = ["# han2mqtt recording 1"]
-    moment = DAY
+    moment = start
     step = timedelta(seconds=10)
     for index, frame in enumerate(frames):
         # day_of_frames: list 2 every 10 s, and list 3 LIST3_DELAY after each hour

@@ -18,6 +18,7 @@ ENTSOE_DAYS = {
     "2025-10-01": "entsoe_NO1_2025-10-01_PT15M_A03.xml",
     "2025-10-26": "entsoe_NO1_2025-10-26_PT15M_A03_dst.xml",
     "2026-03-29": "entsoe_NO1_2026-03-29_PT15M_A03_dst.xml",
+    "2025-12-24": "entsoe_NO1_2025-12-24_PT15M_A03.xml",
 }
 
 
@@ -31,6 +32,8 @@ class PriceServer:
     slow: set[str] = field(default_factory=set)
     requests: list[str] = field(default_factory=list)
     entsoe_days: dict[str, str] = field(default_factory=lambda: dict(ENTSOE_DAYS))
+    entsoe_status: dict[str, int] = field(default_factory=dict)
+    """Delivery day (ISO) → the status ENTSO-E answers for that day alone."""
 
     @property
     def base(self) -> str:
@@ -62,6 +65,8 @@ class PriceServer:
             return web.Response(status=401, text="Unauthorized")
         start = datetime.strptime(request.query["periodStart"] + "+0000", "%Y%m%d%H%M%z")
         day = start.astimezone(ZoneInfo("Europe/Oslo")).date().isoformat()
+        if day in self.entsoe_status:
+            return web.Response(status=self.entsoe_status[day], text="busy")
         name = self.entsoe_days.get(day, "entsoe_acknowledgement_no_data.xml")
         return self._file(name)
 
