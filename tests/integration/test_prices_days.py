@@ -83,6 +83,7 @@ def test_the_fallback_serves_the_day_the_primary_fails_and_holidays_get_the_nigh
     capture.wait_for(lambda _m: len(_states(capture)) >= count, timeout=30)
     states = {str(s["meter_time"]): s for s in _states(capture)}
     spots = _spots()
+    costs = []
     for hour in range(48):
         boundary = EVE + timedelta(hours=hour + 1)
         state = states[(boundary + LIST3_DELAY).replace(tzinfo=OSLO).isoformat()]
@@ -90,6 +91,11 @@ def test_the_fallback_serves_the_day_the_primary_fails_and_holidays_get_the_nigh
         assert state["energy_import_last_hour"] == round(energy, 2), hour
         expected = energy * _import_price(hour, spots[hour])
         assert state["cost_last_hour"] == pytest.approx(expected, rel=1e-12), hour
+        costs.append(expected)
+    late = states[(CHRISTMAS + timedelta(hours=23) + LIST3_DELAY).replace(tzinfo=OSLO).isoformat()]
+    closed_today = float(str(late["cost_today"])) - float(str(late["cost_hour"]))
+    assert closed_today == pytest.approx(sum(costs[24:47]), rel=1e-9)
+    assert "cost_month" not in late  # the replay began on the 24th: December was not seen whole
     for hour in (12, 36):  # noon on each day
         noon = states[(EVE + timedelta(hours=hour, minutes=30)).replace(tzinfo=OSLO).isoformat()]
         assert noon["price_spot"] == pytest.approx(spots[hour], rel=1e-12)
