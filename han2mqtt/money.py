@@ -230,8 +230,9 @@ class Money:
     ) -> None:
         hour = _hour(moment)
         imported, exported = energy.get("energy_import_hour"), energy.get("energy_export_hour")
-        new_hour = state.hour != hour
-        if new_hour:
+        if state.hour is not None and hour < state.hour:
+            return  # the meter's clock went back across an hour: its energy is counted already
+        if state.hour != hour:
             state.hour, state.hour_import, state.hour_export = hour, 0.0, 0.0
         increment = [0.0, 0.0]
         if _number(imported):

@@ -112,3 +112,15 @@ def test_a_bug_in_the_money_stage_costs_the_money_fields_not_the_reading(caplog)
     assert any("/state" in line and "active_power_import" in line for line in printed)
     assert bridge.internal_errors == 3
     assert sum("money stage" in r.message for r in caplog.records) == 1
+
+
+def test_a_clock_going_back_across_the_hour_counts_nothing_twice():
+    money = Money(SETTINGS, table())
+    money.values("m", frame(at(10, 59, 50), 1.0), at(10, 59, 50))
+    money.values("m", frame(at(11, 0, 10), 0.02), at(11, 0, 10))
+    money.values("m", frame(at(10, 59, 55), 1.01), at(10, 59, 55))  # a resynced clock
+    values = money.values("m", frame(at(11, 0, 20), 0.03), at(11, 0, 20))
+    price = money.pricing.at(at(11))
+    assert price is not None
+    assert price.import_ is not None
+    assert values["cost_hour"] == pytest.approx(0.03 * price.import_)
