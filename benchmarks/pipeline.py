@@ -5,9 +5,11 @@ full); a subscriber counts the JSON state messages (one per frame) and every oth
 Prints frames/s, MQTT messages/s, the daemon's CPU time per frame and its peak RSS.
 ``--sse N`` keeps N status-page event streams open and read (a page open in N browsers) while
 frames flow, ``--no-web`` turns the status page off: with both, the page's cost shows.
-The energy stage runs with the Norwegian capacity tariff on.
+The energy stage runs with the Norwegian capacity tariff on; ``--prices`` adds the money stage
+(a fixed spot price, day/night grid rates, taxes, VAT and strømstøtte: every frame priced and
+costed, with no network in the measurement).
 
-Usage: python benchmarks/pipeline.py [--frames N] [--state-only] [--no-web | --sse N]
+Usage: python benchmarks/pipeline.py [--frames N] [--state-only] [--no-web | --sse N] [--prices]
 """
 
 from __future__ import annotations
@@ -151,10 +153,32 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--no-web", action="store_true", help="status page off (web.enabled)")
     parser.add_argument("--sse", type=int, default=0, help="status-page event streams to read")
+    parser.add_argument("--prices", action="store_true", help="the money stage on (fixed price)")
     return parser.parse_args()
 
 
-def main() -> None:
+def _money() -> dict[str, object]:
+    """The money stage's sections: every frame priced and costed, no network."""
+    return {
+        "prices": {"source": "fixed", "fixed": 1.2, "area": "NO1", "vat": 0.25},
+        "grid": {
+            "holidays": "NO",
+            "taxes": 0.0713,
+            "energy": [
+                {
+                    "price": 0.36,
+                    "hours": "06-22",
+                    "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+                    "holidays": False,
+                },
+                {"price": 0.28},
+            ],
+            "subsidy": {"scheme": "stromstotte"},
+        },
+    }
+
+
+def main() -> None:  # noqa: PLR0915 - one measurement, set-up to report
     args = _arguments()
     samples = load_samples()
     frames = (samples * (args.frames // len(samples) + 1))[: args.frames]
@@ -176,6 +200,7 @@ def main() -> None:
         config.write_text(
             yaml.safe_dump(
                 {
+                    **(_money() if args.prices else {}),
                     "source": {"type": "tcp", "host": "127.0.0.1", "port": meter_port},
                     # The energy stage always runs; the capacity tariff on, as users in
                     # Norway run it.
@@ -232,8 +257,10 @@ def main() -> None:
     per_frame_ms = cpu * 1000 / max(counter.states, 1)
     print(f"daemon CPU       : {per_frame_ms:.3f} ms per frame ({cpu:.2f} s total)")
     print(f"daemon peak RSS  : {rss:.1f} MiB")
+    money = "on (fixed price, grid rules, strømstøtte)" if args.prices else "off"
     web = "off" if args.no_web else f"on, {streams.connected} event stream(s) open"
     print(f"status page      : {web}; {streams.events} reading events received")
+    print(f"money stage      : {money}")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ from han2mqtt.model import (
     FieldValue,
     MeterReading,
 )
+from han2mqtt.money import Money
 from han2mqtt.mqtt.discovery import (
     device_topic,
     discovery_messages,
@@ -269,6 +270,15 @@ class Bridge:
         self._published_components: dict[str, set[str]] = {}
         """Device discovery topic → the component keys this run last published there."""
         self.on_frame: Callable[[], None] | None = None
+        self._init_energy_stage(settings)
+        self.listeners: list[ReadingListener] = []
+        """Called with every published reading (the status page, tests); never for held frames."""
+        self.rejects: deque[Rejected] = deque(maxlen=REJECTS_KEPT)
+        self.errors_by_kind: Counter[str] = Counter()
+        """Decode errors by exception class name (``ChecksumError``, ``DecryptionError`` ...)."""
+
+    def _init_energy_stage(self, settings: Settings) -> None:
+        """The energy, resolution and money stages' state (part of :meth:`__init__`)."""
         self._energy_parameters = energy_parameters(settings)
         self._engines: OrderedDict[str, EnergyEngine] = OrderedDict()
         self.guard_counts = {"backwards": 0, "too_fast": 0, "exchanges": 0}
@@ -278,11 +288,11 @@ class Bridge:
         """Kamstrup register resolutions: configured, or decided per meter from evidence."""
         self.resolution_changed = False
         """A resolution was decided since the state keeper last saved them."""
-        self.listeners: list[ReadingListener] = []
-        """Called with every published reading (the status page, tests); never for held frames."""
-        self.rejects: deque[Rejected] = deque(maxlen=REJECTS_KEPT)
-        self.errors_by_kind: Counter[str] = Counter()
-        """Decode errors by exception class name (``ChecksumError``, ``DecryptionError`` ...)."""
+        self.money: Money | None = None
+        """The prices and costs stage (``prices.source`` set); the daemon attaches it."""
+        # The price fetcher's counters for ``bridge/info``:
+        self.prices_status: Callable[[], dict[str, Any]] | None = None
+        self._money_failed = False
 
     # -- frames -----------------------------------------------------------------------------
 
@@ -425,7 +435,23 @@ class Bridge:
         result = engine.feed(reading, stamp)
         for event in result.events:
             self._guarded(meter, event)
-        return result.reading, result.values
+        if self.money is None:
+            return result.reading, result.values
+        return result.reading, {**result.values, **self._money(meter, result.values, stamp)}
+
+    def _money(
+        self, meter: str, values: dict[str, FieldValue], stamp: datetime
+    ) -> dict[str, FieldValue]:
+        """The money fields; a bug there costs them (counted, logged once), never the reading."""
+        assert self.money is not None
+        try:
+            return self.money.values(meter, values, stamp)
+        except Exception:  # any bug: the frame's reading and energy still go out
+            self.internal_errors += 1
+            if not self._money_failed:
+                self._money_failed = True
+                _LOGGER.exception("internal error in the money stage (counted; costs skipped)")
+            return {}
 
     @cached_property
     def _zone(self) -> tzinfo:
@@ -618,7 +644,7 @@ class Bridge:
             obis=self.settings.publish.obis,
             keep=self._retained_components.get(device_topic(state.meter_id, ha)),
             derived=sorted(state.derived_seen),
-            currency=self.settings.tariff.currency,
+            currency=self.settings.tariff.currency if self.money is None else self.money.currency,
         )
 
     def on_discovery_config(self, topic: str, payload: bytes, retained: bool) -> None:
@@ -807,6 +833,8 @@ class Bridge:
                 "reconnects": max(0, self.publisher.stats.connects - 1),
             },
         }
+        if self.prices_status is not None:
+            info["prices"] = self.prices_status()
         topic = bridge_info_topic(self.settings.mqtt.base_topic)
         return Message(topic, json.dumps(info, separators=(",", ":")), 1, retain=True)
 

@@ -718,12 +718,151 @@ def _seasons(value: object) -> list[TariffSeason]:
     return []
 
 
+PRICE_SOURCES = ("entsoe", "energidataservice", "hvakosterstrommen", "elprisetjustnu", "mqtt")
+"""Price sources that deliver days of prices (``fixed`` is one number, ``none`` is off)."""
+PriceSource = Literal["entsoe", "energidataservice", "hvakosterstrommen", "elprisetjustnu", "mqtt"]
+
+
+class PricesSettings(_Section):
+    """Spot prices: where they come from, in which currency, and the supplier's markup."""
+
+    source: Literal[PriceSource, "fixed", "none"] = "none"
+    fallback: list[PriceSource] = []
+    """Further sources tried in order when the one before fails or lacks the day."""
+    area: str | None = None
+    """Bidding zone (NO1…NO5, SE1…SE4, DK1, DK2, FI, DE-LU, NL, BE, AT, …)."""
+    currency: Literal["NOK", "SEK", "DKK", "EUR"] | None = None
+    """Default: the area's own currency."""
+    resolution: int = 60
+    """60: each hour at the mean of its quarters (Nordic billing); 15: each quarter."""
+    token: SecretStr | None = None
+    """ENTSO-E security token (better: the secret file ``prices__token``)."""
+    url: str | None = None
+    """Base URL of ``source`` instead of its public one (a proxy or a test server)."""
+    urls: dict[str, str] | None = None
+    """Base URLs of the fallbacks (and of ``ecb``), by source name."""
+    topic: str | None = None
+    """For ``source: mqtt``: the topic carrying prices."""
+    fixed: float | None = None
+    """For ``source: fixed``: the price per kWh excl. VAT."""
+    markup: float = 0.0
+    export_markup: float = 0.0
+    vat: float = Field(default=0.0, ge=0, lt=1)
+    exchange_rate: float | None = Field(default=None, gt=0)
+    """Units of ``currency`` per EUR for EUR prices; unset: the ECB's daily reference rate."""
+
+    @field_validator("area")
+    @classmethod
+    def _known_area(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from han2mqtt.prices.areas import area  # noqa: PLC0415 - lazy
+
+        return area(value).name
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution(cls, value: int) -> int:
+        if value not in (15, 60):
+            raise ValueError("prices.resolution is 60 (hours) or 15 (quarters)")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _check_url(value, "prices.url")
+
+    @field_validator("urls")
+    @classmethod
+    def _http_urls(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name, url in (value or {}).items():
+            if name not in (*PRICE_SOURCES, "ecb"):
+                raise ValueError(f"prices.urls: unknown source {name!r}")
+            _check_url(url, f"prices.urls.{name}")
+        return value
+
+    @model_validator(mode="after")
+    def _source_needs(self) -> PricesSettings:
+        needs = {
+            "entsoe": (
+                "token",
+                "prices.source entsoe needs prices.token (or the file prices__token)",
+            ),
+            "mqtt": ("topic", "prices.source mqtt needs prices.topic"),
+            "fixed": ("fixed", "prices.source fixed needs prices.fixed (the price per kWh)"),
+        }
+        for source in (self.source, *self.fallback):
+            if source in needs and getattr(self, needs[source][0]) is None:
+                raise ValueError(needs[source][1])
+        if self.source != "none" and self.area is None:
+            raise ValueError("prices.source needs prices.area (the bidding zone, e.g. NO1)")
+        if self.source == "none" and self.fallback:
+            raise ValueError("prices.fallback needs prices.source")
+        return self
+
+
+def _check_url(value: str | None, key: str) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ValueError(f"{key} is an http:// or https:// URL")
+    return value
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class EnergyRuleSettings(_Section):
+    """One grid energy rate: ``price`` where every given filter matches; the first rule wins."""
+
+    price: float
+    hours: str | list[str] | None = None
+    """Local hours ``"06-22"`` (``"22-06"`` wraps midnight), or a list of ranges."""
+    weekdays: list[Weekday] | None = None
+    months: list[int] | None = None
+    holidays: bool | None = None
+    """false: not on public holidays; true: only on them; unset: both."""
+
+    @field_validator("hours")
+    @classmethod
+    def _ranges(cls, value: str | list[str] | None) -> str | list[str] | None:
+        from han2mqtt.prices.grid import parse_hours  # noqa: PLC0415 - lazy
+
+        for text in [value] if isinstance(value, str) else value or []:
+            parse_hours(text)
+        return value
+
+    @field_validator("months")
+    @classmethod
+    def _months(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(not 1 <= month <= 12 for month in value):
+            raise ValueError("months are 1-12")
+        return value
+
+
+class SubsidySettings(_Section):
+    """Norway's support schemes (per kWh excl. VAT; the state changes the numbers)."""
+
+    scheme: Literal["none", "stromstotte", "norgespris"] = "none"
+    threshold: float = 0.75
+    """strømstøtte: the hour's mean spot above which it pays (NOK/kWh excl. VAT, 2025)."""
+    share: float = Field(default=0.9, ge=0, le=1)
+    """strømstøtte: the share of the spot above the threshold it pays."""
+    norgespris: float = 0.40
+    """Norgespris: the fixed price (NOK/kWh excl. VAT)."""
+    monthly_kwh: float = Field(default=5000.0, gt=0)
+    """Norgespris: the volume a month at that price (5,000 a home, 1,000 a holiday home)."""
+
+
 class GridSettings(_Section):
-    """The grid: its calendar (public holidays); rates, taxes and subsidies grow here."""
+    """The grid: its calendar, energy rates, taxes and subsidies (per kWh excl. VAT)."""
 
     holidays: str | None = None
     """Country (ISO 3166-1 alpha-2, e.g. ``NO``) whose public holidays grid rates and tariff
     windows follow; unset: no day is a holiday."""
+    energy: list[EnergyRuleSettings] = []
+    """Time-of-use rates, the first rule that matches an interval's local start wins."""
+    taxes: float = 0.0
+    """Taxes and levies per kWh (Norway's forbruksavgift, Denmark's elafgift)."""
+    subsidy: SubsidySettings = SubsidySettings()
 
     @field_validator("holidays")
     @classmethod
@@ -764,6 +903,7 @@ class Settings(BaseSettings):
     health: HealthSettings = HealthSettings()
     web: WebSettings = WebSettings()
     tariff: TariffSettings = TariffSettings()
+    prices: PricesSettings = PricesSettings()
     grid: GridSettings = GridSettings()
     state: StateSettings = StateSettings()
 
@@ -781,6 +921,24 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_currency(self) -> Settings:
+        """The capacity fee and the prices' costs are in one currency (one unit in HA)."""
+        prices, tariff = self.prices, self.tariff
+        if prices.source == "none" or tariff.currency is None:
+            return self
+        currency = prices.currency
+        if currency is None and prices.area is not None:
+            from han2mqtt.prices.areas import area  # noqa: PLC0415 - sans-IO, only when needed
+
+            currency = area(prices.area).currency
+        if currency is not None and currency != tariff.currency:
+            raise ValueError(
+                f"tariff.currency is {tariff.currency} but the prices are in {currency}: "
+                "set one currency (prices.currency, tariff.currency)"
+            )
+        return self
+
     def redacted(self) -> dict[str, Any]:
         """The configuration without secrets, safe to log or publish."""
         data = self.model_dump(mode="json")
@@ -790,6 +948,7 @@ class Settings(BaseSettings):
             ("meter", "encryption_key"),
             ("meter", "authentication_key"),
             ("web", "password"),
+            ("prices", "token"),
         ):
             if data[section].get(key) is not None:
                 data[section][key] = "**********"

@@ -14,8 +14,8 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +95,11 @@ def source_factory(
     return lambda: create_tcp_frame_content_connection(queue, None, host, port, reader=reader())
 
 
-async def _consume(bridge: Bridge, queue: asyncio.Queue[bytes | Delivery]) -> None:
+async def _consume(
+    bridge: Bridge,
+    queue: asyncio.Queue[bytes | Delivery],
+    gate: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     while True:
         item = await queue.get()
         with _survive(bridge, "frame"):
@@ -103,6 +107,8 @@ async def _consume(bridge: Bridge, queue: asyncio.Queue[bytes | Delivery]) -> No
                 bridge.handle_content(item.content, item.received_at, item.source)
             else:
                 bridge.handle_content(item)
+        if gate is not None:
+            await gate()
         queue.task_done()
         await bridge.publisher.drain()
         # With frames queued, get() returns without yielding: one turn of the loop per frame
@@ -320,13 +326,10 @@ def _handle_stop_signals(stop: asyncio.Event) -> None:
         stop.set()
 
 
-async def _run(
-    settings: Settings, publisher: Publisher | None, stop: asyncio.Event, frame_limit: int | None
-) -> int:
-    _handle_stop_signals(stop)
-    _preflight(settings)
-    settings = replay_client_id(settings)
-    mqtt: Publisher = publisher if publisher is not None else MqttPublisher(settings.mqtt)
+def _bridge(
+    settings: Settings, mqtt: Publisher, stop: asyncio.Event, frame_limit: int | None
+) -> tuple[Bridge, _StateKeeper]:
+    """The bridge with its energy state restored, and the keeper of that state."""
     bridge = Bridge(settings, mqtt)
     path = state_directory(settings.state.dir) / STATE_FILE
     keeper = _StateKeeper(bridge, path, enabled=settings.source.type != "demo")
@@ -340,6 +343,17 @@ async def _run(
                 stop.set()
 
         bridge.on_frame = count
+    return bridge, keeper
+
+
+async def _run(
+    settings: Settings, publisher: Publisher | None, stop: asyncio.Event, frame_limit: int | None
+) -> int:
+    _handle_stop_signals(stop)
+    _preflight(settings)
+    settings = replay_client_id(settings)
+    mqtt: Publisher = publisher if publisher is not None else MqttPublisher(settings.mqtt)
+    bridge, keeper = _bridge(settings, mqtt, stop, frame_limit)
     queue: asyncio.Queue[bytes | Delivery] = asyncio.Queue(maxsize=256)
     readers = _ReaderTotals(settings)
     manager = _stream_source(bridge, queue, readers)
@@ -347,6 +361,7 @@ async def _run(
         # One left by an earlier run (a container's /tmp survives a restart) is not our health.
         with contextlib.suppress(OSError):
             settings.health.heartbeat_file.unlink(missing_ok=True)
+    prices = _Prices.start(settings, bridge, mqtt)
     page = await _start_page(bridge, manager)  # before MQTT: a taken port ends the start
     try:
         await mqtt.start()
@@ -354,6 +369,8 @@ async def _run(
         await _stop_page(page)
         raise
     _subscribe(mqtt, bridge)
+    if prices is not None:
+        prices.subscribe()
     _LOGGER.info("han2mqtt %s started; source %s", __version__, _describe_source(settings))
     try:
         async with asyncio.TaskGroup() as tasks:
@@ -361,12 +378,14 @@ async def _run(
                 manager.connect_loop() if manager else _relay_source(bridge, queue, stop),
                 name="source",
             )
+            gate = None if prices is None else prices.launch(tasks)
             workers = [
-                tasks.create_task(_consume(bridge, queue), name="decode"),
+                tasks.create_task(_consume(bridge, queue, gate), name="decode"),
                 tasks.create_task(
                     _housekeeping(bridge, readers.bad if manager else None, keeper),
                     name="housekeeping",
                 ),
+                *(() if prices is None or prices.task is None else (prices.task,)),
             ]
             _notify("READY=1")
             await stop.wait()
@@ -385,6 +404,103 @@ async def _run(
         finally:
             await _stop_publisher(mqtt)
     return 0
+
+
+class _Prices:
+    """The money stage's wiring: price table, cache, fetcher, and the area's retained prices."""
+
+    REPLAY_WAIT = 30.0
+    """Seconds a replay waits at most for a day's prices (a live meter never waits)."""
+
+    def __init__(self, settings: Settings, bridge: Bridge, mqtt: Publisher) -> None:
+        from han2mqtt.history import HISTORY_FILE, open_database  # noqa: PLC0415 - when priced
+        from han2mqtt.history.prices import PriceCache  # noqa: PLC0415
+        from han2mqtt.io.prices import PriceFetcher  # noqa: PLC0415
+        from han2mqtt.money import Money, currency_of  # noqa: PLC0415
+        from han2mqtt.prices.areas import area  # noqa: PLC0415
+        from han2mqtt.prices.table import PriceTable  # noqa: PLC0415
+
+        assert settings.prices.area is not None
+        self.settings = settings
+        self.mqtt = mqtt
+        table = PriceTable(
+            area(settings.prices.area), currency_of(settings), settings.prices.resolution
+        )
+        self.cache: PriceCache | None = None
+        try:
+            path = state_directory(settings.state.dir) / HISTORY_FILE
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.cache = PriceCache(open_database(path))
+        except (StateError, OSError) as exc:
+            _LOGGER.warning("prices are not cached: %s", exc)
+        self.fetcher = PriceFetcher(settings, table, self.cache, on_day=self._publish)
+        self.money = Money(
+            settings,
+            table,
+            want=self._want,
+            restore=self.cache.load_energy if self.cache else None,
+            persist=self._persist if self.cache else None,
+        )
+        bridge.money = self.money
+        bridge.prices_status = self.fetcher.status
+        self.task: asyncio.Task[None] | None = None
+        self._published: date | None = None
+
+    @classmethod
+    def start(cls, settings: Settings, bridge: Bridge, mqtt: Publisher) -> _Prices | None:
+        """The money stage when ``prices.source`` is set, else None."""
+        return None if settings.prices.source == "none" else cls(settings, bridge, mqtt)
+
+    def launch(self, tasks: asyncio.TaskGroup) -> Callable[[], Awaitable[None]] | None:
+        """Start the fetcher (:attr:`task`); the replay gate when the source is a recording."""
+        self.task = tasks.create_task(self.fetcher.run(), name="prices")
+        return self.replay_gate if self.settings.source.type == "file" else None
+
+    def subscribe(self) -> None:
+        """``prices.topic`` for the ``mqtt`` source."""
+        topic = self.settings.prices.topic
+        if topic is not None and "mqtt" in (
+            self.settings.prices.source,
+            *self.settings.prices.fallback,
+        ):
+            self.mqtt.subscribe(topic, self._on_mqtt)
+
+    def _on_mqtt(self, _topic: str, payload: bytes, _retained: bool) -> None:
+        # One number is the price "now": now on the meter's clock, which prices are looked up by.
+        self.fetcher.on_mqtt(payload, self.money.latest or datetime.now(UTC))
+
+    def _want(self, day: date, ahead: bool) -> None:
+        self.fetcher.want(day, ahead)
+        if not ahead and (self._published is None or day > self._published):
+            self._published = day
+            self._publish(day)  # the window of today and tomorrow moved on
+
+    def _persist(
+        self, meter: str, since: datetime, energy: dict[datetime, tuple[float, float]]
+    ) -> None:
+        assert self.cache is not None
+        try:
+            self.cache.store_energy(meter, since, energy)
+        except StateError as exc:
+            _warn_once("cost-energy", "%s", exc)
+
+    def _publish(self, _day: date) -> None:
+        from han2mqtt.money import area_prices_message  # noqa: PLC0415
+
+        today = self.money.today
+        if today is None:
+            return
+        message = area_prices_message(
+            self.settings.mqtt.base_topic, self.money.pricing, (today, today + timedelta(days=1))
+        )
+        if message is not None:
+            self.mqtt.publish(message)
+
+    async def replay_gate(self) -> None:
+        """A replay waits for the prices of the day it reached (bounded)."""
+        today = self.money.today
+        if today is not None and not self.fetcher.table.has(today):
+            await self.fetcher.settled(today, self.REPLAY_WAIT)
 
 
 async def _stop_publisher(mqtt: Publisher) -> None:

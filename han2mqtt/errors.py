@@ -19,6 +19,8 @@ __all__ = [
     "Han2MqttError",
     "LayoutError",
     "MissingKeyError",
+    "PriceError",
+    "PriceFormatError",
     "SecurityError",
     "StateError",
     "TransportError",
@@ -83,3 +85,11 @@ class StateError(Han2MqttError):
 
 class TransportError(Han2MqttError):
     """The connection to the meter (serial port, TCP peer) failed."""
+
+
+class PriceError(Han2MqttError):
+    """Prices could not be had: a source failed, refused the request or lacks the day."""
+
+
+class PriceFormatError(PriceError):
+    """A price source's response is malformed, incomplete or contradicts itself."""

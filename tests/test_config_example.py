@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from han2mqtt.config import Settings, TariffWeight, load_settings
+from han2mqtt.config import EnergyRuleSettings, Settings, TariffWeight, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.yaml"
 
@@ -160,6 +160,31 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("tariff", "past"), '{"2026-01": 3.4}', {"2026-01": 3.4}),
         (("grid", "holidays"), "no", "NO"),
         (("meter", "max_gas_flow"), "6", 6.0),
+        (
+            ("grid", "energy"),
+            '[{"price": 0.3, "hours": "06-22"}]',
+            [EnergyRuleSettings(price=0.3, hours="06-22")],
+        ),
+        (("grid", "taxes"), "0.0713", 0.0713),
+        (("grid", "subsidy", "scheme"), "norgespris", "norgespris"),
+        (("grid", "subsidy", "threshold"), "0.77", 0.77),
+        (("grid", "subsidy", "share"), "0.9", 0.9),
+        (("grid", "subsidy", "norgespris"), "0.5", 0.5),
+        (("grid", "subsidy", "monthly_kwh"), "1000", 1000),
+        (("prices", "source"), "hvakosterstrommen", "hvakosterstrommen"),
+        (("prices", "fallback"), '["elprisetjustnu"]', ["elprisetjustnu"]),
+        (("prices", "area"), "no1", "NO1"),
+        (("prices", "currency"), "EUR", "EUR"),
+        (("prices", "resolution"), "15", 15),
+        (("prices", "token"), "tok-en", "tok-en"),
+        (("prices", "url"), "http://127.0.0.1:8000/api", "http://127.0.0.1:8000/api"),
+        (("prices", "urls"), '{"ecb": "http://e/x"}', {"ecb": "http://e/x"}),
+        (("prices", "topic"), "nordpool/prices", "nordpool/prices"),
+        (("prices", "fixed"), "1.5", 1.5),
+        (("prices", "markup"), "0.05", 0.05),
+        (("prices", "export_markup"), "-0.02", -0.02),
+        (("prices", "vat"), "0.25", 0.25),
+        (("prices", "exchange_rate"), "11.5", 11.5),
         (("state", "dir"), "/var/lib/h2m", Path("/var/lib/h2m")),
     ],
 )
@@ -177,6 +202,9 @@ def test_every_key_can_be_set_from_the_environment(
     if path == ("tariff", "prices"):  # one per tier
         monkeypatch.setenv("HAN2MQTT_TARIFF__TIERS", "[2, 5, 10, 15, 20, 25, 50, 75, 100]")
         expected = [100.0 * n for n in range(1, 11)]
+    if path[0] == "prices" and path[1] in ("source", "fallback"):  # a source needs its area
+        monkeypatch.setenv("HAN2MQTT_PRICES__AREA", "NO1")
+        monkeypatch.setenv("HAN2MQTT_PRICES__SOURCE", "hvakosterstrommen")
     if path == ("mqtt", "password"):  # a password alone is an error
         monkeypatch.setenv("HAN2MQTT_MQTT__USERNAME", "meter")
     if path[0] == "web" and path[1] in ("username", "password"):  # they go together

@@ -193,13 +193,39 @@ class _Sensor:
     extra: tuple[tuple[str, str], ...] = ()
 
 
+def money_classes(currency: str) -> dict[str, SensorClass]:
+    """Home Assistant classes of the money values (CONVENTIONS.md "Published money values").
+
+    Prices are ``<currency>/kWh`` without a device class (HA's ``monetary`` class takes only a
+    currency as unit), so ``price_import`` serves as the Energy dashboard's "entity with the
+    current price"; costs and revenues are ``monetary`` totals in the currency.
+    """
+    price = SensorClass(None, "measurement", f"{currency}/kWh")
+    money = SensorClass("monetary", "total", currency)
+    return {
+        "price_spot": price,
+        "price_import": price,
+        "price_export": price,
+        "cost_hour": money,
+        "cost_last_hour": money,
+        "cost_last_hour_start": _TIMESTAMP,
+        "cost_today": money,
+        "cost_month": money,
+        "revenue_today": money,
+        "revenue_month": money,
+    }
+
+
 def _derived_sensors(
-    meter: str, names: Iterable[str], mqtt: MqttSettings, currency: str | None
+    meter: str, names: Iterable[str], mqtt: MqttSettings, currency: str | None = None
 ) -> list[_Sensor]:
     """Sensors of the derived values; keyed by name (they have no OBIS code)."""
     sensors = []
+    classes = (
+        DERIVED_CLASSES if currency is None else {**DERIVED_CLASSES, **money_classes(currency)}
+    )
     for name in names:
-        klass = DERIVED_CLASSES.get(name)
+        klass = classes.get(name)
         if klass is None:
             continue
         topic = field_topic(mqtt.base_topic, meter, name)
@@ -324,7 +350,7 @@ def discovery_messages(  # noqa: PLR0913 - the sections it reads, and two option
         keep: components of the device message the broker already holds (see
             :func:`retained_components`); they stay in it beside the ones this reading brings.
         derived: names of the derived values (the energy stage's) published for the meter.
-        currency: the unit of the money values (``tariff.currency``).
+        currency: the unit of the money values: the prices' currency, else ``tariff.currency``.
     """
     manufacturer = reading.fields.get("meter_manufacturer")
     meter_type = reading.fields.get("meter_type")

@@ -19,6 +19,7 @@ __all__ = ["CHART_SECONDS", "render_page"]
 CHART_SECONDS: Final = 600
 _CHART_W, _CHART_H = 600, 150
 _BARS_W, _BARS_H = 240, 100
+_PRICES_W, _PRICES_H = 480, 100
 _TARIFF = (
     "tariff_tier",
     "tariff_average",
@@ -35,9 +36,13 @@ _HOURS = ("energy_import_last_hour", "energy_import_hour", "energy_import_today"
 def render_page(state: dict[str, Any], history: dict[str, Any]) -> str:
     """The page for ``state`` and ``history`` shaped as ``/api/state`` and ``/api/history``."""
     meters = state["meters"]
+    prices = state.get("prices")
+    currency = prices["currency"] if prices else ""
     sections = [
-        _meter(meter, history["meters"].get(meter_id)) for meter_id, meter in meters.items()
+        _meter(meter, history["meters"].get(meter_id), currency)
+        for meter_id, meter in meters.items()
     ] or ['<section class="card waiting"><p>Waiting for the first frame of a meter…</p></section>']
+    sections.append(_prices(prices))
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -56,7 +61,7 @@ def render_page(state: dict[str, Any], history: dict[str, Any]) -> str:
     )
 
 
-def _meter(meter: dict[str, Any], history: dict[str, Any] | None) -> str:
+def _meter(meter: dict[str, Any], history: dict[str, Any] | None, currency: str = "") -> str:
     values = {**meter["fields"], **meter["derived"]}
     title = " ".join(str(part) for part in (meter["manufacturer"], meter["type"]) if part)
     online = "online" if meter["online"] else "offline"
@@ -69,8 +74,8 @@ def _meter(meter: dict[str, Any], history: dict[str, Any] | None) -> str:
         f"{_big('Export', 'active_power_export', values, 'exp')}"
         f"{_big('Net', 'net', {**values, 'net': _net(values)}, 'net')}"
         "</div>"
-        f"{_phases(values)}{_chart(history)}{_hours(meter, values)}{_tariff(values)}"
-        "</section>"
+        f"{_phases(values)}{_chart(history)}{_hours(meter, values)}{_costs(values, currency)}"
+        f"{_tariff(values)}</section>"
     )
 
 
@@ -214,6 +219,58 @@ def _tariff(values: dict[str, Any]) -> str:
         f'<div class="tariff" data-need="{" ".join(_TARIFF)}"{_hidden(values, *_TARIFF)}>'
         f"<h3>Capacity tariff</h3><dl>{items}</dl>"
         f'<ol class="peaks" data-peaks>{listed}</ol></div>'
+    )
+
+
+def _costs(values: dict[str, Any], currency: str) -> str:
+    """The money fields: the price now and the cost of the hour, today and the month."""
+    rows = [
+        ("Price now", "price_import", 4, f"{currency}/kWh"),
+        ("This hour", "cost_hour", 2, currency),
+        ("Last hour", "cost_last_hour", 2, currency),
+        ("Today", "cost_today", 2, currency),
+        ("This month", "cost_month", 2, currency),
+        ("Earned today", "revenue_today", 2, currency),
+    ]
+    items = "".join(
+        f'<div data-need="{key}"{_hidden(values, key)}><dt>{label}</dt><dd>'
+        f"<b {_value_attributes(key, dp)}>{_fmt(values.get(key), dp)}</b> {_e(unit)}</dd></div>"
+        for label, key, dp, unit in rows
+    )
+    keys = " ".join(key for _, key, _, _ in rows)
+    return (
+        f'<div class="costs" data-need="{keys}"{_hidden(values, *keys.split())}>'
+        f"<h3>Cost</h3><dl>{items}</dl></div>"
+    )
+
+
+def _prices(prices: dict[str, Any] | None) -> str:
+    """Today's and tomorrow's spot prices as bars, the interval now marked; hidden when none."""
+    if not prices:
+        return ""
+    intervals = prices["intervals"]
+    spots = [float(i["spot"]) for i in intervals]
+    top = max([*spots, 0.01])
+    low = min([*spots, 0.0])
+    span = top - low
+    width = _PRICES_W / max(len(intervals), 1)
+    rects = []
+    for index, interval in enumerate(intervals):
+        spot = float(interval["spot"])
+        height = (spot - low) / span * (_PRICES_H - 2)
+        css = "now" if interval["start"] == prices["now"] else "done"
+        rects.append(
+            f'<rect class="{css}" x="{index * width:.2f}" y="{_PRICES_H - height:.1f}" '
+            f'width="{max(width - 0.5, 0.2):.2f}" height="{height:.1f}">'
+            f"<title>{_e(interval['start'][:16])} {spot:.4f}</title></rect>"
+        )
+    first, last = intervals[0]["start"][:10], intervals[-1]["start"][:10]
+    days = first if first == last else f"{first} – {last}"
+    return (
+        f'<section class="card prices"><h2>Spot prices {_e(prices["area"])} '
+        f'<span class="id">{_e(prices["currency"])}/kWh excl. VAT · {_e(days)}</span></h2>'
+        f'<svg viewBox="0 0 {_PRICES_W} {_PRICES_H}" preserveAspectRatio="none" role="img" '
+        f'aria-label="spot prices">{"".join(rects)}</svg></section>'
     )
 
 

@@ -14,13 +14,14 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from han2mqtt._version import __version__
 from han2mqtt.bridge import Bridge
 from han2mqtt.io import ConnectionManager
 from han2mqtt.model import FieldValue, MeterReading
+from han2mqtt.money import area_prices
 from han2mqtt.web.history import HourBars, PowerRing
 
 __all__ = ["HISTORY_MINUTES", "MAX_METERS", "LiveView", "MeterView"]
@@ -214,7 +215,24 @@ class LiveView:
             "bridge": self.bridge_json(),
             "rejects": self.rejects_json(),
             "meters": {meter_id: self.meter_json(meter_id) for meter_id in self.meters},
+            "prices": self.prices_json(),
         }
+
+    def prices_json(self) -> dict[str, Any] | None:
+        """The area's prices of today and tomorrow (the meter's clock), the interval now marked.
+
+        ``None`` without the money stage; computed per request, never per frame.
+        """
+        money = self.bridge.money
+        if money is None or money.latest is None:
+            return None
+        zone = money.pricing.zone
+        today = money.latest.astimezone(zone).date()
+        found = area_prices(money.pricing, (today, today + timedelta(days=1)))
+        if found is None:
+            return None
+        now = money.pricing.table.interval_start(money.latest).astimezone(zone).isoformat()
+        return {"area": money.area.name, "now": now, **found}
 
     def history_json(self, minutes: int) -> dict[str, Any]:
         """``/api/history``: each meter's power samples of the last ``minutes`` (by its clock).

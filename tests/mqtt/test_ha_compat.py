@@ -17,6 +17,7 @@ import json
 from han2mqtt.config import HomeAssistantSettings, MqttSettings
 from han2mqtt.meters.normalize import _FIELDS
 from han2mqtt.model import MeterReading
+from han2mqtt.money import MONEY_FIELDS
 from han2mqtt.mqtt.discovery import DERIVED_CLASSES, discovery_messages
 
 HA_2024_12_DEVICE_CLASSES = frozenset(
@@ -88,7 +89,7 @@ HA_2024_12_UNITS: dict[str, frozenset[str | None]] = {
     "timestamp": frozenset({None}),
     "date": frozenset({None}),
     "enum": frozenset({None}),
-    # monetary takes any ISO 4217 code; these are the currencies han2mqtt's tariffs use.
+    # monetary: any ISO 4217 code (HA checks it against its currency list); ours:
     "monetary": frozenset({"NOK", "SEK", "DKK", "EUR"}),
 }
 HA_2024_12_STATE_CLASSES_BY_DEVICE_CLASS: dict[str, frozenset[str]] = {
@@ -164,8 +165,8 @@ def _components(mode: str) -> list[dict[str, object]]:
         _everything(),
         MqttSettings(),
         HomeAssistantSettings(mode=mode),
-        derived=sorted(DERIVED_CLASSES),
-        currency="SEK",
+        derived=sorted({*DERIVED_CLASSES, *MONEY_FIELDS}),
+        currency="NOK",
     )
     if mode == "device":
         return list(json.loads(messages[0].payload)["cmps"].values())
@@ -196,3 +197,18 @@ def test_reactive_energy_has_kvarh_and_no_device_class():
     for component in reactive:
         assert "dev_cla" not in component
         assert component["stat_cla"] == "total_increasing"
+
+
+def test_prices_are_currency_per_kwh_without_a_class_and_costs_monetary_totals():
+    by_name = {str(c["stat_t"]).rsplit("/", 1)[-1]: c for c in _components("device")}
+    price = by_name["price_import"]
+    assert "dev_cla" not in price
+    assert price["unit_of_meas"] == "NOK/kWh"
+    for name in ("cost_hour", "cost_last_hour", "cost_today", "cost_month", "revenue_month"):
+        component = by_name[name]
+        assert (component["dev_cla"], component["stat_cla"], component["unit_of_meas"]) == (
+            "monetary",
+            "total",
+            "NOK",
+        ), name
+    assert by_name["cost_last_hour_start"]["dev_cla"] == "timestamp"
