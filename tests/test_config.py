@@ -429,6 +429,6 @@ def test_the_web_password_is_a_secret_and_goes_with_a_username(tmp_path: Path):
 
 def test_the_tariff_and_the_prices_share_one_currency(tmp_path: Path):
     text = "prices:\n  source: hvakosterstrommen\n  area: NO1\ntariff:\n  preset: 'no'\n"
-    with pytest.raises(ConfigError, match="tariff.currency is SEK but the prices are in NOK"):
+    with pytest.raises(ConfigError, match=r"tariff\.currency is SEK but the prices are in NOK"):
         load_settings(_write(tmp_path, text + "  currency: SEK\n"))
     assert load_settings(_write(tmp_path, text + "  currency: NOK\n")).tariff.currency == "NOK"
