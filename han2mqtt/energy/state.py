@@ -2,9 +2,11 @@
 
 Per meter: the last accepted register of every guarded field, each direction's live counter
 (register, published value, open hour/day/window with their bases, the registers stamped on
-boundaries) and the tariff's month of windows.  The power integral is not kept: after a restart
-the counter runs from the last register again, and the next register reconciles it.  Reading
-and writing the file is the daemon's business (:mod:`han2mqtt.statefile`).
+boundaries, and the integration point: the latest power sample's moment, the integral since the
+register and the power) and the tariff's month of windows.  A restart continues the estimate
+from the integration point, holding the saved power over the outage up to the power hold; a
+longer outage is left to the next register.  Reading and writing the file is the daemon's
+business (:mod:`han2mqtt.statefile`).
 """
 
 from __future__ import annotations
@@ -86,7 +88,15 @@ def _counter(counter: LiveCounter) -> dict[str, Any]:
         "day": _interval(counter.day),
         "window": _interval(counter.window),
         "marks": [[moment.isoformat(), value] for moment, value in counter.marks.items()],
+        "point": _point(counter.point()),
     }
+
+
+def _point(point: tuple[datetime, float, float | None] | None) -> list[Any] | None:
+    if point is None:
+        return None
+    moment, since_register, power = point
+    return [moment.isoformat(), since_register, power]
 
 
 def _interval(interval: Interval | None) -> list[Any] | None:
@@ -125,6 +135,11 @@ def _restore_counter(counter: LiveCounter, saved: Mapping[str, Any]) -> None:
     if window is not None and minutes and window.end - window.start == timedelta(minutes=minutes):
         counter.window = window
     counter.marks = {_time(moment): _float(value) for moment, value in _list(saved["marks"])}
+    point = saved.get("point")  # absent in files written before it was kept
+    if point is not None:
+        moment, since_register, power = _list(point)
+        held = None if power is None else _float(power)
+        counter.resume(_time(moment), _float(since_register), held)
 
 
 def _restore_tariff(tariff: CapacityTariff, saved: Mapping[str, Any]) -> None:
