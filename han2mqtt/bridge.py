@@ -252,8 +252,9 @@ class Bridge:
         self.on_frame: Callable[[], None] | None = None
         self._energy_parameters = energy_parameters(settings)
         self._engines: OrderedDict[str, EnergyEngine] = OrderedDict()
-        self.guard_counts = {"backwards": 0, "too_fast": 0, "exchanges": 0}
-        """Registers the counter guard rejected, and meter exchanges it accepted."""
+        self.guard_counts = {"backwards": 0, "too_fast": 0, "exchanges": 0, "repeated": 0}
+        """Registers the counter guard rejected, meter exchanges it accepted, and repeated lists
+        (a list resent with the previous one's clock and registers, counted once each)."""
         self._guard_logged: set[Verdict] = set()
         self.listeners: list[ReadingListener] = []
         """Called with every published reading (the status page, tests); never for held frames."""
@@ -397,7 +398,19 @@ class Bridge:
         result = engine.feed(reading, stamp)
         for event in result.events:
             self._guarded(meter, event)
+        if result.repeated:
+            self._repeated(meter)
         return result.reading, result.values
+
+    def _repeated(self, meter: str) -> None:
+        """Count a repeated list; log the first one."""
+        self.guard_counts["repeated"] += 1
+        if self.guard_counts["repeated"] == 1:
+            _LOGGER.warning(
+                "meter %s repeated its previous list (same clock and registers): not counted "
+                "as a register; further ones are counted in bridge/info",
+                loggable(meter),
+            )
 
     def _guarded(self, meter: str, event: GuardEvent) -> None:
         """Count a register the guard stopped; log the first of each kind, and every exchange."""

@@ -86,6 +86,8 @@ class EnergyResult:
     reading: MeterReading
     values: dict[str, FieldValue]
     events: tuple[GuardEvent, ...] = ()
+    repeated: bool = False
+    """The frame repeated the previous list (meter clock and registers): not a new register."""
 
 
 def is_register(name: str) -> bool:
@@ -117,15 +119,24 @@ class EnergyEngine:
         self._after_plain_frame = False
         self._peaks_text: tuple[list[Peak], str] = ([], "[]")
         self._rejected: set[str] = set()
+        self._last_list: tuple[FieldValue, list[tuple[str, FieldValue]]] | None = None
 
     def feed(self, reading: MeterReading, received: datetime) -> EnergyResult:
         """Take one reading (``received``: aware receive time) and return what it gives."""
-        moment, timed = self._frame_time(reading.fields, received)
         registers = [
             (name, value)
             for name, value in reading.fields.items()
             if "_total" in name and type(value) in _NUMBERS
         ]
+        sent = reading
+        repeated = self._repeats(reading.fields, registers)
+        if repeated:
+            # Aidon meters sometimes send the previous hour's list again: its clock and registers
+            # are an hour old.  Only its power is news; the hour it should have closed is left
+            # to the power integral and the next register.
+            reading = _without_time_and_registers(reading, {name for name, _ in registers})
+            registers = []
+        moment, timed = self._frame_time(reading.fields, received)
         stamp = self._register_time(bool(registers), moment)
         rejected, exchanged, events = self._guard(registers, stamp)
         self._rejected = rejected
@@ -148,7 +159,21 @@ class EnergyEngine:
             )
         if self.tariff is not None:
             self._tariff_values(moment, values)
-        return EnergyResult(reading, values, tuple(events))
+        return EnergyResult(sent if repeated else reading, values, tuple(events), repeated)
+
+    def _repeats(
+        self, fields: dict[str, FieldValue], registers: list[tuple[str, FieldValue]]
+    ) -> bool:
+        """Whether a list with registers repeats the previous one's meter clock and registers.
+
+        A meter without a clock can send the same registers twice in earnest (nothing used), so
+        only a repeated clock makes a repeat.
+        """
+        if not registers:
+            return False
+        clock = fields.get(FIELD_METER_DATETIME)
+        previous, self._last_list = self._last_list, (clock, registers)
+        return clock is not None and previous == (clock, registers)
 
     # -- time -------------------------------------------------------------------------------
 
@@ -328,6 +353,18 @@ def _emit(direction: str, counter: LiveCounter, values: dict[str, FieldValue]) -
         values[hour] = round(counter.hour.value, 3)
     if counter.day is not None and counter.day.base is not None:
         values[today] = round(counter.day.value, 3)
+
+
+def _without_time_and_registers(reading: MeterReading, registers: set[str]) -> MeterReading:
+    """A repeated list as the engine counts it: its power, without its old clock and registers.
+
+    The published reading keeps them (they are what the meter sent); only the engine ignores
+    them.
+    """
+    fields = {
+        k: v for k, v in reading.fields.items() if k not in registers and k != FIELD_METER_DATETIME
+    }
+    return MeterReading(fields, reading.obis, reading.units, reading.field_obis, reading.layout)
 
 
 def _without(reading: MeterReading, rejected: set[str]) -> MeterReading:

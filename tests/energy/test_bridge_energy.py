@@ -62,7 +62,7 @@ def test_a_register_the_guard_rejects_reaches_no_topic(caplog: pytest.LogCapture
     assert all("active_power_import_total" not in state for state in states)
     assert states[-1]["energy_import"] >= 107.2
     info = json.loads(bridge.info_message().payload)
-    assert info["counter_guard"] == {"backwards": 2, "too_fast": 0, "exchanges": 0}
+    assert info["counter_guard"] == {"backwards": 2, "too_fast": 0, "exchanges": 0, "repeated": 0}
     warnings = [r.getMessage() for r in caplog.records if "went backwards" in r.getMessage()]
     assert len(warnings) == 1
     # The merged state re-sent after a reconnect holds the last good register only.
@@ -163,3 +163,19 @@ def test_derived_values_go_to_their_field_topics_when_they_change():
     printed.clear()
     bridge.resend_all()
     assert f"{BASE}/tariff_tier" in printed.topics()  # and a resend sends them all again
+
+
+def test_a_repeated_list_is_counted_and_logged_once(caplog: pytest.LogCaptureFixture):
+    bridge, _ = _bridge()
+    caplog.set_level(logging.WARNING)
+    _hour(bridge, 10, 10_000)
+    for second in (5, 15):  # the 10:00 list, sent again twice during the 11:00 hour
+        received = datetime(2024, 5, 6, 9, 0, second, tzinfo=UTC)
+        bridge.handle_content(
+            _content(datetime(2024, 5, 6, 10, 0, 5), 3600, (10_000, 0)),  # noqa: DTZ001
+            received,
+        )
+    info = json.loads(bridge.info_message().payload)
+    assert info["counter_guard"]["repeated"] == 2
+    warnings = [r.getMessage() for r in caplog.records if "repeated its previous" in r.getMessage()]
+    assert len(warnings) == 1
