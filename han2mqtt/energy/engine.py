@@ -119,7 +119,7 @@ class EnergyEngine:
         self._after_plain_frame = False
         self._peaks_text: tuple[list[Peak], str] = ([], "[]")
         self._rejected: set[str] = set()
-        self._last_list: tuple[FieldValue, list[tuple[str, FieldValue]]] | None = None
+        self._last_list: tuple[FieldValue | None, list[tuple[str, FieldValue]]] | None = None
 
     def feed(self, reading: MeterReading, received: datetime) -> EnergyResult:
         """Take one reading (``received``: aware receive time) and return what it gives."""
