@@ -16,6 +16,7 @@ from typing import Final
 from han2mqtt.energy.clock import local_iso, parse_meter_time, window_start
 from han2mqtt.energy.counter import HOUR, LiveCounter
 from han2mqtt.energy.guard import CounterGuard, Register, Verdict
+from han2mqtt.energy.ledger import Ledger, LedgerInterval
 from han2mqtt.energy.tariff import CapacityTariff, Peak, TariffModel
 from han2mqtt.model import (
     FIELD_ACTIVE_POWER_EXPORT,
@@ -61,12 +62,14 @@ class EnergyParameters:
         max_power: kW the installation can draw at most (``meter.max_power``).
         main_fuse: the main fuse in A (``meter.main_fuse``), for ``phase_load_l1..3``.
         tariff: the capacity tariff, or None.
+        ledger: keep the quarter-hour ledger (the history store is on).
     """
 
     zone: tzinfo = UTC
     max_power: float = 50.0
     main_fuse: float | None = None
     tariff: TariffModel | None = None
+    ledger: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,8 @@ class EnergyResult:
     events: tuple[GuardEvent, ...] = ()
     repeated: bool = False
     """The frame repeated the previous list (meter clock and registers): not a new register."""
+    intervals: tuple[LedgerInterval, ...] = ()
+    """Ledger intervals the frame closed (quarters, then hours)."""
 
 
 def is_register(name: str) -> bool:
@@ -105,8 +110,9 @@ def _number(value: object) -> bool:
 class EnergyEngine:
     """Live counters, interval energy, the counter guard and the capacity tariff of one meter."""
 
-    def __init__(self, parameters: EnergyParameters) -> None:
+    def __init__(self, parameters: EnergyParameters, meter: str = "") -> None:
         self.parameters = parameters
+        self.ledger = Ledger(meter, parameters.zone) if parameters.ledger else None
         zone, model = parameters.zone, parameters.tariff
         self.counters = {
             "import": LiveCounter(zone, model.window if model else None),
@@ -159,7 +165,31 @@ class EnergyEngine:
             )
         if self.tariff is not None:
             self._tariff_values(moment, values)
-        return EnergyResult(sent if repeated else reading, values, tuple(events), repeated)
+        intervals = (
+            () if self.ledger is None else self._book(reading.fields, moment, stamp, exchanged)
+        )
+        return EnergyResult(
+            sent if repeated else reading, values, tuple(events), repeated, tuple(intervals)
+        )
+
+    def _book(
+        self, fields: dict[str, FieldValue], moment: datetime, stamp: datetime, exchanged: set[str]
+    ) -> list[LedgerInterval]:
+        """Feed the ledger the frame's powers and accepted registers."""
+        assert self.ledger is not None
+        powers: dict[str, float] = {}
+        registers: dict[str, float] = {}
+        exchanges: list[str] = []
+        for direction, power_name, total_name in DIRECTIONS:
+            power = fields.get(power_name)
+            if _number(power):
+                powers[direction] = float(power)  # type: ignore[arg-type]
+            found = _register_value(fields, total_name, self._rejected)
+            if found is not None:
+                registers[direction] = found[0]
+                if not exchanged.isdisjoint(found[1]):
+                    exchanges.append(direction)
+        return self.ledger.feed(moment, powers, registers, stamp, exchanges)
 
     def _repeats(
         self, fields: dict[str, FieldValue], registers: list[tuple[str, FieldValue]]

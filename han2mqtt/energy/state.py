@@ -44,7 +44,7 @@ def decode_state(data: bytes, parameters: EnergyParameters) -> dict[str, EnergyE
         if not isinstance(document, dict) or document.get("version") != VERSION:
             raise StateError("not a han2mqtt state file (version 1)")
         return {
-            str(meter): _restore(saved, parameters)
+            str(meter): _restore(str(meter), saved, parameters)
             for meter, saved in _mapping(document["meters"]).items()
         }
     except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -63,6 +63,7 @@ def _engine(engine: EnergyEngine) -> dict[str, Any]:
             if guard.last is not None
         },
         "counters": {name: _counter(counter) for name, counter in engine.counters.items()},
+        "ledger": None if engine.ledger is None else engine.ledger.dump(),
         "tariff": None
         if tariff is None
         else {
@@ -108,9 +109,12 @@ def _interval(interval: Interval | None) -> list[Any] | None:
 # -- decoding ---------------------------------------------------------------------------------
 
 
-def _restore(saved: object, parameters: EnergyParameters) -> EnergyEngine:
+def _restore(meter: str, saved: object, parameters: EnergyParameters) -> EnergyEngine:
     saved = _mapping(saved)
-    engine = EnergyEngine(parameters)
+    engine = EnergyEngine(parameters, meter)
+    ledger = saved.get("ledger")  # absent in files written before the ledger
+    if engine.ledger is not None and ledger is not None:
+        engine.ledger.load(_mapping(ledger))
     for name, register in _mapping(saved["guards"]).items():
         engine.guards[str(name)] = CounterGuard(parameters.max_power, _read_register(register))
     for name, counter in _mapping(saved["counters"]).items():

@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from han2mqtt.energy import EnergyParameters, decode_state, encode_state
 from han2mqtt.energy.clock import next_day_start
 from han2mqtt.energy.ledger import Ledger, LedgerInterval
+from tests.energy.helpers import engine, reading
 
 OSLO = ZoneInfo("Europe/Oslo")
 STEP = timedelta(seconds=10)
@@ -205,3 +207,56 @@ def test_a_meter_without_export_data_has_no_export_values():
         moment += STEP
     assert out
     assert all(i.export_kwh is None for i in out)
+
+
+# -- through the energy stage: naive meter clocks, repeated lists, restarts ----------------------
+
+
+def _naive(moment: datetime) -> datetime:
+    return moment.astimezone(OSLO).replace(tzinfo=None)
+
+
+REPEATED = utc(2026, 10, 25, 17)
+
+
+def test_the_engine_keeps_the_repeated_autumn_hour_apart_through_a_restart():
+    """A naive clock repeats 02:00-03:00 on 25 October; a restart at 14:30 and a repeated list."""
+    parameters = EnergyParameters(zone=OSLO, ledger=True)
+    target = engine(ledger=True)
+    start, end = utc(2026, 10, 25), utc(2026, 10, 26)
+    counted, registers, out = 4000.0, {}, []  # type: ignore[var-annotated]
+    moment = start - timedelta(minutes=1)
+    while moment < end + timedelta(minutes=3):
+        watts = power_at(moment)
+        register = None
+        if moment.minute == 0 and moment.second == 0:
+            register = registers[moment] = round(counted, 3)
+        if moment == utc(2026, 10, 25, 14, 30):  # restart through the state file
+            target = decode_state(encode_state({"m": target}), parameters)["m"]
+        frame = reading(_naive(moment), power=int(watts), register=register)
+        if moment == REPEATED:  # the 16:00 list again, in place of 17:00's
+            earlier = moment - timedelta(hours=1)
+            frame = reading(_naive(earlier), power=int(watts), register=registers[earlier])
+        result = target.feed(frame, moment + timedelta(seconds=1))
+        assert result.repeated == (moment == REPEATED)
+        out += result.intervals
+        counted += int(watts) * DRIFT * 10 / 3_600_000
+        moment += STEP
+    hours = [i for i in out if i.minutes == 60 and start <= i.start < end]
+    quarters = [i for i in out if i.minutes == 15 and start <= i.start < end]
+    assert len(hours) == 25
+    assert len(quarters) == 100
+    assert all(i.meter == "m" for i in out)
+    twice = [h for h in hours if h.start.astimezone(OSLO).hour == 2]
+    assert len(twice) == 2
+    assert twice[0].start != twice[1].start
+    for hour in hours:
+        opening, closing = registers[hour.start], registers[hour.start + timedelta(hours=1)]
+        if hour.start in {REPEATED - timedelta(hours=1), REPEATED}:
+            assert hour.estimated  # closed from power; the 18:00 register split the rest
+            assert hour.import_kwh == pytest.approx(closing - opening, rel=0.1)
+            continue
+        assert hour.import_kwh == pytest.approx(closing - opening, abs=1e-9)
+        assert not hour.estimated
+    day = sum(h.import_kwh or 0 for h in hours)
+    assert day == pytest.approx(registers[end] - registers[start], abs=1e-9)
