@@ -574,6 +574,23 @@ class GridSettings(_Section):
         return value
 
 
+class RetentionSettings(_Section):
+    """Days each resolution of the ledger is kept; null: for ever."""
+
+    quarter: int | None = Field(default=400, gt=0)
+    hour: int | None = Field(default=1826, gt=0)
+    day: int | None = Field(default=None, gt=0)
+    month: int | None = Field(default=None, gt=0)
+
+
+class HistorySettings(_Section):
+    """The quarter-hour ledger in ``<state.dir>/history.sqlite``."""
+
+    enabled: bool = True
+    """Keep the ledger (import and export per quarter, hour, day and month)."""
+    retention: RetentionSettings = RetentionSettings()
+
+
 class StateSettings(_Section):
     """Where the energy stage keeps what must survive a restart."""
 
@@ -603,6 +620,7 @@ class Settings(BaseSettings):
     tariff: TariffSettings = TariffSettings()
     grid: GridSettings = GridSettings()
     state: StateSettings = StateSettings()
+    history: HistorySettings = HistorySettings()
 
     @model_validator(mode="after")
     def _discovery_needs_field_topics(self) -> Settings:
