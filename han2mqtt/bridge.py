@@ -28,6 +28,7 @@ from han2mqtt.energy import (
     EnergyEngine,
     EnergyParameters,
     GuardEvent,
+    LedgerInterval,
     TariffModel,
     Verdict,
     decode_state,
@@ -256,6 +257,8 @@ class Bridge:
         """Registers the counter guard rejected, meter exchanges it accepted, and repeated lists
         (a list resent with the previous one's clock and registers, counted once each)."""
         self._guard_logged: set[Verdict] = set()
+        self.on_intervals: Callable[[tuple[LedgerInterval, ...]], None] | None = None
+        """Called with the ledger intervals a frame closed (the history writer)."""
         self.listeners: list[ReadingListener] = []
         """Called with every published reading (the status page, tests); never for held frames."""
         self.rejects: deque[Rejected] = deque(maxlen=REJECTS_KEPT)
@@ -390,7 +393,7 @@ class Bridge:
         """
         engine = self._engines.get(meter)
         if engine is None:
-            engine = self._engines[meter] = EnergyEngine(self._energy_parameters)
+            engine = self._engines[meter] = EnergyEngine(self._energy_parameters, meter)
             if len(self._engines) > MAX_ENERGY_METERS:
                 self._engines.popitem(last=False)
         else:
@@ -400,6 +403,8 @@ class Bridge:
             self._guarded(meter, event)
         if result.repeated:
             self._repeated(meter)
+        if result.intervals and self.on_intervals is not None:
+            self.on_intervals(result.intervals)
         return result.reading, result.values
 
     def _repeated(self, meter: str) -> None:
@@ -733,13 +738,17 @@ class Bridge:
 
 
 def energy_parameters(settings: Settings) -> EnergyParameters:
-    """The energy stage's parameters from the ``meter`` and ``tariff`` sections."""
+    """The energy stage's parameters from the ``meter``, ``tariff`` and ``history`` sections.
+
+    The demo's sample frames are no meter's history: no ledger for them.
+    """
     meter = settings.meter
     return EnergyParameters(
         zone=meter.zone(),
         max_power=meter.max_power,
         main_fuse=meter.main_fuse,
         tariff=tariff_model(settings.tariff),
+        ledger=settings.history.enabled and settings.source.type != "demo",
     )
 
 

@@ -25,6 +25,8 @@ from han2mqtt.bridge import Bridge, Publisher
 from han2mqtt.config import Settings
 from han2mqtt.errors import StateError, TransportError
 from han2mqtt.health import notify, watchdog_interval, write_heartbeat
+from han2mqtt.history.settings import history_path, retention
+from han2mqtt.history.writer import HistoryWriter
 from han2mqtt.io import (
     BackOff,
     ConnectionManager,
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = ["describe_source", "run_daemon", "source_factory"]
 
+EXIT_FAILED = 1
+"""``run`` ends with this when it cannot start (the history database is another process's)."""
 _LOGGER = logging.getLogger("han2mqtt")
 _HOUSEKEEPING_PERIOD = 1.0
 _HA_RESEND_DELAY = (1.0, 5.0)
@@ -300,16 +304,15 @@ async def _run(
     bridge = Bridge(settings, mqtt)
     path = state_directory(settings.state.dir) / STATE_FILE
     keeper = _StateKeeper(bridge, path, enabled=settings.source.type != "demo")
+    try:
+        history = _open_history(bridge)
+    except StateError as exc:
+        _LOGGER.error("%s", exc)  # noqa: TRY400 - one line, the reason says it all
+        return EXIT_FAILED
     keeper.load()
     if isinstance(mqtt, MqttPublisher):
         mqtt.on_connected = bridge.on_broker_connected
-    if frame_limit is not None:
-
-        def count() -> None:
-            if bridge.frames >= frame_limit:
-                stop.set()
-
-        bridge.on_frame = count
+    _limit_frames(bridge, stop, frame_limit)
     queue: asyncio.Queue[bytes | Delivery] = asyncio.Queue(maxsize=256)
     readers = _ReaderTotals(settings)
     manager = _stream_source(bridge, queue, readers)
@@ -333,6 +336,7 @@ async def _run(
                     _housekeeping(bridge, readers.bad if manager else None, keeper),
                     name="housekeeping",
                 ),
+                tasks.create_task(_write_history(history), name="history"),
             ]
             _notify("READY=1")
             await stop.wait()
@@ -346,11 +350,48 @@ async def _run(
     finally:
         await _stop_page(page)
         keeper.save()
+        if history is not None:
+            history.close()
         try:
             bridge.on_stop()  # every meter offline, before the bridge itself
         finally:
             await _stop_publisher(mqtt)
     return 0
+
+
+def _limit_frames(bridge: Bridge, stop: asyncio.Event, frame_limit: int | None) -> None:
+    """Stop after ``frame_limit`` frames (tests, benchmarks)."""
+    if frame_limit is None:
+        return
+
+    def count() -> None:
+        if bridge.frames >= frame_limit:
+            stop.set()
+
+    bridge.on_frame = count
+
+
+async def _write_history(history: HistoryWriter | None) -> None:
+    """The history writer's task (nothing to do without a ledger)."""
+    if history is not None:
+        await history.run()
+
+
+def _open_history(bridge: Bridge) -> HistoryWriter | None:
+    """The ledger's writer (``history.enabled``, not for the demo), fed by the bridge.
+
+    Raises:
+        StateError: another process holds the database, or a newer han2mqtt wrote it.
+    """
+    settings = bridge.settings
+    if not settings.history.enabled or settings.source.type == "demo":
+        return None
+    writer = HistoryWriter(
+        history_path(settings), settings.meter.zone(), retention(settings.history)
+    )
+    writer.open()
+    bridge.on_intervals = writer.submit
+    return writer
 
 
 async def _stop_publisher(mqtt: Publisher) -> None:
