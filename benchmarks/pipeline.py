@@ -7,7 +7,7 @@ Prints frames/s, MQTT messages/s, the daemon's CPU time per frame and its peak R
 frames flow, ``--no-web`` turns the status page off: with both, the page's cost shows.
 The energy stage runs with the Norwegian capacity tariff on.
 
-Usage: python benchmarks/pipeline.py [--frames N] [--state-only] [--no-web | --sse N]
+Usage: python benchmarks/pipeline.py [--frames N] [--state-only] [--no-web | --sse N] [--no-history]
 """
 
 from __future__ import annotations
@@ -150,6 +150,9 @@ def _arguments() -> argparse.Namespace:
         help="publish only the JSON state topic (fields, OBIS topics and discovery off)",
     )
     parser.add_argument("--no-web", action="store_true", help="status page off (web.enabled)")
+    parser.add_argument(
+        "--no-history", action="store_true", help="quarter-hour ledger off (history.enabled)"
+    )
     parser.add_argument("--sse", type=int, default=0, help="status-page event streams to read")
     return parser.parse_args()
 
@@ -182,6 +185,8 @@ def main() -> None:
                     "meter": {"timezone": "Europe/Oslo"},
                     "tariff": {"preset": "no"},
                     "state": {"dir": str(directory / "state")},
+                    # The quarter-hour ledger and its database, as by default.
+                    "history": {"enabled": not args.no_history},
                     "mqtt": {"host": "127.0.0.1", "port": broker_port, "queue_size": 100_000},
                     "log": {"level": "WARNING"},
                     "publish": {
@@ -219,8 +224,20 @@ def main() -> None:
         broker.terminate()
         broker.wait(10)
 
+    _report(args, counter, streams, cpu, rss, len(frames), len(samples))
+
+
+def _report(  # noqa: PLR0913, PLR0917 - what the run measured
+    args: argparse.Namespace,
+    counter: Counter,
+    streams: EventStreams,
+    cpu: float,
+    rss: float,
+    frames: int,
+    samples: int,
+) -> None:
     elapsed = max(counter.last - (counter.first or counter.last), 1e-9)
-    print(f"frames sent      : {len(frames)} ({len(samples)} real captures repeated)")
+    print(f"frames sent      : {frames} ({samples} real captures repeated)")
     received = f"{counter.states} JSON state messages received, {counter.decoded} decoded"
     print(f"frames published : {received}")
     rate = counter.states / elapsed
@@ -233,7 +250,10 @@ def main() -> None:
     print(f"daemon CPU       : {per_frame_ms:.3f} ms per frame ({cpu:.2f} s total)")
     print(f"daemon peak RSS  : {rss:.1f} MiB")
     web = "off" if args.no_web else f"on, {streams.connected} event stream(s) open"
-    print(f"status page      : {web}; {streams.events} reading events received")
+    print(
+        f"status page      : {web}; {streams.events} reading events received; "
+        f"ledger {'off' if args.no_history else 'on'}"
+    )
 
 
 if __name__ == "__main__":
