@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
@@ -30,6 +31,7 @@ from han2mqtt.history.query import document, parse_query, resolve_meter
 from han2mqtt.history.settings import history_path
 from han2mqtt.history.writer import open_reader
 from han2mqtt.io import ConnectionManager
+from han2mqtt.web.historypage import parse_view, render_history
 from han2mqtt.web.hub import EventHub, sse
 from han2mqtt.web.render import render_page
 from han2mqtt.web.view import HISTORY_MINUTES, LiveView
@@ -157,6 +159,7 @@ class StatusPage:
             app.router.add_get(path, self._asset)
         app.router.add_get("/api/state", self._state)
         app.router.add_get("/api/history", self._history)
+        app.router.add_get("/history", self._history_page)
         app.router.add_get("/api/events", self._events)
         app.router.add_get("/metrics", self._metrics)
         app.on_startup.append(self._on_startup)
@@ -245,6 +248,23 @@ class StatusPage:
             return _json({"error": str(exc)}, status=400)
         return _json(self.view.history_json(minutes))
 
+    async def _history_page(self, request: web.Request) -> web.Response:
+        try:
+            given = _once(request.query, _PAGE_PARAMETERS)
+            today = datetime.now(UTC).astimezone(self.zone).date()
+            view = parse_view(given.get("view"), given.get("date"), given.get("meter"), today)
+            store = self.ledger()
+            meters = [] if store is None else store.meters()
+            meter = resolve_meter(store, view.meter) if len(meters) < 2 or view.meter else None
+        except ValueError as exc:
+            return web.Response(text=f"{exc}\n", status=400)
+        except StateError as exc:
+            return web.Response(text=f"{exc}\n", status=503)
+        page = render_history(replace(view, meter=meter), store, meters, self.zone)
+        return web.Response(
+            text=page, content_type="text/html", headers={"Cache-Control": "no-store"}
+        )
+
     def ledger(self) -> LedgerStore | None:
         """The ledger, read-only (opened at the first request that finds the database)."""
         if self._ledger is None and self._ledger_path is not None:
@@ -317,9 +337,10 @@ class StatusPage:
 
 _LEDGER_PARAMETERS: Final = ("resolution", "from", "to", "meter")
 _KNOWN_PARAMETERS: Final = frozenset((*_LEDGER_PARAMETERS, "minutes"))
+_PAGE_PARAMETERS: Final = frozenset(("view", "date", "meter"))
 
 
-def _once(query: Mapping[str, str]) -> dict[str, str]:
+def _once(query: Mapping[str, str], known: frozenset[str] = _KNOWN_PARAMETERS) -> dict[str, str]:
     """The query's parameters, each given at most once, none unknown.
 
     Raises:
@@ -327,7 +348,7 @@ def _once(query: Mapping[str, str]) -> dict[str, str]:
     """
     given: dict[str, str] = {}
     for name, value in query.items():
-        if name not in _KNOWN_PARAMETERS:
+        if name not in known:
             raise ValueError(f"unknown parameter {name[:40]!r}")
         if name in given:
             raise ValueError(f"give {name} once")
