@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,14 @@ async def test_no_database_yet(page_factory: Any, tmp_path: Path):
     assert "No history yet" in await response.text()
 
 
+async def _click(browser: Chromium, selector: str) -> None:
+    """Click the first ``selector`` once the page has it (a navigation may still be loading)."""
+    found = json.dumps(selector)
+    await browser.wait_for(
+        f"(() => {{ const e = document.querySelector({found}); if (e) e.click(); return !!e; }})()"
+    )
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (scripts/test.sh)")
 async def test_navigating_the_views_in_chromium(history_page: Page, tmp_path: Path):
@@ -90,12 +99,13 @@ async def test_navigating_the_views_in_chromium(history_page: Page, tmp_path: Pa
     profile.mkdir()
     async with Chromium(profile) as browser:
         await browser.open(history_page.url + "/")
-        await browser.evaluate("document.querySelector('footer a[href=\"/history\"]').click()")
-        await browser.wait_for("location.pathname === '/history'")
+        await _click(browser, 'footer a[href="/history"]')
+        await browser.wait_for(f"{LOADED} && location.pathname === '/history'")
         await browser.open(history_page.url + "/history?view=year&date=2026")
-        await browser.evaluate("document.querySelector('tbody a').click()")
+        await browser.wait_for(f"{LOADED} && location.search.includes('year')")
+        await _click(browser, "tbody a")
         await browser.wait_for(f"{LOADED} && document.querySelector('[data-view=month]') !== null")
-        await browser.evaluate("document.querySelector('tbody a').click()")
+        await _click(browser, "tbody a")
         await browser.wait_for(f"{LOADED} && document.querySelector('[data-view=day]') !== null")
         assert (
             await browser.evaluate("document.querySelectorAll('table.ledger > tbody > tr').length")
@@ -106,10 +116,10 @@ async def test_navigating_the_views_in_chromium(history_page: Page, tmp_path: Pa
         assert await browser.evaluate(f"{bars}[2].getAttribute('class')") == "est"
         quarters = "document.querySelector('details table.quarters')"
         assert not await browser.evaluate(f"{quarters}.checkVisibility()")
-        await browser.evaluate("document.querySelector('details summary').click()")
+        await _click(browser, "details summary")
         assert await browser.evaluate(f"{quarters}.checkVisibility()")
         assert await browser.evaluate(f"{quarters}.querySelectorAll('tr').length") == 4
-        await browser.evaluate("document.querySelector('a[rel=next]').click()")
+        await _click(browser, "a[rel=next]")
         await browser.wait_for(
             f"{LOADED} && document.querySelector('h2').textContent.startsWith('2026-10-26')"
         )
