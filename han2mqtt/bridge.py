@@ -253,9 +253,16 @@ class Bridge:
         self.on_frame: Callable[[], None] | None = None
         self._energy_parameters = energy_parameters(settings)
         self._engines: OrderedDict[str, EnergyEngine] = OrderedDict()
-        self.guard_counts = {"backwards": 0, "too_fast": 0, "exchanges": 0, "repeated": 0}
-        """Registers the counter guard rejected, meter exchanges it accepted, and repeated lists
-        (a list resent with the previous one's clock and registers, counted once each)."""
+        self.guard_counts = {
+            "backwards": 0,
+            "too_fast": 0,
+            "exchanges": 0,
+            "repeated": 0,
+            "clock_jumps": 0,
+        }
+        """Registers the counter guard rejected, meter exchanges it accepted, repeated lists
+        (a list resent with the previous one's clock and registers) and meter clocks that jumped
+        (the quarter-hour ledger started over)."""
         self._guard_logged: set[Verdict] = set()
         self.on_intervals: Callable[[tuple[LedgerInterval, ...]], None] | None = None
         """Called with the ledger intervals a frame closed (the history writer)."""
@@ -405,7 +412,21 @@ class Bridge:
             self._repeated(meter)
         if result.intervals and self.on_intervals is not None:
             self.on_intervals(result.intervals)
+        if engine.ledger is not None and engine.ledger.jumps:
+            self._clock_jumped(meter, engine.ledger.jumps)
+            engine.ledger.jumps = 0
         return result.reading, result.values
+
+    def _clock_jumped(self, meter: str, jumps: int) -> None:
+        """Count a meter clock that jumped (the ledger started over); log the first."""
+        if not self.guard_counts["clock_jumps"]:
+            _LOGGER.warning(
+                "meter %s: its clock jumped by more than an hour back or 40 days ahead; the "
+                "quarter-hour ledger starts over from it (further jumps are counted in "
+                "bridge/info)",
+                loggable(meter),
+            )
+        self.guard_counts["clock_jumps"] += jumps
 
     def _repeated(self, meter: str) -> None:
         """Count a repeated list; log the first one."""

@@ -54,6 +54,10 @@ HOUR: Final = timedelta(hours=1)
 HOLD: Final = timedelta(minutes=2)
 """How long after an hour its closing register may still come (Kamstrup sends its hourly list up
 to a minute after the hour)."""
+MAX_JUMP: Final = timedelta(days=40)
+"""A meter clock further ahead of the booked point than this (or more than an hour behind it)
+has jumped (a clock reset, a wrong year): the ledger starts over from it rather than booking,
+or waiting, across the jump."""
 MAX_PENDING: Final = timedelta(hours=6)
 """How long quarters wait for a register after a gap before the covered ones are closed."""
 COMPLETE: Final = 840.0
@@ -139,6 +143,8 @@ class Ledger:
         self.hours: dict[datetime, _Hour] = {}
         self.directions: set[str] = set()
         """The directions the meter has sent power or registers for."""
+        self.jumps = 0
+        """Times the meter clock jumped and the ledger started over."""
 
     def feed(
         self,
@@ -156,8 +162,9 @@ class Ledger:
         """
         self.directions.update(powers, registers)
         out: list[LedgerInterval] = []
-        if self.booked is None:
-            self.booked = _Booked(window_start(moment, self.zone, 15))
+        if self.booked is None or self._jumped(moment, self.booked.time):
+            self._start_over(moment)
+        assert self.booked is not None
         self._integrate(moment, powers)
         for direction in exchanged:
             self.booked.values[direction] = None
@@ -167,6 +174,23 @@ class Ledger:
             self._registers(register_time or moment, dict(registers), out)
         self._close_due(moment, out)
         return out
+
+    @staticmethod
+    def _jumped(moment: datetime, booked: datetime) -> bool:
+        return moment < booked - HOUR or moment - booked > MAX_JUMP
+
+    def _start_over(self, moment: datetime) -> None:
+        """Begin at ``moment``: the first frame, or the first after the meter clock jumped.
+
+        A jump before the first register is no news: the frames before a meter's first clock
+        (Aidon's list 1 and 2 have none) are placed by the receive time, which may be off.
+        """
+        if self.booked is not None and self.register is not None:
+            self.jumps += 1
+        self.booked = _Booked(window_start(moment, self.zone, 15))
+        self.pending.clear()
+        self.hours.clear()
+        self.sample = self.register = None
 
     # -- the power integral -----------------------------------------------------------------
 

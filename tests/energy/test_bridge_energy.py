@@ -62,7 +62,13 @@ def test_a_register_the_guard_rejects_reaches_no_topic(caplog: pytest.LogCapture
     assert all("active_power_import_total" not in state for state in states)
     assert states[-1]["energy_import"] >= 107.2
     info = json.loads(bridge.info_message().payload)
-    assert info["counter_guard"] == {"backwards": 2, "too_fast": 0, "exchanges": 0, "repeated": 0}
+    assert info["counter_guard"] == {
+        "backwards": 2,
+        "too_fast": 0,
+        "exchanges": 0,
+        "repeated": 0,
+        "clock_jumps": 0,
+    }
     warnings = [r.getMessage() for r in caplog.records if "went backwards" in r.getMessage()]
     assert len(warnings) == 1
     # The merged state re-sent after a reconnect holds the last good register only.
@@ -178,4 +184,19 @@ def test_a_repeated_list_is_counted_and_logged_once(caplog: pytest.LogCaptureFix
     info = json.loads(bridge.info_message().payload)
     assert info["counter_guard"]["repeated"] == 2
     warnings = [r.getMessage() for r in caplog.records if "repeated its previous" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_a_meter_clock_that_jumps_is_counted_and_logged_once(caplog: pytest.LogCaptureFixture):
+    bridge, _ = _bridge()
+    caplog.set_level(logging.WARNING)
+    _hour(bridge, 10, 10_000)
+    _hour(bridge, 11, 10_360)
+    for year in (2000, 2000):  # reset to 2000 (twice: once a jump, then the same clock)
+        moment = datetime(year, 1, 1, 0, 0, 5)  # noqa: DTZ001 - the meter's naive clock
+        bridge.handle_content(_content(moment, 3600, (10_400, 0)), datetime.now(UTC))
+    _hour(bridge, 12, 10_720)  # right again
+    info = json.loads(bridge.info_message().payload)
+    assert info["counter_guard"]["clock_jumps"] == 2
+    warnings = [r.getMessage() for r in caplog.records if "clock jumped" in r.getMessage()]
     assert len(warnings) == 1

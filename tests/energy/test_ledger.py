@@ -260,3 +260,22 @@ def test_the_engine_keeps_the_repeated_autumn_hour_apart_through_a_restart():
         assert not hour.estimated
     day = sum(h.import_kwh or 0 for h in hours)
     assert day == pytest.approx(registers[end] - registers[start], abs=1e-9)
+
+
+@pytest.mark.parametrize("jump", [timedelta(days=-400), timedelta(days=365 * 70)])
+def test_a_meter_clock_that_jumps_starts_the_ledger_over(jump: timedelta):
+    """A clock reset (to 2000) or a wrong year: neither stalls the ledger nor books across it."""
+    meter = Meter()
+    meter.run(utc(2026, 5, 6, 9, 59), utc(2026, 5, 6, 11, 1))
+    before = len(meter.out)
+    wrong = utc(2026, 5, 6, 11, 1) + jump
+    meter.out += meter.ledger.feed(wrong, {"import": 500.0}, {"import": 1.0}, wrong)
+    assert len(meter.out) == before  # nothing booked across the jump
+    assert meter.ledger.jumps == 1
+    meter.run(utc(2026, 5, 6, 11, 1) + STEP, utc(2026, 5, 6, 13, 1))  # the clock is right again
+    assert meter.ledger.jumps == 2
+    hours = meter.intervals(60)
+    assert hours[utc(2026, 5, 6, 12)].import_kwh == pytest.approx(
+        _register_hour(meter, utc(2026, 5, 6, 12)), abs=1e-9
+    )
+    assert all(i.start.year == 2026 for i in meter.out)
