@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from han2mqtt.energy.ledger import LedgerInterval
 from han2mqtt.errors import StateError
@@ -40,6 +40,7 @@ from han2mqtt.history.ledger import LedgerStore, Retention
 __all__ = ["BATCH_DELAY", "MAX_QUEUED", "HistoryWriter", "open_reader"]
 
 _LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BATCH_DELAY: Final = 1.0
 """Seconds the writer waits after the first closed interval for the rest of the batch."""
@@ -156,6 +157,24 @@ class HistoryWriter:
             self.dropped += excess
         if self._wake is not None:
             self._wake.set()
+
+    async def call(self, job: Callable[[sqlite3.Connection], T]) -> T | None:
+        """Run ``job`` on the writer's connection in its worker thread, one write at a time.
+
+        For the other parts of the history database (prices), so that one writer stays the
+        only one.  None when the database cannot be opened now (an outage, logged once).
+
+        Raises:
+            sqlite3.Error: the job failed (its own transaction is the job's business).
+        """
+        return await asyncio.to_thread(self._call, job)
+
+    def _call(self, job: Callable[[sqlite3.Connection], T]) -> T | None:
+        with self._writing:
+            if self.store is None and not self._connect():
+                return None
+            assert self.store is not None
+            return job(self.store.connection)
 
     @property
     def queued(self) -> int:

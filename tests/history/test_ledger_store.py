@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -236,3 +237,21 @@ def test_a_full_disk_keeps_the_intervals_until_there_is_room(tmp_path: Path):
     assert (writer.failing, writer.queued) == (False, 0)
     writer.close()
     assert _stored_hours(path) == 19 * 24
+
+
+async def test_another_part_writes_through_the_one_writer(tmp_path: Path):
+    """Prices (another component) migrate and write on the writer's connection, in turn."""
+    from han2mqtt.history import migrate  # noqa: PLC0415
+
+    writer = _writer(tmp_path / "history.sqlite")
+    writer.open()
+
+    def prices(connection: sqlite3.Connection) -> int:
+        migrate(connection, "prices", ["CREATE TABLE p (start INTEGER, spot REAL)"])
+        connection.execute("INSERT INTO p VALUES (1, 0.5)")
+        return int(connection.execute("SELECT count(*) FROM p").fetchone()[0])
+
+    assert await writer.call(prices) == 1
+    writer.submit(day_of_hours(utc(2026, 11, 2)))
+    writer.close()
+    assert _stored_hours(tmp_path / "history.sqlite") == 24
