@@ -264,8 +264,8 @@ class Bridge:
         (a list resent with the previous one's clock and registers) and meter clocks that jumped
         (the quarter-hour ledger started over)."""
         self._guard_logged: set[Verdict] = set()
-        self.on_intervals: Callable[[tuple[LedgerInterval, ...]], None] | None = None
-        """Called with the ledger intervals a frame closed (the history writer)."""
+        self.interval_listeners: list[Callable[[tuple[LedgerInterval, ...]], None]] = []
+        """Called with the ledger intervals a frame closed (the history writer; prices)."""
         self.listeners: list[ReadingListener] = []
         """Called with every published reading (the status page, tests); never for held frames."""
         self.rejects: deque[Rejected] = deque(maxlen=REJECTS_KEPT)
@@ -410,8 +410,9 @@ class Bridge:
             self._guarded(meter, event)
         if result.repeated:
             self._repeated(meter)
-        if result.intervals and self.on_intervals is not None:
-            self.on_intervals(result.intervals)
+        if result.intervals:
+            for listener in self.interval_listeners:
+                listener(result.intervals)
         if engine.ledger is not None and engine.ledger.jumps:
             self._clock_jumped(meter, engine.ledger.jumps)
             engine.ledger.jumps = 0

@@ -390,7 +390,7 @@ def _open_history(bridge: Bridge) -> HistoryWriter | None:
         history_path(settings), settings.meter.zone(), retention(settings.history)
     )
     writer.open()
-    bridge.on_intervals = writer.submit
+    bridge.interval_listeners.append(writer.submit)
     return writer
 
 
