@@ -200,3 +200,26 @@ def test_a_meter_clock_that_jumps_is_counted_and_logged_once(caplog: pytest.LogC
     assert info["counter_guard"]["clock_jumps"] == 2
     warnings = [r.getMessage() for r in caplog.records if "clock jumped" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_closed_intervals_reach_the_interval_listeners():
+    bridge, _ = _bridge()
+    heard: list[object] = []
+    bridge.interval_listeners.append(heard.extend)
+    for hour, register in ((10, 10_000), (11, 10_360), (12, 10_720)):
+        _hour(bridge, hour, register)
+    _feed(bridge, datetime(2024, 5, 6, 13, 0, 5), 3600, (11_080, 0))  # noqa: DTZ001
+    hours = [i for i in heard if getattr(i, "minutes", 0) == 60]
+    assert [getattr(h, "import_kwh", None) for h in hours] == pytest.approx([3.6, 3.6, 3.6])
+    assert all(getattr(h, "meter", None) == METER_ID for h in hours)
+    assert not any(getattr(h, "estimated", True) for h in hours)
+
+
+def test_no_ledger_without_history():
+    bridge, _ = _bridge(history={"enabled": False})
+    heard: list[object] = []
+    bridge.interval_listeners.append(heard.extend)
+    for hour, register in ((10, 10_000), (11, 10_360)):
+        _hour(bridge, hour, register)
+    _feed(bridge, datetime(2024, 5, 6, 12, 0, 5), 3600, (10_720, 0))  # noqa: DTZ001
+    assert heard == []
