@@ -287,3 +287,27 @@ def test_a_second_daemon_on_the_same_state_dir_stops_with_a_clear_error(
     assert second.returncode == 1
     assert "in use by another process" in second.stderr
     assert "Traceback" not in second.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_read_only_state_dir_keeps_the_live_values_and_says_so_once(
+    broker: Broker, capture_factory: Callable[..., Capture], tmp_path: Path
+):
+    meter = Meter()
+    recording = meter.recording(tmp_path / "hours.rec", FIRST - STEP, FIRST + 3 * LAST_HOUR)
+    sent = sum(1 for moment, _ in meter.frames if FIRST - STEP <= moment < FIRST + 3 * LAST_HOUR)
+    state = tmp_path / "state"
+    state.mkdir()
+    capture = capture_factory(broker, (f"{BASE}/state",))
+    subprocess.run(["chattr", "+i", str(state)], check=True)
+    try:
+        log = _replay(broker, tmp_path, recording, free_port())
+    finally:
+        subprocess.run(["chattr", "-i", str(state)], check=True)
+    assert log.count("history database") == 1
+    assert "cannot be written" in log
+    assert "Traceback" not in log
+    capture.wait_for(lambda messages: len(messages) >= sent, timeout=30)
+    states = [json.loads(p) for t, p, _ in capture.messages if t == f"{BASE}/state"]
+    assert len(states) == sent
+    assert states[-1]["energy_import"] > 0
