@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
+from han2mqtt.history import open_database
+from han2mqtt.history.ledger import LedgerStore
 from han2mqtt.protocol.recording import Chunk, format_line, header_lines
 from tests.conftest import Broker, Capture, free_port
 from tests.energy.kamstrup import LIST3_DELAY, METER_ID, kamstrup_frame, power_at
@@ -290,22 +292,25 @@ def test_a_second_daemon_on_the_same_state_dir_stops_with_a_clear_error(
 
 
 @pytest.mark.timeout(120)
-def test_a_read_only_state_dir_keeps_the_live_values_and_says_so_once(
+def test_a_read_only_database_keeps_the_live_values_and_says_so_once(
     broker: Broker, capture_factory: Callable[..., Capture], tmp_path: Path
 ):
+    """The database cannot be written (``chattr +i``: not even root may): live values go on."""
     meter = Meter()
     recording = meter.recording(tmp_path / "hours.rec", FIRST - STEP, FIRST + 3 * LAST_HOUR)
     sent = sum(1 for moment, _ in meter.frames if FIRST - STEP <= moment < FIRST + 3 * LAST_HOUR)
-    state = tmp_path / "state"
-    state.mkdir()
+    database = tmp_path / "state" / "history.sqlite"
+    database.parent.mkdir()
+    connection = open_database(database)
+    LedgerStore(connection, OSLO).migrate()
+    connection.close()
     capture = capture_factory(broker, (f"{BASE}/state",))
-    subprocess.run(["chattr", "+i", str(state)], check=True)
+    subprocess.run(["chattr", "+i", str(database)], check=True)
     try:
         log = _replay(broker, tmp_path, recording, free_port())
     finally:
-        subprocess.run(["chattr", "-i", str(state)], check=True)
-    assert log.count("history database") == 1
-    assert "cannot be written" in log
+        subprocess.run(["chattr", "-i", str(database)], check=True)
+    assert log.count("cannot be written") == 1, log
     assert "Traceback" not in log
     capture.wait_for(lambda messages: len(messages) >= sent, timeout=30)
     states = [json.loads(p) for t, p, _ in capture.messages if t == f"{BASE}/state"]
