@@ -279,3 +279,27 @@ def test_a_meter_clock_that_jumps_starts_the_ledger_over(jump: timedelta):
         _register_hour(meter, utc(2026, 5, 6, 12)), abs=1e-9
     )
     assert all(i.start.year == 2026 for i in meter.out)
+
+
+def test_the_engine_gives_exact_quarters_for_registers_in_every_frame():
+    """DSMR P1: a register in every telegram (10 s), stamped with the telegram's clock."""
+    target = engine(ledger=True)
+    counted, out = 500.0, list[LedgerInterval]()
+    moment = utc(2026, 11, 2, 10)
+    registers: dict[datetime, float] = {}
+    while moment <= utc(2026, 11, 2, 11) + STEP:
+        watts = power_at(moment)
+        register = registers[moment] = round(counted, 3)
+        frame = reading(_naive(moment), power=int(watts), register=register)
+        out += target.feed(frame, moment + timedelta(seconds=1)).intervals
+        counted += int(watts) * 10 / 3_600_000
+        moment += STEP
+    quarters = [i for i in out if i.minutes == 15]
+    assert len(quarters) == 4
+    for quarter in quarters:
+        assert not quarter.estimated
+        end = quarter.start + timedelta(minutes=15)
+        expected = registers[end] - registers[quarter.start]
+        assert quarter.import_kwh == pytest.approx(expected, abs=1e-9)
+    (hour,) = [i for i in out if i.minutes == 60]
+    assert not hour.estimated
