@@ -147,3 +147,18 @@ def test_the_demo_keeps_no_state_file(tmp_path, monkeypatch):
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     assert asyncio.run(run_demo(None, interval=0)) == 0
     assert not (tmp_path / "state").exists()
+
+
+def test_a_state_file_from_before_the_ledger_still_loads():
+    first = engine(ledger=True)
+    feed(first, reading(local(2026, 10, 20, 14), power=1800, register=50.0))
+    document = json.loads(encode_state({"m": first}))
+    saved = document["meters"]["m"]
+    del saved["ledger"]
+    for counter in saved["counters"].values():
+        del counter["point"]
+    parameters = EnergyParameters(zone=OSLO, ledger=True)
+    second = decode_state(json.dumps(document).encode(), parameters)["m"]
+    assert second.ledger is not None
+    assert second.ledger.booked is None
+    assert second.counters["import"].register is not None
