@@ -224,28 +224,32 @@ class Ledger:
         self, moment: datetime, values: dict[str, float], out: list[LedgerInterval]
     ) -> None:
         previous, self.register = self.register, (moment, values)
-        for boundary, known in self._boundaries(previous, moment, values):
+        for boundary, known, exact in self._boundaries(previous, moment, values):
             assert self.booked is not None
             if boundary > self.booked.time:
-                self._book(boundary, known, out)
+                self._book(boundary, known, out, exact=exact)
             elif boundary == self.booked.time:
-                self._rebase(known)
+                self._rebase(known, exact=exact)
 
     def _boundaries(
         self,
         previous: tuple[datetime, dict[str, float]] | None,
         moment: datetime,
         values: dict[str, float],
-    ) -> list[tuple[datetime, dict[str, float]]]:
-        """The quarter boundaries where the registers are known.
+    ) -> list[tuple[datetime, dict[str, float], bool]]:
+        """The quarter boundaries where the registers are known, and whether exactly.
 
-        ``moment`` itself if it is one, else those between the previous registers and these
-        (interpolated) when the two are close enough.
+        ``moment`` itself if it is one; else those between the previous registers and these
+        (interpolated: exact to the register's resolution) when the two are close enough; else
+        the boundary just before ``moment``, less the power integral since (estimated: an
+        hourly list sent later than the energy stage snaps to the hour still anchors the
+        ledger to the registers).
         """
-        if window_start(moment, self.zone, 15) == moment:
-            return [(moment, values)]
+        start = window_start(moment, self.zone, 15)
+        if start == moment:
+            return [(moment, values, True)]
         if previous is None or moment - previous[0] > MAX_GAP:
-            return []
+            return self._back_to_boundary(start, moment, values)
         before, old = previous
         boundary = window_start(before, self.zone, 15) + QUARTER
         found = []
@@ -255,25 +259,46 @@ class Ledger:
                 (
                     boundary,
                     {d: old[d] + (v - old[d]) * share for d, v in values.items() if d in old},
+                    True,
                 )
             )
             boundary += QUARTER
         return found
 
-    def _rebase(self, known: dict[str, float]) -> None:
-        """A register exactly at the booked point (its hour was closed from the estimate)."""
+    def _back_to_boundary(
+        self, start: datetime, moment: datetime, values: dict[str, float]
+    ) -> list[tuple[datetime, dict[str, float], bool]]:
+        """The registers at ``start``: these less the power integral since, if power covered it."""
+        estimate = self.pending.get(start)
+        seconds = (moment - start).total_seconds()
+        known = {
+            direction: value - estimate.energy.get(direction, 0.0)
+            for direction, value in values.items()
+            if estimate is not None and estimate.covered.get(direction, 0.0) >= seconds - 1
+        }
+        return [(start, known, False)] if known else []
+
+    def _rebase(self, known: dict[str, float], *, exact: bool) -> None:
+        """Registers at the booked point (its hour was closed from the estimate)."""
         assert self.booked is not None
         for direction, value in known.items():
             self.booked.values[direction] = value
-            self.booked.exact[direction] = True
+            self.booked.exact[direction] = exact
 
-    def _book(self, end: datetime, known: Mapping[str, float], out: list[LedgerInterval]) -> None:
-        """Close the quarters up to ``end``, where the registers ``known`` are."""
+    def _book(
+        self,
+        end: datetime,
+        known: Mapping[str, float],
+        out: list[LedgerInterval],
+        *,
+        exact: bool = True,
+    ) -> None:
+        """Close the quarters up to ``end``, where the registers ``known`` are (``exact``ly)."""
+        closing_exact = exact
         booked = self.booked
         assert booked is not None
         span = self._span(booked.time, end)
         columns: dict[str, list[float | None]] = {}
-        exact = True
         for direction in sorted(self.directions):
             base, closing = booked.values.get(direction), known.get(direction)
             if base is not None and closing is not None:
@@ -281,23 +306,28 @@ class Ledger:
                     max(closing - base, 0.0), [self.pending.get(q) for q in span], direction
                 )
                 exact = exact and booked.exact.get(direction, False)
-                booked.values[direction], booked.exact[direction] = closing, True
+                booked.values[direction], booked.exact[direction] = closing, closing_exact
             else:
                 columns[direction] = self._alone(span, direction)
                 exact = False
-                self._advance_value(direction, columns[direction], closing)
+                self._advance_value(direction, columns[direction], closing, closing_exact)
         single = len(span) == 1
         self._emit(span, columns, exact=exact, single=single, out=out)
         booked.time = end
 
     def _advance_value(
-        self, direction: str, energies: list[float | None], closing: float | None
+        self,
+        direction: str,
+        energies: list[float | None],
+        closing: float | None,
+        closing_exact: bool = False,
     ) -> None:
         """Move a direction's booked counter past quarters closed from the estimate."""
         assert self.booked is not None
         base = self.booked.values.get(direction)
         if closing is not None:
-            self.booked.values[direction], self.booked.exact[direction] = closing, True
+            self.booked.values[direction] = closing
+            self.booked.exact[direction] = closing_exact
         elif base is not None and None not in energies:
             self.booked.values[direction] = base + sum(e for e in energies if e is not None)
             self.booked.exact[direction] = False

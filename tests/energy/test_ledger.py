@@ -303,3 +303,26 @@ def test_the_engine_gives_exact_quarters_for_registers_in_every_frame():
         assert quarter.import_kwh == pytest.approx(expected, abs=1e-9)
     (hour,) = [i for i in out if i.minutes == 60]
     assert not hour.estimated
+
+
+def test_hourly_registers_sent_late_still_anchor_the_ledger():
+    """Registers stamped 3 minutes after the hour (later than the energy stage snaps)."""
+    meter = Meter()
+    late = timedelta(minutes=3)
+    moment = utc(2026, 5, 6, 9, 50)
+    while moment < utc(2026, 5, 6, 14, 5):
+        watts = power_at(moment)
+        registers = {}
+        if (moment - late).minute == 0 and moment.second == 0:
+            registers = meter.register_now(moment)
+        meter.out += meter.ledger.feed(moment, {"import": watts}, registers, moment)
+        meter.counted["import"] += watts * DRIFT * 10 / 3_600_000
+        moment += STEP
+    hours = meter.intervals(60)
+    assert sorted(hours) == list(_hours(utc(2026, 5, 6, 10), utc(2026, 5, 6, 14)))
+    assert all(hour.estimated for hour in hours.values())
+    for start in _hours(utc(2026, 5, 6, 11), utc(2026, 5, 6, 14)):
+        # Anchored to the registers (which run 4 % ahead of the power), not the power alone.
+        expected = meter.registers[start + late + timedelta(hours=1)]["import"]
+        expected -= meter.registers[start + late]["import"]
+        assert hours[start].import_kwh == pytest.approx(expected, rel=0.02), start
