@@ -265,6 +265,8 @@ class Bridge:
         (the quarter-hour ledger started over)."""
         self._guard_logged: set[Verdict] = set()
         self.interval_listeners: list[Callable[[tuple[LedgerInterval, ...]], None]] = []
+        self.history_stats: Callable[[], dict[str, Any]] | None = None
+        """The history writer's counters for ``bridge/info`` (``history``), when it runs."""
         """Called with the ledger intervals a frame closed (the history writer; prices)."""
         self.listeners: list[ReadingListener] = []
         """Called with every published reading (the status page, tests); never for held frames."""
@@ -755,6 +757,8 @@ class Bridge:
                 "reconnects": max(0, self.publisher.stats.connects - 1),
             },
         }
+        if self.history_stats is not None:
+            info["history"] = self.history_stats()
         topic = bridge_info_topic(self.settings.mqtt.base_topic)
         return Message(topic, json.dumps(info, separators=(",", ":")), 1, retain=True)
 

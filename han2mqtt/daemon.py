@@ -391,6 +391,7 @@ def _open_history(bridge: Bridge) -> HistoryWriter | None:
     )
     writer.open()
     bridge.interval_listeners.append(writer.submit)
+    bridge.history_stats = writer.stats
     return writer
 
 

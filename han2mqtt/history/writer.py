@@ -176,6 +176,18 @@ class HistoryWriter:
             assert self.store is not None
             return job(self.store.connection)
 
+    def stats(self) -> dict[str, int | bool]:
+        """For ``bridge/info``: intervals written, waiting, dropped, and whether it fails now.
+
+        Dropped: intervals beyond :data:`MAX_QUEUED` during a long outage.
+        """
+        return {
+            "written": self.written,
+            "queued": self.queued,
+            "dropped": self.dropped,
+            "failing": self.failing,
+        }
+
     @property
     def queued(self) -> int:
         """Intervals not written yet."""

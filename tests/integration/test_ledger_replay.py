@@ -304,7 +304,7 @@ def test_a_read_only_database_keeps_the_live_values_and_says_so_once(
     connection = open_database(database)
     LedgerStore(connection, OSLO).migrate()
     connection.close()
-    capture = capture_factory(broker, (f"{BASE}/state",))
+    capture = capture_factory(broker, (f"{BASE}/state", "han2mqtt/bridge/info"))
     subprocess.run(["chattr", "+i", str(database)], check=True)
     try:
         log = _replay(broker, tmp_path, recording, free_port())
@@ -312,7 +312,12 @@ def test_a_read_only_database_keeps_the_live_values_and_says_so_once(
         subprocess.run(["chattr", "-i", str(database)], check=True)
     assert log.count("cannot be written") == 1, log
     assert "Traceback" not in log
-    capture.wait_for(lambda messages: len(messages) >= sent, timeout=30)
-    states = [json.loads(p) for t, p, _ in capture.messages if t == f"{BASE}/state"]
+    topic = f"{BASE}/state"
+    capture.wait_for(lambda messages: sum(t == topic for t, _, _ in messages) >= sent, timeout=30)
+    states = [json.loads(p) for t, p, _ in capture.messages if t == topic]
     assert len(states) == sent
     assert states[-1]["energy_import"] > 0
+    infos = [json.loads(p) for t, p, _ in capture.messages if t == "han2mqtt/bridge/info"]
+    history = infos[-1]["history"]
+    assert set(history) == {"written", "queued", "dropped", "failing"}
+    assert history["written"] == 0  # the outage itself is the log line above
