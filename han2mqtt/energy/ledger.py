@@ -388,6 +388,7 @@ class Ledger:
         single: bool,
         out: list[LedgerInterval],
     ) -> None:
+        bounds = (span[0], span[-1] + QUARTER) if span else None
         for index, quarter in enumerate(span):
             self.pending.pop(quarter, None)
             energy = {direction: column[index] for direction, column in columns.items()}
@@ -401,14 +402,28 @@ class Ledger:
                 not (exact and single),
             )
             out.append(interval)
-            self._roll_up(interval, exact=exact, out=out)
+            assert bounds is not None
+            self._roll_up(interval, exact=exact, span=bounds, out=out)
         self._forget_hours()
 
-    def _roll_up(self, quarter: LedgerInterval, *, exact: bool, out: list[LedgerInterval]) -> None:
+    def _roll_up(
+        self,
+        quarter: LedgerInterval,
+        *,
+        exact: bool,
+        span: tuple[datetime, datetime],
+        out: list[LedgerInterval],
+    ) -> None:
+        """Add a quarter to its hour; emit the hour with its fourth quarter.
+
+        The hour is exact when registers bracket every span its quarters were split from, and
+        no span reaches outside the hour (then registers bracket the hour itself).
+        """
         start = window_start(quarter.start, self.zone, 60)
         hour = self.hours.setdefault(start, _Hour())
         hour.count += 1
-        hour.exact = hour.exact and exact
+        inside = start <= span[0] and span[1] <= start + HOUR
+        hour.exact = hour.exact and exact and inside
         for direction, value in (("import", quarter.import_kwh), ("export", quarter.export_kwh)):
             so_far = hour.energy.get(direction, 0.0) if hour.count > 1 else 0.0
             hour.energy[direction] = None if value is None or so_far is None else so_far + value

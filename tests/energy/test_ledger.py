@@ -326,3 +326,26 @@ def test_hourly_registers_sent_late_still_anchor_the_ledger():
         expected = meter.registers[start + late + timedelta(hours=1)]["import"]
         expected -= meter.registers[start + late]["import"]
         assert hours[start].import_kwh == pytest.approx(expected, rel=0.02), start
+
+
+def test_a_span_across_the_hour_leaves_both_hours_estimated():
+    """P1 silent 10:55-11:05: no register at 11:00, so neither hour is bracketed by registers."""
+    meter = Meter()
+    silent = (utc(2026, 5, 6, 10, 55), utc(2026, 5, 6, 11, 5))
+    meter.run(
+        utc(2026, 5, 6, 10),
+        utc(2026, 5, 6, 12) + STEP,
+        hourly=False,
+        every_frame=True,
+        skip=lambda m: silent[0] <= m < silent[1],
+    )
+    hours = meter.intervals(60)
+    assert hours[utc(2026, 5, 6, 10)].estimated
+    assert hours[utc(2026, 5, 6, 11)].estimated
+    both = meter.registers[utc(2026, 5, 6, 12)]["import"]
+    both -= meter.registers[utc(2026, 5, 6, 10)]["import"]
+    total = sum(h.import_kwh or 0 for h in hours.values())
+    assert total == pytest.approx(both, abs=1e-9)
+    quarters = meter.intervals(15)
+    assert not quarters[utc(2026, 5, 6, 10)].estimated
+    assert quarters[utc(2026, 5, 6, 10, 45)].estimated
