@@ -93,7 +93,8 @@ def _time(name: str, text: str, zone: tzinfo) -> datetime:
     try:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text), time(), tzinfo=zone).astimezone(UTC)
-        moment = datetime.fromisoformat(text)
+        # A "+01:00" offset typed into a URL unencoded arrives as " 01:00".
+        moment = datetime.fromisoformat(text.replace(" ", "+"))
     except ValueError:
         raise ValueError(f"{name} must be an ISO 8601 date or time") from None
     if moment.tzinfo is None:

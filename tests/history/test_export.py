@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,30 @@ def test_no_database_is_exit_1(tmp_path: Path):
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({"state": {"dir": str(tmp_path / "none")}}))
     assert _export(path) == 1
+
+
+def test_query_times_with_offsets_and_defaults():
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from han2mqtt.history.query import parse_query  # noqa: PLC0415
+
+    now = datetime(2026, 10, 25, 12, tzinfo=UTC)
+    query = parse_query(
+        resolution="quarter",
+        start="2026-10-25T02:00:00 01:00",  # "+01:00" unencoded in a URL
+        end="2026-10-25T03:00:00+01:00",
+        meter=None,
+        zone=OSLO,
+        now=now,
+    )
+    second_two_o_clock = datetime(2026, 10, 25, 1, tzinfo=UTC)  # 02:00+01:00
+    assert (query.start, query.end) == (second_two_o_clock, second_two_o_clock + timedelta(hours=1))
+    day = parse_query(resolution="day", start=None, end=None, meter=None, zone=OSLO, now=now)
+    assert (day.start, day.end) == (utc(2026, 10, 1), utc(2026, 11, 1))
+    hours = parse_query(resolution=None, start=None, end=None, meter=None, zone=OSLO, now=now)
+    assert (hours.resolution, hours.start, hours.end) == (
+        "hour",
+        utc(2026, 10, 25),
+        utc(2026, 10, 26),
+    )
+    assert hours.end - hours.start == timedelta(hours=25)
