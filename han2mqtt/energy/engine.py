@@ -120,8 +120,10 @@ class EnergyEngine:
         }
         self.guards: dict[str, CounterGuard] = {}
         self.tariff = CapacityTariff(model, zone) if model else None
-        self._latest: datetime | None = None
-        self._offset: timedelta | None = None
+        self.latest: datetime | None = None
+        """The latest frame time (a naive clock's repeated autumn hour is read after it)."""
+        self.clock_offset: timedelta | None = None
+        """Meter clock minus receive time, from the last frame with a clock (for those without)."""
         self._after_plain_frame = False
         self._peaks_text: tuple[list[Peak], str] = ([], "[]")
         self._rejected: set[str] = set()
@@ -212,14 +214,14 @@ class EnergyEngine:
     ) -> tuple[datetime, bool]:
         text = fields.get(FIELD_METER_DATETIME)
         zone = self.parameters.zone
-        moment = parse_meter_time(text, zone, after=self._latest) if isinstance(text, str) else None
+        moment = parse_meter_time(text, zone, after=self.latest) if isinstance(text, str) else None
         timed = moment is not None
         if moment is not None:
-            self._offset = moment - received
+            self.clock_offset = moment - received
         else:
-            moment = received if self._offset is None else received + self._offset
-        if self._latest is None or moment > self._latest:
-            self._latest = moment
+            moment = received if self.clock_offset is None else received + self.clock_offset
+        if self.latest is None or moment > self.latest:
+            self.latest = moment
         return moment, timed
 
     def _register_time(self, has_registers: bool, moment: datetime) -> datetime:

@@ -64,6 +64,10 @@ def _engine(engine: EnergyEngine) -> dict[str, Any]:
         },
         "counters": {name: _counter(counter) for name, counter in engine.counters.items()},
         "ledger": None if engine.ledger is None else engine.ledger.dump(),
+        "clock": [
+            None if engine.latest is None else engine.latest.isoformat(),
+            None if engine.clock_offset is None else engine.clock_offset.total_seconds(),
+        ],
         "tariff": None
         if tariff is None
         else {
@@ -112,6 +116,11 @@ def _interval(interval: Interval | None) -> list[Any] | None:
 def _restore(meter: str, saved: object, parameters: EnergyParameters) -> EnergyEngine:
     saved = _mapping(saved)
     engine = EnergyEngine(parameters, meter)
+    clock = saved.get("clock")  # absent in files written before it was kept
+    if clock is not None:
+        latest, offset = _list(clock)
+        engine.latest = None if latest is None else _time(latest)
+        engine.clock_offset = None if offset is None else timedelta(seconds=_float(offset))
     ledger = saved.get("ledger")  # absent in files written before the ledger
     if engine.ledger is not None and ledger is not None:
         engine.ledger.load(_mapping(ledger))

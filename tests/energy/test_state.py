@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -162,3 +162,19 @@ def test_a_state_file_from_before_the_ledger_still_loads():
     assert second.ledger is not None
     assert second.ledger.booked is None
     assert second.counters["import"].register is not None
+
+
+def test_a_restart_in_the_repeated_autumn_hour_keeps_the_clock():
+    """Restarted at 02:20 the second time (naive meter clock): still the second 02:20."""
+    first = engine()
+    moment = datetime(2026, 10, 25, 1, 50, tzinfo=OSLO).astimezone(UTC)
+    end = datetime(2026, 10, 25, 2, 20, fold=1, tzinfo=OSLO).astimezone(UTC)
+    while moment <= end:
+        naive = moment.astimezone(OSLO).replace(tzinfo=None)
+        first.feed(reading(naive, power=1000), moment + timedelta(seconds=2))
+        moment += STEP
+    second = decode_state(encode_state({"m": first}), EnergyParameters(zone=OSLO))["m"]
+    assert second.clock_offset == first.clock_offset == timedelta(seconds=-2)
+    naive = moment.astimezone(OSLO).replace(tzinfo=None)
+    result = second.feed(reading(naive, power=1000), moment + timedelta(seconds=2))
+    assert result.values["meter_time"] == "2026-10-25T02:20:10+01:00"
