@@ -7,9 +7,10 @@ half hex text.  The frames are the real Aidon captures re-encoded with other met
 (``tests/fleet.py``).  A subscriber counts the JSON state messages (one per published reading),
 the discovery messages per meter and the availability messages.
 
-For each fleet size it prints frames/s, the daemon's CPU (per frame and in % of one core), its
-RSS now and at its peak, and checks that every frame sent was published, discovery went out once
-per meter and every meter is online.
+The quarter-hour ledger (``history``) is on, as by default, its database in the temporary
+directory.  For each fleet size it prints frames/s, the daemon's CPU (per frame and in % of
+one core), its RSS now and at its peak, and checks that every frame sent was published,
+discovery went out once per meter and every meter is online.
 
 Usage: python benchmarks/fleet.py [--meters 10 100 1000] [--seconds 30] [--period 2]
 """
@@ -158,6 +159,9 @@ def run(meters: int, seconds: float, period: float) -> dict[str, object]:
                     "log": {"level": "WARNING"},
                     "publish": {"info_interval": 5},
                     "web": {"port": free_port()},  # the status page on, as by default
+                    # The quarter-hour ledger on, as by default, writing in the temporary dir.
+                    "state": {"dir": str(directory / "state")},
+                    "history": {"enabled": True},
                 }
             )
         )

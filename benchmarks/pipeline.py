@@ -10,6 +10,7 @@ The energy stage runs with the Norwegian capacity tariff on; ``--prices`` adds t
 costed, with no network in the measurement).
 
 Usage: python benchmarks/pipeline.py [--frames N] [--state-only] [--no-web | --sse N] [--prices]
+       [--no-history]
 """
 
 from __future__ import annotations
@@ -152,6 +153,9 @@ def _arguments() -> argparse.Namespace:
         help="publish only the JSON state topic (fields, OBIS topics and discovery off)",
     )
     parser.add_argument("--no-web", action="store_true", help="status page off (web.enabled)")
+    parser.add_argument(
+        "--no-history", action="store_true", help="quarter-hour ledger off (history.enabled)"
+    )
     parser.add_argument("--sse", type=int, default=0, help="status-page event streams to read")
     parser.add_argument("--prices", action="store_true", help="the money stage on (fixed price)")
     return parser.parse_args()
@@ -178,7 +182,7 @@ def _money() -> dict[str, object]:
     }
 
 
-def main() -> None:  # noqa: PLR0915 - one measurement, set-up to report
+def main() -> None:
     args = _arguments()
     samples = load_samples()
     frames = (samples * (args.frames // len(samples) + 1))[: args.frames]
@@ -207,6 +211,8 @@ def main() -> None:  # noqa: PLR0915 - one measurement, set-up to report
                     "meter": {"timezone": "Europe/Oslo"},
                     "tariff": {"preset": "no"},
                     "state": {"dir": str(directory / "state")},
+                    # The quarter-hour ledger and its database, as by default.
+                    "history": {"enabled": not args.no_history},
                     "mqtt": {"host": "127.0.0.1", "port": broker_port, "queue_size": 100_000},
                     "log": {"level": "WARNING"},
                     "publish": {
@@ -244,8 +250,20 @@ def main() -> None:  # noqa: PLR0915 - one measurement, set-up to report
         broker.terminate()
         broker.wait(10)
 
+    _report(args, counter, streams, cpu, rss, len(frames), len(samples))
+
+
+def _report(  # noqa: PLR0913, PLR0917 - what the run measured
+    args: argparse.Namespace,
+    counter: Counter,
+    streams: EventStreams,
+    cpu: float,
+    rss: float,
+    frames: int,
+    samples: int,
+) -> None:
     elapsed = max(counter.last - (counter.first or counter.last), 1e-9)
-    print(f"frames sent      : {len(frames)} ({len(samples)} real captures repeated)")
+    print(f"frames sent      : {frames} ({samples} real captures repeated)")
     received = f"{counter.states} JSON state messages received, {counter.decoded} decoded"
     print(f"frames published : {received}")
     rate = counter.states / elapsed
@@ -259,7 +277,10 @@ def main() -> None:  # noqa: PLR0915 - one measurement, set-up to report
     print(f"daemon peak RSS  : {rss:.1f} MiB")
     money = "on (fixed price, grid rules, strømstøtte)" if args.prices else "off"
     web = "off" if args.no_web else f"on, {streams.connected} event stream(s) open"
-    print(f"status page      : {web}; {streams.events} reading events received")
+    print(
+        f"status page      : {web}; {streams.events} reading events received; "
+        f"ledger {'off' if args.no_history else 'on'}"
+    )
     print(f"money stage      : {money}")
 
 

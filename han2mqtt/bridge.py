@@ -29,6 +29,7 @@ from han2mqtt.energy import (
     EnergyEngine,
     EnergyParameters,
     GuardEvent,
+    LedgerInterval,
     SeasonPrice,
     TariffModel,
     Verdict,
@@ -281,9 +282,21 @@ class Bridge:
         """The energy, resolution and money stages' state (part of :meth:`__init__`)."""
         self._energy_parameters = energy_parameters(settings)
         self._engines: OrderedDict[str, EnergyEngine] = OrderedDict()
-        self.guard_counts = {"backwards": 0, "too_fast": 0, "exchanges": 0}
-        """Registers the counter guard rejected, and meter exchanges it accepted."""
+        self.guard_counts = {
+            "backwards": 0,
+            "too_fast": 0,
+            "exchanges": 0,
+            "repeated": 0,
+            "clock_jumps": 0,
+        }
+        """Registers the counter guard rejected, meter exchanges it accepted, repeated lists
+        (a list resent with the previous one's clock and registers) and meter clocks that jumped
+        (the quarter-hour ledger started over)."""
         self._guard_logged: set[Verdict] = set()
+        self.interval_listeners: list[Callable[[tuple[LedgerInterval, ...]], None]] = []
+        """Called with the ledger intervals a frame closed (the history writer; prices)."""
+        self.history_stats: Callable[[], dict[str, Any]] | None = None
+        """The history writer's counters for ``bridge/info`` (``history``), when it runs."""
         self.resolution = _resolution_judge(settings)
         """Kamstrup register resolutions: configured, or decided per meter from evidence."""
         self.resolution_changed = False
@@ -427,7 +440,7 @@ class Bridge:
         """
         engine = self._engines.get(meter)
         if engine is None:
-            engine = self._engines[meter] = EnergyEngine(self._energy_parameters)
+            engine = self._engines[meter] = EnergyEngine(self._energy_parameters, meter)
             if len(self._engines) > MAX_ENERGY_METERS:
                 self._engines.popitem(last=False)
         else:
@@ -435,6 +448,14 @@ class Bridge:
         result = engine.feed(reading, stamp)
         for event in result.events:
             self._guarded(meter, event)
+        if result.repeated:
+            self._repeated(meter)
+        if result.intervals:
+            for listener in self.interval_listeners:
+                listener(result.intervals)
+        if engine.ledger is not None and engine.ledger.jumps:
+            self._clock_jumped(meter, engine.ledger.jumps)
+            engine.ledger.jumps = 0
         if self.money is None:
             return result.reading, result.values
         return result.reading, {**result.values, **self._money(meter, result.values, stamp)}
@@ -515,6 +536,27 @@ class Bridge:
             raise ValueError("not a register resolution file")
         kept = {str(k): v for k, v in decided.items() if isinstance(v, int)}
         self.resolution.decided.update(ResolutionJudge(decided=kept).decided)
+
+    def _clock_jumped(self, meter: str, jumps: int) -> None:
+        """Count a meter clock that jumped (the ledger started over); log the first."""
+        if not self.guard_counts["clock_jumps"]:
+            _LOGGER.warning(
+                "meter %s: its clock jumped by more than an hour back or 40 days ahead; the "
+                "quarter-hour ledger starts over from it (further jumps are counted in "
+                "bridge/info)",
+                loggable(meter),
+            )
+        self.guard_counts["clock_jumps"] += jumps
+
+    def _repeated(self, meter: str) -> None:
+        """Count a repeated list; log the first one."""
+        self.guard_counts["repeated"] += 1
+        if self.guard_counts["repeated"] == 1:
+            _LOGGER.warning(
+                "meter %s repeated its previous list (same clock and registers): not counted "
+                "as a register; further ones are counted in bridge/info",
+                loggable(meter),
+            )
 
     def _guarded(self, meter: str, event: GuardEvent) -> None:
         """Count a register the guard stopped; log the first of each kind, and every exchange."""
@@ -835,12 +877,17 @@ class Bridge:
         }
         if self.prices_status is not None:
             info["prices"] = self.prices_status()
+        if self.history_stats is not None:
+            info["history"] = self.history_stats()
         topic = bridge_info_topic(self.settings.mqtt.base_topic)
         return Message(topic, json.dumps(info, separators=(",", ":")), 1, retain=True)
 
 
 def energy_parameters(settings: Settings) -> EnergyParameters:
-    """The energy stage's parameters from the ``meter``, ``tariff`` and ``grid`` sections."""
+    """The energy stage's parameters from the meter, tariff, grid and history sections.
+
+    The demo's sample frames are no meter's history: no ledger for them.
+    """
     meter = settings.meter
     return EnergyParameters(
         zone=meter.zone(),
@@ -848,6 +895,7 @@ def energy_parameters(settings: Settings) -> EnergyParameters:
         main_fuse=meter.main_fuse,
         tariff=tariff_model(settings.tariff, settings.grid.holidays),
         max_gas_flow=meter.max_gas_flow,
+        ledger=settings.history.enabled and settings.source.type != "demo",
     )
 
 

@@ -1,8 +1,9 @@
-"""Command line: ``han2mqtt run | decode | record | demo | simulate | probe | purge | healthcheck``.
+"""Command line: ``han2mqtt run | decode | record | export | demo | simulate | probe | ...``.
 
 Exit codes: 0 ok, 2 usage or configuration error (one line on stderr naming the problem), 1 for a
 health check that fails, a purge that left retained messages behind, ``decode`` when no frame
-decoded, and when the reader of the output went away (``| head``: quietly, without a traceback).
+decoded, ``export`` when no interval matched, and when the reader of the output went away
+(``| head``: quietly, without a traceback).
 """
 
 from __future__ import annotations
@@ -222,6 +223,20 @@ def _cmd_purge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from han2mqtt.exportcmd import run_export  # noqa: PLC0415 - keep start-up of others light
+
+    return run_export(
+        _settings(args),
+        resolution=args.resolution,
+        start=args.start,
+        end=args.end,
+        meter=args.meter,
+        output_format=args.format,
+        out=sys.stdout,
+    )
+
+
 def _cmd_healthcheck(args: argparse.Namespace) -> int:
     from han2mqtt.health import check_heartbeat  # noqa: PLC0415
 
@@ -328,6 +343,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     record.add_argument("--duration", type=_interval, default=None, help="stop after S seconds")
     record.set_defaults(handler=_cmd_record)
+
+    export = commands.add_parser(
+        "export",
+        help="write the quarter-hour ledger's intervals (CSV or JSON) to standard output",
+        description="The intervals of <state.dir>/history.sqlite, as /api/history gives them. "
+        "Exit 0: written; 1: nothing matched; 2: a bad argument.",
+    )
+    _add_config_option(export)
+    export.add_argument("--resolution", choices=("quarter", "hour", "day", "month"), default="hour")
+    export.add_argument("--from", dest="start", help="first day or time (inclusive; local)")
+    export.add_argument("--to", dest="end", help="day or time to stop at (exclusive; local)")
+    export.add_argument("--meter", help="meter id (needed when several meters are stored)")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    export.set_defaults(handler=_cmd_export)
 
     purge = commands.add_parser(
         "purge", help="remove every retained message han2mqtt published (discovery included)"

@@ -876,6 +876,23 @@ class GridSettings(_Section):
         return value
 
 
+class RetentionSettings(_Section):
+    """Days each resolution of the ledger is kept; null: for ever."""
+
+    quarter: int | None = Field(default=400, gt=0)
+    hour: int | None = Field(default=1826, gt=0)
+    day: int | None = Field(default=None, gt=0)
+    month: int | None = Field(default=None, gt=0)
+
+
+class HistorySettings(_Section):
+    """The quarter-hour ledger in ``<state.dir>/history.sqlite``."""
+
+    enabled: bool = True
+    """Keep the ledger (import and export per quarter, hour, day and month)."""
+    retention: RetentionSettings = RetentionSettings()
+
+
 class StateSettings(_Section):
     """Where the energy stage keeps what must survive a restart."""
 
@@ -906,6 +923,7 @@ class Settings(BaseSettings):
     prices: PricesSettings = PricesSettings()
     grid: GridSettings = GridSettings()
     state: StateSettings = StateSettings()
+    history: HistorySettings = HistorySettings()
 
     @model_validator(mode="after")
     def _holidays_need_a_country(self) -> Settings:
@@ -927,7 +945,7 @@ class Settings(BaseSettings):
         prices, tariff = self.prices, self.tariff
         if prices.source == "none" or tariff.currency is None:
             return self
-        currency = prices.currency
+        currency: str | None = prices.currency
         if currency is None and prices.area is not None:
             from han2mqtt.prices.areas import area  # noqa: PLC0415 - sans-IO, only when needed
 

@@ -25,6 +25,8 @@ from han2mqtt.bridge import Bridge, Publisher
 from han2mqtt.config import DEFAULT_CLIENT_ID, Settings
 from han2mqtt.errors import ConfigError, StateError, TransportError
 from han2mqtt.health import notify, watchdog_interval, write_heartbeat
+from han2mqtt.history.settings import history_path, retention
+from han2mqtt.history.writer import HistoryWriter
 from han2mqtt.io import (
     BackOff,
     ConnectionManager,
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
 
 __all__ = ["describe_source", "replay_client_id", "run_daemon", "source_factory"]
 
+EXIT_FAILED = 1
+"""``run`` ends with this when it cannot start (the history database is another process's)."""
 _LOGGER = logging.getLogger("han2mqtt")
 _HOUSEKEEPING_PERIOD = 1.0
 _HA_RESEND_DELAY = (1.0, 5.0)
@@ -328,22 +332,21 @@ def _handle_stop_signals(stop: asyncio.Event) -> None:
 
 def _bridge(
     settings: Settings, mqtt: Publisher, stop: asyncio.Event, frame_limit: int | None
-) -> tuple[Bridge, _StateKeeper]:
-    """The bridge with its energy state restored, and the keeper of that state."""
+) -> tuple[Bridge, _StateKeeper, HistoryWriter | None]:
+    """The bridge with its energy state restored, the keeper of that state, the ledger's writer.
+
+    Raises:
+        StateError: another process holds the history database, or a newer han2mqtt wrote it.
+    """
     bridge = Bridge(settings, mqtt)
     path = state_directory(settings.state.dir) / STATE_FILE
     keeper = _StateKeeper(bridge, path, enabled=settings.source.type != "demo")
+    history = _open_history(bridge)
     keeper.load()
     if isinstance(mqtt, MqttPublisher):
         mqtt.on_connected = bridge.on_broker_connected
-    if frame_limit is not None:
-
-        def count() -> None:
-            if bridge.frames >= frame_limit:
-                stop.set()
-
-        bridge.on_frame = count
-    return bridge, keeper
+    _limit_frames(bridge, stop, frame_limit)
+    return bridge, keeper, history
 
 
 async def _run(
@@ -353,7 +356,11 @@ async def _run(
     _preflight(settings)
     settings = replay_client_id(settings)
     mqtt: Publisher = publisher if publisher is not None else MqttPublisher(settings.mqtt)
-    bridge, keeper = _bridge(settings, mqtt, stop, frame_limit)
+    try:
+        bridge, keeper, history = _bridge(settings, mqtt, stop, frame_limit)
+    except StateError as exc:
+        _LOGGER.error("%s", exc)  # noqa: TRY400 - one line, the reason says it all
+        return EXIT_FAILED
     queue: asyncio.Queue[bytes | Delivery] = asyncio.Queue(maxsize=256)
     readers = _ReaderTotals(settings)
     manager = _stream_source(bridge, queue, readers)
@@ -386,6 +393,7 @@ async def _run(
                     name="housekeeping",
                 ),
                 *(() if prices is None or prices.task is None else (prices.task,)),
+                tasks.create_task(_write_history(history), name="history"),
             ]
             _notify("READY=1")
             await stop.wait()
@@ -399,6 +407,8 @@ async def _run(
     finally:
         await _stop_page(page)
         keeper.save()
+        if history is not None:
+            history.close()
         try:
             bridge.on_stop()  # every meter offline, before the bridge itself
         finally:
@@ -501,6 +511,42 @@ class _Prices:
         today = self.money.today
         if today is not None and not self.fetcher.table.has(today):
             await self.fetcher.settled(today, self.REPLAY_WAIT)
+
+
+def _limit_frames(bridge: Bridge, stop: asyncio.Event, frame_limit: int | None) -> None:
+    """Stop after ``frame_limit`` frames (tests, benchmarks)."""
+    if frame_limit is None:
+        return
+
+    def count() -> None:
+        if bridge.frames >= frame_limit:
+            stop.set()
+
+    bridge.on_frame = count
+
+
+async def _write_history(history: HistoryWriter | None) -> None:
+    """The history writer's task (nothing to do without a ledger)."""
+    if history is not None:
+        await history.run()
+
+
+def _open_history(bridge: Bridge) -> HistoryWriter | None:
+    """The ledger's writer (``history.enabled``, not for the demo), fed by the bridge.
+
+    Raises:
+        StateError: another process holds the database, or a newer han2mqtt wrote it.
+    """
+    settings = bridge.settings
+    if not settings.history.enabled or settings.source.type == "demo":
+        return None
+    writer = HistoryWriter(
+        history_path(settings), settings.meter.zone(), retention(settings.history)
+    )
+    writer.open()
+    bridge.interval_listeners.append(writer.submit)
+    bridge.history_stats = writer.stats
+    return writer
 
 
 async def _stop_publisher(mqtt: Publisher) -> None:

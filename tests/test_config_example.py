@@ -186,6 +186,11 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("prices", "vat"), "0.25", 0.25),
         (("prices", "exchange_rate"), "11.5", 11.5),
         (("state", "dir"), "/var/lib/h2m", Path("/var/lib/h2m")),
+        (("history", "enabled"), "false", False),
+        (("history", "retention", "quarter"), "30", 30),
+        (("history", "retention", "hour"), "365", 365),
+        (("history", "retention", "day"), "3650", 3650),
+        (("history", "retention", "month"), "7300", 7300),
     ],
 )
 def test_every_key_can_be_set_from_the_environment(

@@ -1,7 +1,7 @@
 """The energy stage (sans-IO): live counters, interval energy, guard, tariff, state format.
 
-Hour-correct live counters, interval energy, the counter guard, the capacity tariff and the
-state file's format.
+Hour-correct live counters, interval energy, the quarter-hour ledger, the counter guard, the
+capacity tariff and the state file's format.
 
 It runs on readings and the meter's own timestamps, never on a wall clock, and knows nothing of
 asyncio, MQTT or the configuration: :class:`EnergyEngine` takes plain
@@ -16,6 +16,7 @@ from han2mqtt.energy.engine import (
     is_register,
 )
 from han2mqtt.energy.guard import CounterGuard, Register, Verdict
+from han2mqtt.energy.ledger import Ledger, LedgerInterval
 from han2mqtt.energy.state import decode_state, encode_state
 from han2mqtt.energy.tariff import (
     PRESETS,
@@ -36,6 +37,8 @@ __all__ = [
     "EnergyParameters",
     "EnergyResult",
     "GuardEvent",
+    "Ledger",
+    "LedgerInterval",
     "Peak",
     "Register",
     "SeasonPrice",

@@ -47,6 +47,24 @@ class PowerIntegral:
     def __bool__(self) -> bool:
         return bool(self._times)
 
+    @classmethod
+    def resume(cls, moment: datetime, total: float, power: float | None) -> PowerIntegral:
+        """An integral that continues from a saved point (a restart): ``total`` at ``moment``.
+
+        The saved power is held from ``moment`` as if the daemon had never stopped, up to
+        :data:`MAX_GAP`; a longer outage adds nothing and is left to the next register.
+        """
+        integral = cls()
+        integral._times.append(moment)
+        integral._totals.append(total)
+        integral.power = power
+        return integral
+
+    @property
+    def last(self) -> tuple[datetime, float] | None:
+        """The latest sample's moment and the integral there; None before the first sample."""
+        return (self._times[-1], self._totals[-1]) if self._times else None
+
     def add(self, moment: datetime, power: float) -> None:
         """A power sample (W) at ``moment``; one not after the previous sample is ignored."""
         if self._times:
@@ -125,6 +143,22 @@ class LiveCounter:
         self.window: Interval | None = None
         self.marks: dict[datetime, float] = {}
         """Registers stamped exactly on a window/hour boundary (the newest few)."""
+
+    def point(self) -> tuple[datetime, float, float | None] | None:
+        """The integration point: the latest sample, the integral since the register, the power.
+
+        What a restart needs to continue the estimate (kept in the state file).
+        """
+        last = self.integral.last
+        if last is None:
+            return None
+        moment, total = last
+        return moment, total - self._anchor, self.integral.power
+
+    def resume(self, moment: datetime, since_register: float, power: float | None) -> None:
+        """Continue the estimate from a saved :meth:`point` (after a restart)."""
+        self.integral = PowerIntegral.resume(moment, since_register, power)
+        self._anchor = 0.0
 
     def estimate(self, moment: datetime) -> float | None:
         """The counter at ``moment``: register + power integral since (or the integral alone).

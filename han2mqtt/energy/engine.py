@@ -17,6 +17,7 @@ from typing import Final
 from han2mqtt.energy.clock import local_iso, parse_meter_time, window_start
 from han2mqtt.energy.counter import HOUR, LiveCounter
 from han2mqtt.energy.guard import CounterGuard, Register, Verdict
+from han2mqtt.energy.ledger import Ledger, LedgerInterval
 from han2mqtt.energy.tariff import CapacityTariff, Peak, TariffModel
 from han2mqtt.model import (
     FIELD_ACTIVE_POWER_EXPORT,
@@ -65,6 +66,7 @@ class EnergyParameters:
         tariff: the capacity tariff, or None.
         max_gas_flow: m³/h a gas meter behind the P1 port can pass at most
             (``meter.max_gas_flow``): the counter guard's limit for ``gas_total``.
+        ledger: keep the quarter-hour ledger (the history store is on).
     """
 
     zone: tzinfo = UTC
@@ -85,6 +87,8 @@ class EnergyParameters:
             return math.inf
         return self.max_power
 
+    ledger: bool = False
+
 
 @dataclass(frozen=True, slots=True)
 class GuardEvent:
@@ -103,6 +107,10 @@ class EnergyResult:
     reading: MeterReading
     values: dict[str, FieldValue]
     events: tuple[GuardEvent, ...] = ()
+    repeated: bool = False
+    """The frame repeated the previous list (meter clock and registers): not a new register."""
+    intervals: tuple[LedgerInterval, ...] = ()
+    """Ledger intervals the frame closed (quarters, then hours)."""
 
 
 def is_register(name: str) -> bool:
@@ -120,8 +128,9 @@ def _number(value: object) -> bool:
 class EnergyEngine:
     """Live counters, interval energy, the counter guard and the capacity tariff of one meter."""
 
-    def __init__(self, parameters: EnergyParameters) -> None:
+    def __init__(self, parameters: EnergyParameters, meter: str = "") -> None:
         self.parameters = parameters
+        self.ledger = Ledger(meter, parameters.zone) if parameters.ledger else None
         zone, model = parameters.zone, parameters.tariff
         self.counters = {
             "import": LiveCounter(zone, model.window if model else None),
@@ -129,20 +138,31 @@ class EnergyEngine:
         }
         self.guards: dict[str, CounterGuard] = {}
         self.tariff = CapacityTariff(model, zone) if model else None
-        self._latest: datetime | None = None
-        self._offset: timedelta | None = None
+        self.latest: datetime | None = None
+        """The latest frame time (a naive clock's repeated autumn hour is read after it)."""
+        self.clock_offset: timedelta | None = None
+        """Meter clock minus receive time, from the last frame with a clock (for those without)."""
         self._after_plain_frame = False
         self._peaks_text: tuple[list[Peak], str] = ([], "[]")
         self._rejected: set[str] = set()
+        self._last_list: tuple[FieldValue | None, list[tuple[str, FieldValue]]] | None = None
 
     def feed(self, reading: MeterReading, received: datetime) -> EnergyResult:
         """Take one reading (``received``: aware receive time) and return what it gives."""
-        moment, timed = self._frame_time(reading.fields, received)
         registers = [
             (name, value)
             for name, value in reading.fields.items()
             if "_total" in name and type(value) in _NUMBERS
         ]
+        sent = reading
+        repeated = self._repeats(reading.fields, registers)
+        if repeated:
+            # Aidon meters sometimes send the previous hour's list again: its clock and registers
+            # are an hour old.  Only its power is news; the hour it should have closed is left
+            # to the power integral and the next register.
+            reading = _without_time_and_registers(reading, {name for name, _ in registers})
+            registers = []
+        moment, timed = self._frame_time(reading.fields, received)
         stamp = self._register_time(bool(registers), moment)
         rejected, exchanged, events = self._guard(registers, stamp)
         self._rejected = rejected
@@ -165,7 +185,45 @@ class EnergyEngine:
             )
         if self.tariff is not None:
             self._tariff_values(moment, values)
-        return EnergyResult(reading, values, tuple(events))
+        intervals = (
+            () if self.ledger is None else self._book(reading.fields, moment, stamp, exchanged)
+        )
+        return EnergyResult(
+            sent if repeated else reading, values, tuple(events), repeated, tuple(intervals)
+        )
+
+    def _book(
+        self, fields: dict[str, FieldValue], moment: datetime, stamp: datetime, exchanged: set[str]
+    ) -> list[LedgerInterval]:
+        """Feed the ledger the frame's powers and accepted registers."""
+        assert self.ledger is not None
+        powers: dict[str, float] = {}
+        registers: dict[str, float] = {}
+        exchanges: list[str] = []
+        for direction, power_name, total_name in DIRECTIONS:
+            power = fields.get(power_name)
+            if _number(power):
+                powers[direction] = float(power)  # type: ignore[arg-type]
+            found = _register_value(fields, total_name, self._rejected)
+            if found is not None:
+                registers[direction] = found[0]
+                if not exchanged.isdisjoint(found[1]):
+                    exchanges.append(direction)
+        return self.ledger.feed(moment, powers, registers, stamp, exchanges)
+
+    def _repeats(
+        self, fields: dict[str, FieldValue], registers: list[tuple[str, FieldValue]]
+    ) -> bool:
+        """Whether a list with registers repeats the previous one's meter clock and registers.
+
+        A meter without a clock can send the same registers twice in earnest (nothing used), so
+        only a repeated clock makes a repeat.
+        """
+        if not registers:
+            return False
+        clock = fields.get(FIELD_METER_DATETIME)
+        previous, self._last_list = self._last_list, (clock, registers)
+        return clock is not None and previous == (clock, registers)
 
     # -- time -------------------------------------------------------------------------------
 
@@ -174,14 +232,14 @@ class EnergyEngine:
     ) -> tuple[datetime, bool]:
         text = fields.get(FIELD_METER_DATETIME)
         zone = self.parameters.zone
-        moment = parse_meter_time(text, zone, after=self._latest) if isinstance(text, str) else None
+        moment = parse_meter_time(text, zone, after=self.latest) if isinstance(text, str) else None
         timed = moment is not None
         if moment is not None:
-            self._offset = moment - received
+            self.clock_offset = moment - received
         else:
-            moment = received if self._offset is None else received + self._offset
-        if self._latest is None or moment > self._latest:
-            self._latest = moment
+            moment = received if self.clock_offset is None else received + self.clock_offset
+        if self.latest is None or moment > self.latest:
+            self.latest = moment
         return moment, timed
 
     def _register_time(self, has_registers: bool, moment: datetime) -> datetime:
@@ -348,6 +406,18 @@ def _emit(direction: str, counter: LiveCounter, values: dict[str, FieldValue]) -
         values[hour] = round(counter.hour.value, 3)
     if counter.day is not None and counter.day.base is not None:
         values[today] = round(counter.day.value, 3)
+
+
+def _without_time_and_registers(reading: MeterReading, registers: set[str]) -> MeterReading:
+    """A repeated list as the engine counts it: its power, without its old clock and registers.
+
+    The published reading keeps them (they are what the meter sent); only the engine ignores
+    them.
+    """
+    fields = {
+        k: v for k, v in reading.fields.items() if k not in registers and k != FIELD_METER_DATETIME
+    }
+    return MeterReading(fields, reading.obis, reading.units, reading.field_obis, reading.layout)
 
 
 def _without(reading: MeterReading, rejected: set[str]) -> MeterReading:

@@ -2,10 +2,11 @@
 
 Per meter: the last accepted register of every guarded field, each direction's live counter
 (register, published value, open hour/day/window with their bases, the registers stamped on
-boundaries) and the tariff's month of windows with its closed months' values.  The power
-integral is not kept: after a restart the counter runs from the last register again, and the
-next register reconciles it.  Reading and writing the file is the daemon's business
-(:mod:`han2mqtt.statefile`).
+boundaries, and the integration point: the latest power sample's moment, the integral since the
+register and the power) and the tariff's month of windows with its closed months' values.  A
+restart continues the estimate from the integration point, holding the saved power over the
+outage up to the power hold; a longer outage is left to the next register.  Reading and writing
+the file is the daemon's business (:mod:`han2mqtt.statefile`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def decode_state(data: bytes, parameters: EnergyParameters) -> dict[str, EnergyE
         if not isinstance(document, dict) or document.get("version") != VERSION:
             raise StateError("not a han2mqtt state file (version 1)")
         return {
-            str(meter): _restore(saved, parameters)
+            str(meter): _restore(str(meter), saved, parameters)
             for meter, saved in _mapping(document["meters"]).items()
         }
     except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -65,6 +66,11 @@ def _engine(engine: EnergyEngine) -> dict[str, Any]:
             if guard.last is not None
         },
         "counters": {name: _counter(counter) for name, counter in engine.counters.items()},
+        "ledger": None if engine.ledger is None else engine.ledger.dump(),
+        "clock": [
+            None if engine.latest is None else engine.latest.isoformat(),
+            None if engine.clock_offset is None else engine.clock_offset.total_seconds(),
+        ],
         "tariff": None
         if tariff is None
         else {
@@ -92,7 +98,15 @@ def _counter(counter: LiveCounter) -> dict[str, Any]:
         "day": _interval(counter.day),
         "window": _interval(counter.window),
         "marks": [[moment.isoformat(), value] for moment, value in counter.marks.items()],
+        "point": _point(counter.point()),
     }
+
+
+def _point(point: tuple[datetime, float, float | None] | None) -> list[Any] | None:
+    if point is None:
+        return None
+    moment, since_register, power = point
+    return [moment.isoformat(), since_register, power]
 
 
 def _interval(interval: Interval | None) -> list[Any] | None:
@@ -104,9 +118,17 @@ def _interval(interval: Interval | None) -> list[Any] | None:
 # -- decoding ---------------------------------------------------------------------------------
 
 
-def _restore(saved: object, parameters: EnergyParameters) -> EnergyEngine:
+def _restore(meter: str, saved: object, parameters: EnergyParameters) -> EnergyEngine:
     saved = _mapping(saved)
-    engine = EnergyEngine(parameters)
+    engine = EnergyEngine(parameters, meter)
+    clock = saved.get("clock")  # absent in files written before it was kept
+    if clock is not None:
+        latest, offset = _list(clock)
+        engine.latest = None if latest is None else _time(latest)
+        engine.clock_offset = None if offset is None else timedelta(seconds=_float(offset))
+    ledger = saved.get("ledger")  # absent in files written before the ledger
+    if engine.ledger is not None and ledger is not None:
+        engine.ledger.load(_mapping(ledger))
     for name, register in _mapping(saved["guards"]).items():
         engine.guards[str(name)] = CounterGuard(
             parameters.max_rate(str(name)), _read_register(register)
@@ -133,6 +155,11 @@ def _restore_counter(counter: LiveCounter, saved: Mapping[str, Any]) -> None:
     if window is not None and minutes and window.end - window.start == timedelta(minutes=minutes):
         counter.window = window
     counter.marks = {_time(moment): _float(value) for moment, value in _list(saved["marks"])}
+    point = saved.get("point")  # absent in files written before it was kept
+    if point is not None:
+        moment, since_register, power = _list(point)
+        held = None if power is None else _float(power)
+        counter.resume(_time(moment), _float(since_register), held)
 
 
 def _restore_tariff(tariff: CapacityTariff, saved: Mapping[str, Any]) -> None:

@@ -8,14 +8,29 @@ previous version intact.  Versions live in the table ``schema_versions`` (compon
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
 from han2mqtt.errors import StateError
 
-__all__ = ["HISTORY_FILE", "Migration", "migrate", "open_database", "schema_version"]
+__all__ = [
+    "HISTORY_FILE",
+    "DatabaseLock",
+    "Migration",
+    "check_database",
+    "is_corrupt",
+    "lock_database",
+    "migrate",
+    "move_aside_database",
+    "open_database",
+    "schema_version",
+]
 
 HISTORY_FILE: Final = "history.sqlite"
 """The database's file name under ``state.dir``."""
@@ -111,3 +126,88 @@ def _statements(script: str) -> list[str]:
     if pending.strip():
         statements.append(pending.strip())
     return statements
+
+
+# -- faults: another process, a corrupt file -------------------------------------------------
+
+_CORRUPT_WORDS: Final = ("not a database", "malformed", "corrupt")
+
+
+class DatabaseLock:
+    """An exclusive lock on ``<database>.lock``, held while this process writes the database.
+
+    SQLite lets two processes write one file in turn; two daemons booking the same meter would
+    interleave their intervals, so the second one is refused at start.
+    """
+
+    def __init__(self, descriptor: int, path: Path) -> None:
+        self._descriptor: int | None = descriptor
+        self.path = path
+
+    def release(self) -> None:
+        """Let the lock go (at stop)."""
+        if self._descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._descriptor)
+            self._descriptor = None
+
+
+def lock_database(path: Path) -> DatabaseLock:
+    """Take the database's lock file (creating the directory as needed).
+
+    Raises:
+        StateError: another process holds it (another han2mqtt on the same ``state.dir``).
+        OSError: the lock file cannot be created (a read-only directory: no history then).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(f"{path.name}.lock")
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(descriptor)
+        raise StateError(
+            f"the history database {path} is in use by another process (another han2mqtt "
+            "with the same state.dir?); stop it, or give this one its own state.dir"
+        ) from exc
+    return DatabaseLock(descriptor, lock_path)
+
+
+def is_corrupt(error: BaseException) -> bool:
+    """Whether an error (or its cause) says the file is damaged or not a database at all."""
+    found: BaseException | None = error
+    while found is not None:
+        if isinstance(found, sqlite3.DatabaseError) and any(
+            word in str(found).lower() for word in _CORRUPT_WORDS
+        ):
+            return True
+        found = found.__cause__
+    return False
+
+
+def check_database(connection: sqlite3.Connection) -> None:
+    """A quick structural check (``PRAGMA quick_check``).
+
+    Raises:
+        sqlite3.DatabaseError: the file is damaged.
+    """
+    row = connection.execute("PRAGMA quick_check(1)").fetchone()
+    if row is None or row[0] != "ok":
+        raise sqlite3.DatabaseError(f"database disk image is malformed: {row and row[0]}")
+
+
+def move_aside_database(path: Path) -> Path | None:
+    """Rename a damaged database (and its ``-wal``/``-shm``) to ``<name>.bad-<UTC time>``.
+
+    Returns the new name, None when it could not be moved.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.bad-{stamp}")
+    try:
+        path.rename(target)
+    except OSError:
+        return None
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            path.with_name(path.name + suffix).rename(target.with_name(target.name + suffix))
+    return target

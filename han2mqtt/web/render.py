@@ -55,7 +55,7 @@ def render_page(state: dict[str, Any], history: dict[str, Any]) -> str:
         f"MQTT {_mqtt_state(state['bridge'])} · "
         '<span id="live" class="live">snapshot</span></p></header>'
         f"<main>{''.join(sections)}{_diagnostics(state)}</main>"
-        '<footer><a href="/api/state">/api/state</a> · '
+        '<footer><a href="/history">history</a> · <a href="/api/state">/api/state</a> · '
         '<a href="/api/history?minutes=10">/api/history</a> · <a href="/metrics">/metrics</a>'
         "</footer></body></html>\n"
     )

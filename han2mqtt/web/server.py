@@ -1,7 +1,8 @@
 """The aiohttp application: a fixed set of read-only routes, served in the daemon's event loop.
 
 Routes: ``/`` (the page), ``/app.js``, ``/app.css``, ``/favicon.svg`` (from a fixed in-package
-dict: no path ever reaches the file system), ``/api/state``, ``/api/history?minutes=N``,
+dict: no path ever reaches the file system), ``/api/state``, ``/api/history?minutes=N`` (the
+live power) and ``/api/history?resolution=...&from=...&to=...&meter=...`` (the ledger),
 ``/api/events`` (Server-Sent Events) and ``/metrics``.  Only GET (and HEAD).  Every response,
 errors included, carries a strict Content-Security-Policy and the usual hardening headers.
 """
@@ -17,7 +18,9 @@ import hmac
 import ipaddress
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
@@ -26,7 +29,13 @@ from aiohttp import web
 
 from han2mqtt.bridge import Bridge
 from han2mqtt.config import WebSettings
+from han2mqtt.errors import StateError
+from han2mqtt.history.ledger import LedgerStore
+from han2mqtt.history.query import document, parse_query, resolve_meter
+from han2mqtt.history.settings import history_path
+from han2mqtt.history.writer import open_reader
 from han2mqtt.io import ConnectionManager
+from han2mqtt.web.historypage import parse_view, render_history
 from han2mqtt.web.hub import EventHub, sse
 from han2mqtt.web.render import render_page
 from han2mqtt.web.view import HISTORY_MINUTES, LiveView
@@ -172,6 +181,14 @@ class StatusPage:
         bridge.listeners.append(self.view.on_reading)
         self._registry: CollectorRegistry | None = None
         """Made at the first scrape: prometheus-client costs 1 MiB, and few users scrape."""
+        settings_all = bridge.settings
+        self.zone = settings_all.meter.zone()
+        self._ledger_path = (
+            history_path(settings_all)
+            if settings_all.history.enabled and settings_all.source.type != "demo"
+            else None
+        )
+        self._ledger: LedgerStore | None = None
         self._runner: web.AppRunner | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self.port: int | None = None
@@ -191,6 +208,7 @@ class StatusPage:
             app.router.add_get(path, self._asset)
         app.router.add_get("/api/state", self._state)
         app.router.add_get("/api/history", self._history)
+        app.router.add_get("/history", self._history_page)
         app.router.add_get("/api/events", self._events)
         app.router.add_get("/metrics", self._metrics)
         app.on_startup.append(self._on_startup)
@@ -276,11 +294,61 @@ class StatusPage:
         return _json(self.view.state_json())
 
     async def _history(self, request: web.Request) -> web.Response:
+        query = request.query
+        if any(name in query for name in _LEDGER_PARAMETERS):
+            return self._ledger_history(request)
         try:
-            minutes = parse_minutes(request.query.getall("minutes", []))
+            minutes = parse_minutes(query.getall("minutes", []))
         except ValueError as exc:
             return _json({"error": str(exc)}, status=400)
         return _json(self.view.history_json(minutes))
+
+    async def _history_page(self, request: web.Request) -> web.Response:
+        try:
+            given = _once(request.query, _PAGE_PARAMETERS)
+            today = datetime.now(UTC).astimezone(self.zone).date()
+            view = parse_view(given.get("view"), given.get("date"), given.get("meter"), today)
+            store = self.ledger()
+            meters = [] if store is None else store.meters()
+            meter = resolve_meter(store, view.meter) if len(meters) < 2 or view.meter else None
+        except ValueError as exc:
+            return web.Response(text=f"{exc}\n", status=400)
+        except StateError as exc:
+            return web.Response(text=f"{exc}\n", status=503)
+        page = render_history(replace(view, meter=meter), store, meters, self.zone)
+        return web.Response(
+            text=page, content_type="text/html", headers={"Cache-Control": "no-store"}
+        )
+
+    def ledger(self) -> LedgerStore | None:
+        """The ledger, read-only (opened at the first request that finds the database)."""
+        if self._ledger is None and self._ledger_path is not None:
+            self._ledger = open_reader(self._ledger_path, self.zone)
+        return self._ledger
+
+    def _ledger_history(self, request: web.Request) -> web.Response:
+        try:
+            given = _once(request.query)
+            query = parse_query(
+                resolution=given.get("resolution"),
+                start=given.get("from"),
+                end=given.get("to"),
+                meter=given.get("meter"),
+                zone=self.zone,
+                now=datetime.now(UTC),
+            )
+            store = self.ledger()
+            meter = resolve_meter(store, query.meter)
+        except ValueError as exc:
+            return _json({"error": str(exc)}, status=400)
+        except StateError as exc:
+            return _json({"error": str(exc)}, status=503)
+        rows = (
+            []
+            if store is None or meter is None
+            else store.read(meter, query.resolution, query.start, query.end)
+        )
+        return _json(document(meter, query.resolution, rows, self.zone))
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
@@ -320,6 +388,29 @@ class StatusPage:
         finally:
             self.hub.leave(client)
         return response
+
+
+_LEDGER_PARAMETERS: Final = ("resolution", "from", "to", "meter")
+_KNOWN_PARAMETERS: Final = frozenset((*_LEDGER_PARAMETERS, "minutes"))
+_PAGE_PARAMETERS: Final = frozenset(("view", "date", "meter"))
+
+
+def _once(query: Mapping[str, str], known: frozenset[str] = _KNOWN_PARAMETERS) -> dict[str, str]:
+    """The query's parameters, each given at most once, none unknown.
+
+    Raises:
+        ValueError: a repeated or unknown parameter.
+    """
+    given: dict[str, str] = {}
+    for name, value in query.items():
+        if name not in known:
+            raise ValueError(f"unknown parameter {name[:40]!r}")
+        if name in given:
+            raise ValueError(f"give {name} once")
+        given[name] = value
+    if "minutes" in given:
+        raise ValueError("give minutes or resolution/from/to/meter, not both")
+    return given
 
 
 async def _secure(_request: web.Request, response: web.StreamResponse) -> None:

@@ -42,8 +42,10 @@ def reading(
     return MeterReading(fields, obis, {}, field_obis, "test")
 
 
-def engine(tariff: TariffModel | None = None, **kwargs: float) -> EnergyEngine:
-    return EnergyEngine(EnergyParameters(zone=OSLO, tariff=tariff, **kwargs))
+def engine(
+    tariff: TariffModel | None = None, *, ledger: bool = False, **kwargs: float
+) -> EnergyEngine:
+    return EnergyEngine(EnergyParameters(zone=OSLO, tariff=tariff, ledger=ledger, **kwargs), "m")
 
 
 def feed(target: EnergyEngine, frame: MeterReading, stamp: datetime | None = None) -> EnergyResult:

@@ -62,7 +62,13 @@ def test_a_register_the_guard_rejects_reaches_no_topic(caplog: pytest.LogCapture
     assert all("active_power_import_total" not in state for state in states)
     assert states[-1]["energy_import"] >= 107.2
     info = json.loads(bridge.info_message().payload)
-    assert info["counter_guard"] == {"backwards": 2, "too_fast": 0, "exchanges": 0}
+    assert info["counter_guard"] == {
+        "backwards": 2,
+        "too_fast": 0,
+        "exchanges": 0,
+        "repeated": 0,
+        "clock_jumps": 0,
+    }
     warnings = [r.getMessage() for r in caplog.records if "went backwards" in r.getMessage()]
     assert len(warnings) == 1
     # The merged state re-sent after a reconnect holds the last good register only.
@@ -163,3 +169,57 @@ def test_derived_values_go_to_their_field_topics_when_they_change():
     printed.clear()
     bridge.resend_all()
     assert f"{BASE}/tariff_tier" in printed.topics()  # and a resend sends them all again
+
+
+def test_a_repeated_list_is_counted_and_logged_once(caplog: pytest.LogCaptureFixture):
+    bridge, _ = _bridge()
+    caplog.set_level(logging.WARNING)
+    _hour(bridge, 10, 10_000)
+    for second in (5, 15):  # the 10:00 list, sent again twice during the 11:00 hour
+        received = datetime(2024, 5, 6, 9, 0, second, tzinfo=UTC)
+        bridge.handle_content(
+            _content(datetime(2024, 5, 6, 10, 0, 5), 3600, (10_000, 0)),  # noqa: DTZ001
+            received,
+        )
+    info = json.loads(bridge.info_message().payload)
+    assert info["counter_guard"]["repeated"] == 2
+    warnings = [r.getMessage() for r in caplog.records if "repeated its previous" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_a_meter_clock_that_jumps_is_counted_and_logged_once(caplog: pytest.LogCaptureFixture):
+    bridge, _ = _bridge()
+    caplog.set_level(logging.WARNING)
+    _hour(bridge, 10, 10_000)
+    _hour(bridge, 11, 10_360)
+    for year in (2000, 2000):  # reset to 2000 (twice: once a jump, then the same clock)
+        moment = datetime(year, 1, 1, 0, 0, 5)  # noqa: DTZ001 - the meter's naive clock
+        bridge.handle_content(_content(moment, 3600, (10_400, 0)), datetime.now(UTC))
+    _hour(bridge, 12, 10_720)  # right again
+    info = json.loads(bridge.info_message().payload)
+    assert info["counter_guard"]["clock_jumps"] == 2
+    warnings = [r.getMessage() for r in caplog.records if "clock jumped" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_closed_intervals_reach_the_interval_listeners():
+    bridge, _ = _bridge()
+    heard: list[object] = []
+    bridge.interval_listeners.append(heard.extend)
+    for hour, register in ((10, 10_000), (11, 10_360), (12, 10_720)):
+        _hour(bridge, hour, register)
+    _feed(bridge, datetime(2024, 5, 6, 13, 0, 5), 3600, (11_080, 0))  # noqa: DTZ001
+    hours = [i for i in heard if getattr(i, "minutes", 0) == 60]
+    assert [getattr(h, "import_kwh", None) for h in hours] == pytest.approx([3.6, 3.6, 3.6])
+    assert all(getattr(h, "meter", None) == METER_ID for h in hours)
+    assert not any(getattr(h, "estimated", True) for h in hours)
+
+
+def test_no_ledger_without_history():
+    bridge, _ = _bridge(history={"enabled": False})
+    heard: list[object] = []
+    bridge.interval_listeners.append(heard.extend)
+    for hour, register in ((10, 10_000), (11, 10_360)):
+        _hour(bridge, hour, register)
+    _feed(bridge, datetime(2024, 5, 6, 12, 0, 5), 3600, (10_720, 0))  # noqa: DTZ001
+    assert heard == []

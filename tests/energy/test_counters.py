@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -298,3 +298,34 @@ def test_p1_tariff_registers_are_summed_and_guarded():
     assert "active_power_import_total_t1" not in result.reading.fields
     assert "1-0:1.8.1.255" not in result.reading.obis
     assert result.values["energy_import"] == 150.02  # the estimate, not 149
+
+
+def test_a_repeated_list_is_no_register_and_never_doubles_an_hour():
+    """Aidon resends the previous hour's list (clock and registers) instead of the new one."""
+    target = engine()
+    feed(target, reading(local(2024, 5, 6, 14), power=2000, register=100.0))
+    run(target, local(2024, 5, 6, 14), local(2024, 5, 6, 15), power=2000)
+    # 15:00: the 14:00 list again, received at 15:00:01.
+    received = datetime(2024, 5, 6, 13, 0, tzinfo=UTC)
+    again = target.feed(reading(local(2024, 5, 6, 14), power=2000, register=100.0), received)
+    assert again.repeated
+    assert "meter_time" not in again.values  # its clock is an hour old: not the frame's time
+    assert again.reading.fields["active_power_import_total"] == 100.0  # published as sent
+    assert again.values["energy_import"] == pytest.approx(102.0, abs=0.01)
+    # A frame without a clock right after is placed by the receive time, not an hour back.
+    plain = target.feed(reading(None, power=2000), received + STEP)
+    assert plain.values["energy_import"] == pytest.approx(102.0, abs=0.01)
+    assert plain.values["energy_import_hour"] == pytest.approx(0.0, abs=0.01)
+    run(target, local(2024, 5, 6, 15), local(2024, 5, 6, 16), power=2000)
+    result = feed(target, reading(local(2024, 5, 6, 16), power=2000, register=104.0))
+    assert not result.repeated
+    assert result.values["energy_import"] == 104.0
+    assert result.values["energy_import_hour"] == 0.0
+
+
+def test_a_clockless_meter_may_send_the_same_registers_twice():
+    target = engine()
+    first = target.feed(reading(None, register=5.0), datetime(2024, 5, 6, 12, tzinfo=UTC))
+    second = target.feed(reading(None, register=5.0), datetime(2024, 5, 6, 13, tzinfo=UTC))
+    assert not first.repeated
+    assert not second.repeated

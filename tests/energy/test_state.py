@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -47,8 +47,9 @@ def test_restart_in_the_middle_of_an_hour_through_the_state_file(tmp_path):
     second = decode_state(data, parameters)["meter"]
     # Down for five minutes (10:30-10:35); the meter kept counting at 2 kW.
     result = feed(second, reading(local(2024, 3, 5, 10, 35), power=2000))
-    assert result.values["energy_import"] == 101.0  # held: never below what was published
-    assert result.values["energy_import_hour"] == 1.0
+    # The integration point came from the file: the 2 kW it saw is held over the five minutes.
+    assert result.values["energy_import"] == 101.167
+    assert result.values["energy_import_hour"] == 1.167
     assert json.loads(str(result.values["tariff_peaks"]))[0]["kwh"] == 3.0  # the month's peak
     _run(second, local(2024, 3, 5, 10, 35), local(2024, 3, 5, 11), 2000)
     result = feed(second, reading(local(2024, 3, 5, 11), power=2000, register=102.0))
@@ -59,6 +60,31 @@ def test_restart_in_the_middle_of_an_hour_through_the_state_file(tmp_path):
     assert result.values["energy_import_today"] == 9.0
     peaks = json.loads(str(result.values["tariff_peaks"]))
     assert [peak["kwh"] for peak in peaks] == [3.0, 2.0]
+
+
+def test_a_restart_at_half_past_continues_the_estimate():
+    """Stopped at 14:30 and started again: the half hour before is not lost (was 1.33 kWh)."""
+    parameters = EnergyParameters(zone=OSLO)
+    first = engine()
+    feed(first, reading(local(2026, 10, 20, 14), power=2660, register=200.0))
+    _run(first, local(2026, 10, 20, 14), local(2026, 10, 20, 14, 30), 2660)
+    second = decode_state(encode_state({"m": first}), parameters)["m"]
+    before = _run(second, local(2026, 10, 20, 14, 30), local(2026, 10, 20, 14, 59, 50), 2660)
+    assert before["energy_import"] == pytest.approx(202.66, abs=0.01)
+    assert before["energy_import_hour"] == pytest.approx(2.66, abs=0.01)
+    result = feed(second, reading(local(2026, 10, 20, 15), power=2660, register=202.66))
+    assert result.values["energy_import"] == 202.66
+    assert result.values["energy_import_last_hour"] == 2.66
+
+
+def test_the_integration_point_round_trips():
+    first = engine()
+    feed(first, reading(local(2026, 10, 20, 14), power=1800, register=50.0))
+    _run(first, local(2026, 10, 20, 14), local(2026, 10, 20, 14, 20), 1800)
+    saved = json.loads(encode_state({"m": first}))["meters"]["m"]["counters"]["import"]["point"]
+    assert saved == ["2026-10-20T12:20:00+00:00", pytest.approx(0.6), 1800.0]
+    second = decode_state(encode_state({"m": first}), EnergyParameters(zone=OSLO))["m"]
+    assert second.counters["import"].point() == first.counters["import"].point()
 
 
 def test_restart_across_an_hour_boundary_neither_loses_nor_double_counts():
@@ -121,3 +147,34 @@ def test_the_demo_keeps_no_state_file(tmp_path, monkeypatch):
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     assert asyncio.run(run_demo(None, interval=0)) == 0
     assert not (tmp_path / "state").exists()
+
+
+def test_a_state_file_from_before_the_ledger_still_loads():
+    first = engine(ledger=True)
+    feed(first, reading(local(2026, 10, 20, 14), power=1800, register=50.0))
+    document = json.loads(encode_state({"m": first}))
+    saved = document["meters"]["m"]
+    del saved["ledger"]
+    for counter in saved["counters"].values():
+        del counter["point"]
+    parameters = EnergyParameters(zone=OSLO, ledger=True)
+    second = decode_state(json.dumps(document).encode(), parameters)["m"]
+    assert second.ledger is not None
+    assert second.ledger.booked is None
+    assert second.counters["import"].register is not None
+
+
+def test_a_restart_in_the_repeated_autumn_hour_keeps_the_clock():
+    """Restarted at 02:20 the second time (naive meter clock): still the second 02:20."""
+    first = engine()
+    moment = datetime(2026, 10, 25, 1, 50, tzinfo=OSLO).astimezone(UTC)
+    end = datetime(2026, 10, 25, 2, 20, fold=1, tzinfo=OSLO).astimezone(UTC)
+    while moment <= end:
+        naive = moment.astimezone(OSLO).replace(tzinfo=None)
+        first.feed(reading(naive, power=1000), moment + timedelta(seconds=2))
+        moment += STEP
+    second = decode_state(encode_state({"m": first}), EnergyParameters(zone=OSLO))["m"]
+    assert second.clock_offset == first.clock_offset == timedelta(seconds=-2)
+    naive = moment.astimezone(OSLO).replace(tzinfo=None)
+    result = second.feed(reading(naive, power=1000), moment + timedelta(seconds=2))
+    assert result.values["meter_time"] == "2026-10-25T02:20:10+01:00"

@@ -1,0 +1,243 @@
+"""The history views of the status page (``/history``): a day, a month or a year of the ledger.
+
+Server-rendered HTML, no script: a day shows its hours (each hour's quarters in a ``<details>``
+element, opened on demand), a month its days, a year its months, each with import, export and
+cost, estimated intervals marked (``≈``, class ``est``), and links to the period before and after
+and into each row.  Bars are SVG attributes (the Content-Security-Policy forbids inline styles).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from html import escape
+from typing import Final
+from urllib.parse import urlencode
+
+from han2mqtt.energy.clock import window_start
+from han2mqtt.history.ledger import LedgerRow, LedgerStore
+
+__all__ = ["HistoryView", "parse_view", "render_history"]
+
+VIEWS: Final = ("day", "month", "year")
+_BARS_W, _BARS_H = 600, 120
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryView:
+    """One period to show: ``view`` (day, month, year) starting on the local date ``first``."""
+
+    view: str
+    first: date
+    meter: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The period as the ``date`` parameter gives it: 2026-10-25, 2026-10 or 2026."""
+        if self.view == "day":
+            return self.first.isoformat()
+        if self.view == "month":
+            return self.first.strftime("%Y-%m")
+        return str(self.first.year)
+
+    def after(self) -> date:
+        """The first day of the next period."""
+        if self.view == "day":
+            return self.first + timedelta(days=1)
+        if self.view == "month":
+            return _next_month(self.first)
+        return date(self.first.year + 1, 1, 1)
+
+    def before(self) -> date:
+        """The first day of the previous period."""
+        if self.view == "day":
+            return self.first - timedelta(days=1)
+        if self.view == "month":
+            return (self.first - timedelta(days=1)).replace(day=1)
+        return date(self.first.year - 1, 1, 1)
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+
+
+def parse_view(view: str | None, when: str | None, meter: str | None, today: date) -> HistoryView:
+    """The view asked for: ``view`` day|month|year, ``date`` 2026-10-25 | 2026-10 | 2026.
+
+    Raises:
+        ValueError: a bad parameter (one line).
+    """
+    view = view or "day"
+    if view not in VIEWS:
+        raise ValueError("view must be day, month or year")
+    try:
+        if when is None:
+            first = today
+        elif view == "day":
+            first = date.fromisoformat(when)
+        elif view == "month":
+            first = date.fromisoformat(f"{when}-01")
+        else:
+            first = date(int(when), 1, 1) if when.isdigit() and len(when) == 4 else date.min
+    except ValueError:
+        raise ValueError(f"date does not fit a {view} view") from None
+    if first == date.min or not 1900 < first.year < 9999:
+        raise ValueError(f"date does not fit a {view} view")
+    if view == "month":
+        first = first.replace(day=1)
+    elif view == "year":
+        first = date(first.year, 1, 1)
+    return HistoryView(view, first, meter)
+
+
+def render_history(
+    view: HistoryView, store: LedgerStore | None, meters: Sequence[str], zone: tzinfo
+) -> str:
+    """The whole page for ``view`` (``store`` None: no history yet)."""
+    if store is None or view.meter is None:
+        body = '<section class="card"><p>No history yet: intervals appear as they close.</p>'
+        body += _meter_links(view, meters) + "</section>"
+    else:
+        body = _period(view, store, zone)
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>han2mqtt history {_e(view.label)}</title>"
+        '<link rel="icon" href="/favicon.svg" type="image/svg+xml">'
+        '<link rel="stylesheet" href="/app.css">'
+        '</head><body><header><h1><a href="/">han2mqtt</a> · history</h1></header>'
+        f'<main class="history">{body}</main>'
+        '<footer><a href="/">live</a> · <a href="/api/history?resolution=hour">/api/history</a>'
+        "</footer></body></html>\n"
+    )
+
+
+def _meter_links(view: HistoryView, meters: Sequence[str]) -> str:
+    if len(meters) < 2:
+        return ""
+    links = " · ".join(
+        f'<a href="{_href(HistoryView(view.view, view.first, meter))}">{_e(meter)}</a>'
+        for meter in meters
+    )
+    return f'<p class="meters">Meters: {links}</p>'
+
+
+def _period(view: HistoryView, store: LedgerStore, zone: tzinfo) -> str:
+    assert view.meter is not None
+    start, end = _midnight(view.first, zone), _midnight(view.after(), zone)
+    resolution = {"day": "hour", "month": "day", "year": "month"}[view.view]
+    rows = store.read(view.meter, resolution, start, end)
+    quarters: dict[datetime, list[LedgerRow]] = {}
+    if view.view == "day":
+        for quarter in store.read(view.meter, "quarter", start, end):
+            hour = window_start(quarter.start, zone, 60)
+            quarters.setdefault(hour, []).append(quarter)
+    up = ""
+    if view.view != "year":
+        parent = HistoryView("year" if view.view == "month" else "month", view.first, view.meter)
+        up = f' · <a rel="up" href="{_href(parent)}">{_e(parent.label)}</a>'
+    return (
+        f'<section class="card ledger" data-view="{view.view}" data-meter="{_e(view.meter)}">'
+        f'<h2>{_e(view.label)} <span class="id">{_e(view.meter)}</span></h2>'
+        '<nav class="periods">'
+        f'<a rel="prev" href="{_href(HistoryView(view.view, view.before(), view.meter))}">← '
+        "earlier</a> · "
+        f'<a rel="next" href="{_href(HistoryView(view.view, view.after(), view.meter))}">later '
+        f"→</a>{up}</nav>"
+        f"{_bars(rows)}{_table(view, rows, quarters, zone)}"
+        '<p class="legend"><span class="est">≈</span> estimated: registers do not bracket it '
+        "(or hours of it are missing)</p></section>"
+    )
+
+
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+
+
+def _bars(rows: Sequence[LedgerRow]) -> str:
+    if not rows:
+        return ""
+    top = max([row.import_kwh or 0.0 for row in rows] + [0.001])
+    width = _BARS_W / len(rows)
+    rects = []
+    for index, row in enumerate(rows):
+        height = (row.import_kwh or 0.0) / top * (_BARS_H - 2)
+        css = "est" if row.estimated else "done"
+        rects.append(
+            f'<rect class="{css}" x="{index * width + 1:.1f}" y="{_BARS_H - height:.1f}" '
+            f'width="{max(width - 2, 1):.1f}" height="{height:.1f}"></rect>'
+        )
+    return (
+        f'<svg viewBox="0 0 {_BARS_W} {_BARS_H}" preserveAspectRatio="none" role="img" '
+        f'aria-label="import per interval" data-ledger-bars>{"".join(rects)}</svg>'
+    )
+
+
+def _table(
+    view: HistoryView,
+    rows: Sequence[LedgerRow],
+    quarters: dict[datetime, list[LedgerRow]],
+    zone: tzinfo,
+) -> str:
+    if not rows:
+        return '<p class="empty">No intervals in this period.</p>'
+    heading = {"day": "Hour", "month": "Day", "year": "Month"}[view.view]
+    body = "".join(_row(view, row, quarters.get(row.start, []), zone) for row in rows)
+    imported = sum(row.import_kwh or 0.0 for row in rows)
+    exported = sum(row.export_kwh or 0.0 for row in rows)
+    return (
+        '<table class="ledger"><thead><tr>'
+        f"<th>{heading}</th><th>Import kWh</th><th>Export kWh</th><th>Cost</th><th></th>"
+        f"</tr></thead><tbody>{body}</tbody><tfoot><tr><th>Total</th>"
+        f"<td>{imported:.3f}</td><td>{exported:.3f}</td><td>—</td><td></td></tr></tfoot></table>"
+    )
+
+
+def _row(view: HistoryView, row: LedgerRow, parts: list[LedgerRow], zone: tzinfo) -> str:
+    local = row.start.astimezone(zone)
+    if view.view == "day":
+        label = local.strftime("%H:%M%z")
+        label = f"{label[:5]} {label[5:8]}:{label[8:]}"  # 02:00 +02:00 and 02:00 +01:00
+        if parts:
+            label = f"<details><summary>{_e(label)}</summary>{_quarters(parts, zone)}</details>"
+        else:
+            label = _e(label)
+    elif view.view == "month":
+        child = HistoryView("day", local.date(), view.meter)
+        label = f'<a href="{_href(child)}">{_e(local.date().isoformat())}</a>'
+    else:
+        child = HistoryView("month", local.date(), view.meter)
+        label = f'<a href="{_href(child)}">{_e(local.strftime("%Y-%m"))}</a>'
+    css = ' class="est"' if row.estimated else ""
+    mark = '<span title="estimated">≈</span>' if row.estimated else ""
+    return (
+        f"<tr{css}><td>{label}</td><td>{_kwh(row.import_kwh)}</td>"
+        f"<td>{_kwh(row.export_kwh)}</td><td>—</td><td>{mark}</td></tr>"
+    )
+
+
+def _quarters(parts: list[LedgerRow], zone: tzinfo) -> str:
+    rows = "".join(
+        f"<tr{' class=est' if part.estimated else ''}>"
+        f"<td>{part.start.astimezone(zone).strftime('%H:%M')}</td>"
+        f"<td>{_kwh(part.import_kwh)}</td><td>{_kwh(part.export_kwh)}</td>"
+        f"<td>{'≈' if part.estimated else ''}</td></tr>"
+        for part in parts
+    )
+    return f'<table class="quarters">{rows}</table>'
+
+
+def _kwh(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _href(view: HistoryView) -> str:
+    query = {"view": view.view, "date": view.label}
+    if view.meter is not None:
+        query["meter"] = view.meter
+    return _e("/history?" + urlencode(query))
+
+
+def _e(text: object) -> str:
+    return escape(str(text), quote=True)
