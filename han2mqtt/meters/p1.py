@@ -22,7 +22,17 @@ from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.obis import Obis, parse_obis
 from han2mqtt.protocol.p1 import P1Object, P1Telegram, decimal_parts, p1_timestamp, parse_telegram
 
-__all__ = ["decode_telegram"]
+__all__ = [
+    "CLOCK",
+    "IDENTIFIERS",
+    "MANUFACTURERS",
+    "OVERRIDES",
+    "PROFILE",
+    "decode_telegram",
+    "object_values",
+    "text_value",
+    "unit_symbol",
+]
 
 MANUFACTURERS: Final = {
     "ELL": "Elster",
@@ -50,20 +60,28 @@ _UNITS: Final = {
     "m3": "m³",
     "gj": "GJ",
 }
-_OVERRIDES: Final[dict[tuple[int, int, int], tuple[str, Quantity] | None]] = {
+OVERRIDES: Final[dict[tuple[int, int, int], tuple[str, Quantity] | None]] = {
     (96, 1, 1): (model.FIELD_METER_ID, TEXT),  # DSMR equipment identifier
 }
-_CLOCK: Final = (1, 0, 0)
-_PROFILE: Final = (24, 3, 0)
+CLOCK: Final = (1, 0, 0)
+PROFILE: Final = (24, 3, 0)
 """DSMR 2.2/3.0 M-Bus channel profile: header line, then the value line(s)."""
 _FULL_OBIS: Final = re.compile(r"^\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}(?:[.*]\d{1,3})?$")
 _PROFILE_HEADER: Final = 6
 """(capture time)(status)(capture period, min)(number of values)(captured OBIS)(unit)."""
-_IDENTIFIERS: Final = 96
+IDENTIFIERS: Final = 96
 """Value group C of identifiers and status objects (96.1.1 equipment id, 96.14.0 tariff ...)."""
 
 
-def _text(value: str) -> str:
+def unit_symbol(unit: str | None) -> str | None:
+    """The unit symbol of a value's unit as sent (``"kWh"``, ``"m3"`` → ``"m³"``), or None."""
+    if not unit:
+        return None
+    unit = unit.strip()
+    return _UNITS.get(unit.lower(), unit)
+
+
+def text_value(value: str) -> str:
     """DSMR sends identifiers hex-encoded (``4B384547...``): decode them when they are."""
     if value and len(value) % 2 == 0 and all(c in "0123456789ABCDEFabcdef" for c in value):
         try:
@@ -109,8 +127,9 @@ def _captured(text: str, profile: Obis) -> Obis | None:
     return captured if (captured.a, captured.b) == (profile.a, profile.b) else None
 
 
-def _values(item: P1Object) -> list[ObisValue]:
-    if item.obis.cde == _PROFILE:
+def object_values(item: P1Object) -> list[ObisValue]:
+    """The values an object line publishes (none, one, or a profile's two), as decoded."""
+    if item.obis.cde == PROFILE:
         return _profile_values(item)
     if item.continuation:
         return []  # value lines after an object we know no layout of: their meaning is unknown
@@ -121,10 +140,10 @@ def _values(item: P1Object) -> list[ObisValue]:
 def _value(item: P1Object) -> ObisValue | None:
     if not any(text.strip() for text, _ in item.values):
         return None  # "()" or "(   )": nothing sent
-    if item.obis.c == _IDENTIFIERS:
-        return ObisValue(item.obis, _text(item.values[0][0]))
+    if item.obis.c == IDENTIFIERS:
+        return ObisValue(item.obis, text_value(item.values[0][0]))
     numbers = [(text, unit) for text, unit in item.values if decimal_parts(text) is not None]
-    if item.obis.cde == _CLOCK or (item.obis.a == 0 and not numbers):
+    if item.obis.cde == CLOCK or (item.obis.a == 0 and not numbers):
         first = item.values[0][0] if item.values else ""
         stamp = p1_timestamp(first)
         if stamp is not None:
@@ -134,10 +153,9 @@ def _value(item: P1Object) -> ObisValue | None:
         parts = decimal_parts(text)
         assert parts is not None
         mantissa, exponent = parts
-        symbol = _UNITS.get(unit.strip().lower(), unit.strip()) if unit else None
-        return ObisValue(item.obis, mantissa, exponent, symbol)
+        return ObisValue(item.obis, mantissa, exponent, unit_symbol(unit))
     if len(item.values) == 1:
-        return ObisValue(item.obis, _text(item.values[0][0]))
+        return ObisValue(item.obis, text_value(item.values[0][0]))
     return ObisValue(item.obis, "".join(f"({text})" for text, _ in item.values))
 
 
@@ -148,7 +166,7 @@ def decode_telegram(telegram: P1Telegram) -> MeterReading:
         ChecksumError: the CRC does not match.
         FramingError: the telegram has no OBIS line.
     """
-    values = [value for item in parse_telegram(telegram) for value in _values(item)]
+    values = [value for item in parse_telegram(telegram) for value in object_values(item)]
     # Objects of M-Bus channel devices (0-1:..., 0-2:...: gas, water, heat meters) are not the
     # electricity meter's: they are kept under their OBIS codes, never mapped to its fields.
     own = [v for v in values if not (v.obis.a == 0 and v.obis.b != 0)]
@@ -156,7 +174,7 @@ def decode_telegram(telegram: P1Telegram) -> MeterReading:
     extra: dict[str, FieldValue] = {}
     flag = telegram.manufacturer_flag.upper()
     extra[model.FIELD_METER_MANUFACTURER] = MANUFACTURERS.get(flag, flag)
-    reading = build_reading(own, layout="p1", extra=extra, overrides=_OVERRIDES)
+    reading = build_reading(own, layout="p1", extra=extra, overrides=OVERRIDES)
     if channels:
         others = build_reading(channels, layout="p1", map_fields=False)
         reading.obis.update(others.obis)
