@@ -33,6 +33,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 from han2mqtt import AutoDecoder, HdlcFrameReader
@@ -260,6 +261,45 @@ def ensure_dsmr_parser() -> None:
         sys.path.append(site)  # after ours: its own dependencies never shadow ours
 
 
+DSMR_NAMES = {
+    "ELECTRICITY_USED_TARIFF_1": "1-0:1.8.1.255",
+    "ELECTRICITY_USED_TARIFF_2": "1-0:1.8.2.255",
+    "ELECTRICITY_DELIVERED_TARIFF_1": "1-0:2.8.1.255",
+    "ELECTRICITY_DELIVERED_TARIFF_2": "1-0:2.8.2.255",
+    "CURRENT_ELECTRICITY_USAGE": "1-0:1.7.0.255",
+    "CURRENT_ELECTRICITY_DELIVERY": "1-0:2.7.0.255",
+    "INSTANTANEOUS_VOLTAGE_L1": "1-0:32.7.0.255",
+    "INSTANTANEOUS_VOLTAGE_L2": "1-0:52.7.0.255",
+    "INSTANTANEOUS_VOLTAGE_L3": "1-0:72.7.0.255",
+    "INSTANTANEOUS_CURRENT_L1": "1-0:31.7.0.255",
+    "INSTANTANEOUS_CURRENT_L2": "1-0:51.7.0.255",
+    "INSTANTANEOUS_CURRENT_L3": "1-0:71.7.0.255",
+    "INSTANTANEOUS_ACTIVE_POWER_L1_POSITIVE": "1-0:21.7.0.255",
+    "INSTANTANEOUS_ACTIVE_POWER_L2_POSITIVE": "1-0:41.7.0.255",
+    "INSTANTANEOUS_ACTIVE_POWER_L3_POSITIVE": "1-0:61.7.0.255",
+    "INSTANTANEOUS_ACTIVE_POWER_L1_NEGATIVE": "1-0:22.7.0.255",
+    "INSTANTANEOUS_ACTIVE_POWER_L2_NEGATIVE": "1-0:42.7.0.255",
+    "INSTANTANEOUS_ACTIVE_POWER_L3_NEGATIVE": "1-0:62.7.0.255",
+}
+"""dsmr_parser's names of the DSMR 5 registers, and their OBIS codes, to compare the values."""
+
+
+def compare_values(telegram: bytes, parse: Callable[[str], object]) -> str:
+    """Our values (through the plan) against dsmr_parser's, register by register."""
+    decoder = AutoDecoder()
+    decoder.decode(telegram)  # the first telegram learns the plan
+    ours = decoder.decode(telegram).obis
+    theirs = parse(telegram.decode("ascii"))
+    wrong = [
+        f"{name}: ours {ours.get(code)!r}, dsmr_parser {getattr(theirs, name).value}"
+        for name, code in DSMR_NAMES.items()
+        if Decimal(str(ours.get(code))) != getattr(theirs, name).value
+    ]
+    if wrong:
+        return "VALUES DIFFER: " + "; ".join(wrong)
+    return f"the {len(DSMR_NAMES)} registers both read are equal"
+
+
 def run_ours_p1(stream: bytes) -> int:
     """The documented stream path: ContentReader("auto") + AutoDecoder.feed."""
     reader, decoder, decoded = ContentReader("auto"), AutoDecoder(), 0
@@ -305,6 +345,7 @@ def compare_p1(repeats: int, count: int, *, dsmr: bool) -> None:
             f"{1e6 / their_rate:6.1f} us/telegram"
         )
         print(f"  ratio      : han2mqtt is {rate / their_rate:.1f}x dsmr_parser's throughput")
+        print(f"  values     : {compare_values(telegram, parse)}")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from han2mqtt.protocol.p1 import P1Telegram, P1TelegramReader, check_telegram
 from han2mqtt.protocol.stream import ContentReader
 from tests import corpus
 from tests.meters.test_p1_dsmr22 import ISKRA_MT382, KAMSTRUP_162, XEMEX
+from tests.protocol.test_encrypted_p1 import AUTH, KEY, smarty_frame
 
 P1_IDS = corpus.ids(lambda i: i["format"] == "p1" and i["verification"]["status"] != "bad_crc")
 DSMR22 = {"iskra-mt382": ISKRA_MT382, "kamstrup-162": KAMSTRUP_162, "xemex": XEMEX}
@@ -269,3 +270,13 @@ def test_new_digits_in_the_same_decimals_always_take_the_fast_path(name: str):
         changed = check_telegram(_with_crc(_renumber(original, rng, reshape=False)))
         _same(plans.decode(changed), decode_telegram(changed))
     assert plans.hits == 40
+
+
+def test_encrypted_p1_telegrams_take_the_plan_too():
+    frame = smarty_frame(VECTORS["nl-dsmr50-iskra"])
+    decoder = AutoDecoder(encryption_key=KEY, authentication_key=AUTH)
+    first, second = decoder.decode(frame), decoder.decode(frame)
+    full = decode_telegram(check_telegram(VECTORS["nl-dsmr50-iskra"]))
+    _same(first, full)
+    _same(second, full)
+    assert decoder._telegrams.hits == 1
