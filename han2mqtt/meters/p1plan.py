@@ -236,8 +236,8 @@ def compile_plan(raw: bytes) -> TelegramPlan | None:
     """Compile the structure of a telegram the full decoder has read; None where it cannot be."""
     end = raw.rfind(b"!")
     tail = _TAIL.fullmatch(raw, end + 1) if end >= 0 else None
-    if tail is None or _LINE_BREAKS.search(raw):
-        return None
+    if tail is None or _LINE_BREAKS.search(raw) or raw[end - 1 : end] not in (b"\r", b"\n"):
+        return None  # ("!" must open its line, or the line it ends would not be an object line)
     lines = raw[:end].splitlines(keepends=True)
     offset = len(lines[0]) if lines else 0
     values: list[_Value] = []

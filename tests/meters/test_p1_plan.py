@@ -280,3 +280,41 @@ def test_encrypted_p1_telegrams_take_the_plan_too():
     _same(first, full)
     _same(second, full)
     assert decoder._telegrams.hits == 1
+
+
+def test_an_object_line_that_runs_into_the_end_mark_is_not_compiled():
+    # "...(0.5*kW)!CRC" is no object line for the full decoder: the plan must not read it either.
+    raw = _with_crc(VECTORS["nl-dsmr50-iskra"].replace(b"0-2:96.1.0()\r\n!", b"1-0:2.7.0(0.5*kW)!"))
+    telegram = check_telegram(raw)
+    assert compile_plan(raw) is None
+    plans = TelegramPlans()
+    _same(plans.decode(telegram), decode_telegram(telegram))
+    _same(plans.decode(telegram), decode_telegram(telegram))
+    assert "1-0:2.7.0.255" in decode_telegram(telegram).obis  # the line earlier in the telegram
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    name=st.sampled_from(sorted(VECTORS)),
+    seed=st.integers(0, 2**32),
+    flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=3),
+)
+def test_plans_learned_from_odd_telegrams_still_equal_the_full_decoder(name, seed, flips):
+    # The plan is learned from a damaged-but-CRC-correct telegram, then reads its relatives.
+    rng = random.Random(seed)
+    data = bytearray(_with_crc(VECTORS[name]))
+    end = data.rindex(b"!")
+    for position, value in flips:
+        data[1 + position % (end - 1)] = rng.choice((value, *b"\r\n()*!.0 "))
+    if rng.random() < 0.25:  # the last line runs into the end mark
+        data[:end] = data[:end].rstrip(b"\r\n")
+    learned = _with_crc(_mutate(bytes(data), rng, VALUE_TEXT, 2))
+    plans = TelegramPlans()
+    for raw in (learned, learned, _with_crc(_renumber(learned, rng, reshape=False))):
+        telegram = check_telegram(raw)
+        fast, full = _outcome(plans.decode, telegram), _outcome(decode_telegram, telegram)
+        if isinstance(full, MeterReading):
+            assert isinstance(fast, MeterReading)
+            _same(fast, full)
+        else:
+            assert fast == full
