@@ -75,7 +75,7 @@ _LINE_BREAKS: Final = re.compile(rb"[\x0b\x0c\x1c-\x1e]")
 """Characters that end a line for ``str.splitlines`` but not for ``bytes.splitlines``."""
 _TAIL: Final = re.compile(rb"[0-9A-Fa-f]{0,4}(\s*)")
 """After ``!``: the CRC (if any), then at most white space (the line end, when a caller kept it)."""
-_ANY = rb"[^()\r\n\x0b\x0c\x1c-\x1e]*"
+_ANY: Final = rb"[^()\r\n\x0b\x0c\x1c-\x1e]*"
 """Any value text: no parentheses, nothing that ends a line."""
 _IDENT_CHARACTER = rb"[^()*\r\n\x0b\x0c\x1c-\x1e]"
 _IDENT_CLASS: Final = rb"(%s*[^()*\s\x1c-\x1f]%s*)" % (_IDENT_CHARACTER, _IDENT_CHARACTER)
@@ -104,7 +104,10 @@ class _Step(NamedTuple):
 
 
 class _Value(NamedTuple):
-    """A value found while compiling: its byte span, its class and its step (None: none)."""
+    """A value that is not literal: its span in the learned telegram, its class, how it is read.
+
+    The class is a pattern with a group for each part read (none for a wildcard).
+    """
 
     start: int
     end: int
