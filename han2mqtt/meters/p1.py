@@ -14,6 +14,7 @@ it, in the unit the header states: the same topic for the same reading, whatever
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
 from han2mqtt import model
@@ -28,10 +29,14 @@ __all__ = [
     "MANUFACTURERS",
     "OVERRIDES",
     "PROFILE",
+    "ChannelPart",
+    "channel_part",
     "decode_telegram",
+    "is_channel",
     "object_values",
     "text_value",
     "unit_symbol",
+    "with_channels",
 ]
 
 MANUFACTURERS: Final = {
@@ -159,6 +164,40 @@ def _value(item: P1Object) -> ObisValue | None:
     return ObisValue(item.obis, "".join(f"({text})" for text, _ in item.values))
 
 
+def is_channel(obis: Obis) -> bool:
+    """True for an object of an M-Bus channel device (``0-1:...``: gas, water, heat meters)."""
+    return obis.a == 0 and obis.b != 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPart:
+    """What a telegram's M-Bus channel objects add to the electricity meter's reading."""
+
+    obis: tuple[tuple[str, FieldValue], ...]
+    units: tuple[tuple[str, str], ...]
+
+
+def channel_part(items: list[P1Object]) -> ChannelPart:
+    """The part of the channel objects ``items``: their values, under their OBIS codes only.
+
+    Objects of M-Bus channel devices are not the electricity meter's: they are never mapped to
+    its fields.  A pure function of the objects, so that a compiled plan may keep it while the
+    channel lines do not change.
+    """
+    values = [value for item in items for value in object_values(item)]
+    if not values:
+        return ChannelPart((), ())
+    others = build_reading(values, layout="p1", map_fields=False)
+    return ChannelPart(tuple(others.obis.items()), tuple(others.units.items()))
+
+
+def with_channels(reading: MeterReading, part: ChannelPart) -> MeterReading:
+    """The reading of the meter's own objects completed with its channels' part."""
+    reading.obis.update(part.obis)
+    reading.units.update(part.units)
+    return reading
+
+
 def decode_telegram(telegram: P1Telegram) -> MeterReading:
     """Decode a P1 telegram into a reading.
 
@@ -166,17 +205,10 @@ def decode_telegram(telegram: P1Telegram) -> MeterReading:
         ChecksumError: the CRC does not match.
         FramingError: the telegram has no OBIS line.
     """
-    values = [value for item in parse_telegram(telegram) for value in object_values(item)]
-    # Objects of M-Bus channel devices (0-1:..., 0-2:...: gas, water, heat meters) are not the
-    # electricity meter's: they are kept under their OBIS codes, never mapped to its fields.
-    own = [v for v in values if not (v.obis.a == 0 and v.obis.b != 0)]
-    channels = [v for v in values if v.obis.a == 0 and v.obis.b != 0]
+    items = parse_telegram(telegram)
+    own = [value for item in items if not is_channel(item.obis) for value in object_values(item)]
     extra: dict[str, FieldValue] = {}
     flag = telegram.manufacturer_flag.upper()
     extra[model.FIELD_METER_MANUFACTURER] = MANUFACTURERS.get(flag, flag)
     reading = build_reading(own, layout="p1", extra=extra, overrides=OVERRIDES)
-    if channels:
-        others = build_reading(channels, layout="p1", map_fields=False)
-        reading.obis.update(others.obis)
-        reading.units.update(others.units)
-    return reading
+    return with_channels(reading, channel_part([i for i in items if is_channel(i.obis)]))

@@ -17,8 +17,10 @@ profile lines and their value-only lines, text registers, a clock that is not a 
 Such a telegram, and any telegram no plan matches, takes the full path; the tests pin both paths
 to the same reading on every telegram of the corpus and on random variations of them.
 
-M-Bus channel objects (``0-n:...``: gas, water, heat meters behind the P1 port) are steps like
-any other, marked with their channel, kept under their OBIS codes as the full decoder keeps them.
+M-Bus channel lines (``0-n:...``: gas, water, heat meters behind the P1 port) are carried whole:
+each line's values part is one group, and the channels' part of the reading is computed from them
+by the full decoder's own :func:`~han2mqtt.meters.p1.channel_part`, again only when those lines
+change (a gas reading changes every five minutes or hour, the electricity values every telegram).
 
 Memory is bounded: at most :data:`MAX_PLANS` plans (least recently used dropped), and a structure
 that has been compiled :data:`MAX_COMPILES` times (it keeps changing class, or cannot be
@@ -40,10 +42,14 @@ from han2mqtt.meters.p1 import (
     MANUFACTURERS,
     OVERRIDES,
     PROFILE,
+    ChannelPart,
+    channel_part,
     decode_telegram,
+    is_channel,
     object_values,
     text_value,
     unit_symbol,
+    with_channels,
 )
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.obis import Obis
@@ -53,6 +59,7 @@ from han2mqtt.protocol.p1 import (
     decimal_parts,
     is_continuation,
     object_line,
+    object_of,
     p1_timestamp,
 )
 
@@ -68,6 +75,8 @@ _MAX_TEXTS: Final = 64
 _NUMBER: Final = 0
 _STAMP: Final = 1
 _IDENT: Final = 2
+_CHANNEL: Final = 3
+"""The values part of an M-Bus channel line, read by the full decoder's functions."""
 _WILDCARD: Final = -1
 """A value the decoder does not read: any text, no group."""
 
@@ -77,6 +86,8 @@ _TAIL: Final = re.compile(rb"[0-9A-Fa-f]{0,4}(\s*)")
 """After ``!``: the CRC (if any), then at most white space (the line end, when a caller kept it)."""
 _ANY: Final = rb"[^()\r\n\x0b\x0c\x1c-\x1e]*"
 """Any value text: no parentheses, nothing that ends a line."""
+_VALUES: Final = rb"((?:\(%s\))+)" % _ANY
+"""Any values part of an object line: one or more values."""
 _IDENT_CHARACTER = rb"[^()*\r\n\x0b\x0c\x1c-\x1e]"
 _IDENT_CLASS: Final = rb"(%s*[^()*\s\x1c-\x1f]%s*)" % (_IDENT_CHARACTER, _IDENT_CHARACTER)
 """A non-blank identifier without ``*`` (``str.strip`` also strips \\x1c-\\x1f)."""
@@ -98,8 +109,6 @@ class _Step(NamedTuple):
     obis_divides: bool
     field_factor: int
     field_divides: bool
-    channel: int
-    """The M-Bus channel (value group B of an ``0-n:`` object), 0 for the meter's own."""
     unit: str | None
 
 
@@ -114,8 +123,8 @@ class _Value(NamedTuple):
     pattern: bytes
     kind: int
     obis: Obis
-    unit: str | None
-    decimals: int
+    unit: str | None = None
+    decimals: int = 0
 
 
 def _factor(exponent: int) -> tuple[int, bool]:
@@ -126,7 +135,18 @@ def _factor(exponent: int) -> tuple[int, bool]:
 class TelegramPlan:
     """The compiled structure of one telegram shape."""
 
-    __slots__ = ("_field_obis", "_fields", "_match", "_steps", "_texts", "_units", "pattern")
+    __slots__ = (
+        "_channel_key",
+        "_channel_part",
+        "_channels",
+        "_field_obis",
+        "_fields",
+        "_match",
+        "_steps",
+        "_texts",
+        "_units",
+        "pattern",
+    )
 
     def __init__(self, pattern: bytes, values: list[_Value], manufacturer: str) -> None:
         self.pattern = pattern
@@ -136,16 +156,21 @@ class TelegramPlan:
         self._field_obis: dict[str, str] = {}
         self._texts: dict[bytes, str] = {}
         steps: list[_Step] = []
+        channels: list[tuple[int, Obis]] = []
         group = 0  # index into match.groups()
         for value in values:
-            if value.kind == _WILDCARD:
-                continue
-            step = self._step(value, group)
-            group += 2 if value.kind == _NUMBER and value.decimals else 1
-            if step is not None:
-                steps.append(step)
-        # The full decoder builds the meter's own values first, then the channels' (stable).
-        self._steps = tuple(sorted(steps, key=lambda step: step.channel != 0))
+            if value.kind == _CHANNEL:
+                channels.append((group, value.obis))
+            elif value.kind != _WILDCARD:
+                step = self._step(value, group)
+                if step is not None:
+                    steps.append(step)
+            if value.kind != _WILDCARD:
+                group += 2 if value.kind == _NUMBER and value.decimals else 1
+        self._steps = tuple(steps)
+        self._channels = tuple(channels)
+        self._channel_key: tuple[bytes, ...] | None = None
+        self._channel_part = ChannelPart((), ())
         for step in self._steps:
             if step.unit:
                 self._units[step.code] = step.unit
@@ -155,8 +180,7 @@ class TelegramPlan:
     def _step(self, value: _Value, group: int) -> _Step | None:
         """The step of a value as :func:`~han2mqtt.meters.normalize.build_reading` treats it."""
         code, known = describe(value.obis)
-        channel = value.obis.b if value.obis.a == 0 and value.obis.b != 0 else 0
-        known = None if channel else OVERRIDES.get(value.obis.cde, known)
+        known = OVERRIDES.get(value.obis.cde, known)
         is_text = value.kind != _NUMBER
         if is_text and known is not None and known[1] is not TEXT:
             return None  # text where a number belongs: the full decoder drops it
@@ -183,7 +207,6 @@ class TelegramPlan:
             obis_divides,
             field_factor,
             field_divides,
-            channel,
             value.unit,
         )
 
@@ -206,7 +229,6 @@ class TelegramPlan:
             ffactor,
             fdivides,
             _,
-            _,
         ) in self._steps:
             value: FieldValue
             if kind == _NUMBER:
@@ -220,7 +242,19 @@ class TelegramPlan:
             by_obis[code] = value
             if name is not None:
                 fields[name] = value
-        return MeterReading(fields, by_obis, dict(self._units), dict(self._field_obis), "p1")
+        reading = MeterReading(fields, by_obis, dict(self._units), dict(self._field_obis), "p1")
+        return with_channels(reading, self._channels_of(groups)) if self._channels else reading
+
+    def _channels_of(self, groups: tuple[bytes, ...]) -> ChannelPart:
+        """The channel lines' part, computed again only when one of them changed."""
+        key = tuple(groups[group] for group, _ in self._channels)
+        if key != self._channel_key:
+            items = [
+                object_of(obis, groups[group].decode("ascii", errors="replace"))
+                for group, obis in self._channels
+            ]
+            self._channel_key, self._channel_part = key, channel_part(items)
+        return self._channel_part
 
     def _text(self, kind: int, raw: bytes) -> str:
         if kind == _STAMP:
@@ -287,6 +321,8 @@ def _object_values(
     number out stays literal.  None when the object cannot be compiled.
     """
     texts = [line[start:stop] for start, stop in spans]
+    if is_channel(item.obis):  # the values part whole: "(" before the first, ")" after the last
+        return [_Value(at + spans[0][0] - 1, at + spans[-1][1] + 1, _VALUES, _CHANNEL, item.obis)]
     if item.obis.cde == PROFILE:
         return None
     if not any(text.strip() for text, _ in item.values):

@@ -40,6 +40,7 @@ __all__ = [
     "check_telegram",
     "is_continuation",
     "object_line",
+    "object_of",
     "p1_timestamp",
     "parse_telegram",
 ]
@@ -322,6 +323,11 @@ def object_line(line: str) -> tuple[P1Object, list[tuple[int, int]]] | None:
     assert match is not None
     spans = [found.span(1) for found in _VALUE.finditer(line, match.start(2), match.end(2))]
     return item, spans
+
+
+def object_of(obis: Obis, values: str) -> P1Object:
+    """The object of a line with this OBIS code and this values part (``"(...)(...)"``)."""
+    return P1Object(obis, tuple(_split(value) for value in _VALUE.findall(values)))
 
 
 def is_continuation(line: str) -> bool:
