@@ -20,11 +20,13 @@ from han2mqtt.errors import (
 from han2mqtt.meters.detect import execute, leaves, make_plan, profile_named
 from han2mqtt.meters.p1plan import TelegramPlans
 from han2mqtt.meters.template import TemplateCache
+from han2mqtt.meters.tic import decode_tic_frame
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.apdu import ApduTag, decode_data_notification, strip_llc
 from han2mqtt.protocol.gbt import BlockAssembler
 from han2mqtt.protocol.p1 import P1Telegram, check_telegram
 from han2mqtt.protocol.security import TELEGRAM_START, decipher
+from han2mqtt.protocol.tic import STX, parse_frame
 
 __all__ = ["AutoDecoder", "DecoderStats"]
 
@@ -38,6 +40,8 @@ class DecoderStats:
     last_error: str | None = None
     notes: int = 0
     """Frames decoded despite something worth a note (see :attr:`AutoDecoder.last_note`)."""
+    groups_dropped: int = 0
+    """TIC groups dropped for a bad checksum (their frames decode without them)."""
 
 
 class AutoDecoder:
@@ -114,6 +118,8 @@ class AutoDecoder:
         self.last_note = None
         if content[:1] == b"/":
             return self._telegrams.decode(check_telegram(content))
+        if content[:1] == bytes((STX,)):
+            return self._decode_tic(content)
         apdu = strip_llc(content)
         if apdu[:1] == bytes((ApduTag.GENERAL_BLOCK_TRANSFER,)):
             joined = self._blocks.add(apdu)
@@ -151,6 +157,18 @@ class AutoDecoder:
             self.stats.notes += 1
             telegram = P1Telegram(plaintext, crc_present=False, crc_ok=False)
         return self._telegrams.decode(telegram)
+
+    def _decode_tic(self, content: bytes) -> MeterReading:
+        """A TIC frame: its good groups decode, each bad one is dropped and counted."""
+        frame = parse_frame(content)
+        if frame.bad_groups:
+            self.stats.groups_dropped += frame.bad_groups
+            self.stats.notes += 1
+            self.last_note = (
+                f"{frame.bad_groups} TIC group{'s' if frame.bad_groups > 1 else ''} with a bad "
+                "checksum dropped (the frame's other groups decoded)"
+            )
+        return decode_tic_frame(frame)
 
     def _decode_plain(self, apdu: bytes) -> MeterReading:
         self.last_apdu = apdu

@@ -14,25 +14,28 @@ import logging
 import sys
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from han2mqtt._version import __version__
 from han2mqtt.autodecoder import AutoDecoder
-from han2mqtt.config import Settings, TariffSettings
+from han2mqtt.config import Settings, TariffSeason, TariffSettings, TariffWeight
 from han2mqtt.energy import (
     PRESETS,
     WEEKDAYS,
     EnergyEngine,
     EnergyParameters,
     GuardEvent,
+    SeasonPrice,
     TariffModel,
     Verdict,
+    Weight,
     decode_state,
     encode_state,
 )
+from han2mqtt.energy.calendar import PublicHolidays
 from han2mqtt.errors import DecodeError
 from han2mqtt.io import ConnectionState
 from han2mqtt.logsafe import loggable
@@ -352,6 +355,10 @@ class Bridge:
         if needs_discovery:
             self._publish_discovery(state)
         self._publish_reading(state, reading, stamp, derived)
+        for sub in reading.sub_readings:
+            # A gas, water or heat meter behind this P1 port: a meter of its own, reached
+            # through this one (its Home Assistant device says so with via_device).
+            self._observed(replace(sub, parent=state.meter_id), received_at)
 
     def _publish_reading(
         self,
@@ -527,6 +534,7 @@ class Bridge:
             obis=self.settings.publish.obis,
             keep=self._retained_components.get(device_topic(state.meter_id, ha)),
             derived=sorted(state.derived_seen),
+            currency=self.settings.tariff.currency,
         )
 
     def on_discovery_config(self, topic: str, payload: bytes, retained: bool) -> None:
@@ -720,34 +728,80 @@ class Bridge:
 
 
 def energy_parameters(settings: Settings) -> EnergyParameters:
-    """The energy stage's parameters from the ``meter`` and ``tariff`` sections."""
+    """The energy stage's parameters from the ``meter``, ``tariff`` and ``grid`` sections."""
     meter = settings.meter
     return EnergyParameters(
         zone=meter.zone(),
         max_power=meter.max_power,
         main_fuse=meter.main_fuse,
-        tariff=tariff_model(settings.tariff),
+        tariff=tariff_model(settings.tariff, settings.grid.holidays),
+        max_gas_flow=meter.max_gas_flow,
     )
 
 
-def tariff_model(tariff: TariffSettings) -> TariffModel | None:
-    """The tariff model: the preset's values, overridden by the keys given; None if off."""
+def tariff_model(tariff: TariffSettings, country: str | None = None) -> TariffModel | None:
+    """The tariff model: the preset's values, overridden by the keys given; None if off.
+
+    ``country`` is ``grid.holidays``: with ``tariff.holidays: false`` its public holidays do not
+    count.
+    """
     if tariff.preset is None:
         return None
     base = PRESETS.get(tariff.preset, TariffModel())
-    hours = None
-    if tariff.hours is not None:
-        hours = tuple(
-            (int(start), int(end)) for start, end in (text.split("-") for text in tariff.hours)
-        )
+    per_kw = tariff.price_per_kw is not None
     return TariffModel(
         window=tariff.window or base.window,
         peaks=tariff.peaks or base.peaks,
         distinct_days=base.distinct_days if tariff.distinct_days is None else tariff.distinct_days,
         tiers=base.tiers if tariff.tiers is None else tuple(tariff.tiers),
-        hours=base.hours if hours is None else hours,
+        hours=base.hours if tariff.hours is None else _hour_ranges(tariff.hours),
         months=base.months if tariff.months is None else frozenset(tariff.months),
-        weekdays=base.weekdays
-        if tariff.weekdays is None
-        else frozenset(WEEKDAYS.index(day) for day in tariff.weekdays),
+        weekdays=base.weekdays if tariff.weekdays is None else _weekdays(tariff.weekdays),
+        period=tariff.period or base.period,
+        floor=base.floor if tariff.floor is None else tariff.floor,
+        weights=tuple(_weight(weight) for weight in tariff.weights or ()),
+        holidays=PublicHolidays(country, de_facto=True)
+        if tariff.holidays is False and country
+        else None,
+        prices=_season_prices(tariff.price_per_kw if per_kw else tariff.prices),
+        per_kw=per_kw,
+        past=tuple(sorted((tariff.past or {}).items())),
+    )
+
+
+def _hour_ranges(texts: list[str]) -> tuple[tuple[int, int], ...]:
+    return tuple((int(start), int(end)) for start, end in (text.split("-") for text in texts))
+
+
+def _weekdays(names: Sequence[str]) -> frozenset[int]:
+    return frozenset(WEEKDAYS.index(day) for day in names)
+
+
+def _weight(weight: TariffWeight) -> Weight:
+    hours = [weight.hours] if isinstance(weight.hours, str) else weight.hours or []
+    return Weight(
+        weight.factor,
+        _hour_ranges(hours),
+        _weekdays(weight.weekdays or []),
+        frozenset(weight.months or ()),
+    )
+
+
+def _season_prices(
+    given: float | list[float] | list[TariffSeason] | None,
+) -> tuple[SeasonPrice, ...]:
+    """``tariff.prices`` / ``tariff.price_per_kw`` as seasons (one of every month if plain)."""
+    if given is None:
+        return ()
+    if isinstance(given, float | int):
+        return (SeasonPrice((float(given),)),)
+    if all(isinstance(item, float | int) for item in given):
+        return (SeasonPrice(tuple(float(item) for item in given)),)  # type: ignore[arg-type]
+    return tuple(
+        SeasonPrice(
+            (season.price,) if season.price is not None else tuple(season.prices or ()),
+            frozenset(season.months or ()),
+        )
+        for season in given
+        if isinstance(season, TariffSeason)
     )

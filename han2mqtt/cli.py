@@ -1,4 +1,4 @@
-"""Command line: ``han2mqtt run | decode | record | demo | simulate | purge | healthcheck``.
+"""Command line: ``han2mqtt run | decode | record | demo | simulate | probe | purge | healthcheck``.
 
 Exit codes: 0 ok, 2 usage or configuration error (one line on stderr naming the problem), 1 for a
 health check that fails, a purge that left retained messages behind, ``decode`` when no frame
@@ -174,12 +174,32 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(line, flush=True)  # a pipe reader (a test, a script) learns the port at once
 
     try:
-        asyncio.run(simulate(args.host, args.port, args.interval, announce=announce))
+        asyncio.run(
+            simulate(args.host, args.port, args.interval, announce=announce, meter=args.meter)
+        )
     except OSError as exc:
         # asyncio's message repeats the address; the errno's text alone says why.
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {reason}") from exc
     return EXIT_OK
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from han2mqtt.probe import run_probe  # noqa: PLC0415
+
+    if (args.device is None) == (args.host is None) or (args.host is None) != (args.port is None):
+        raise ConfigError("probe needs --device, or --host and --port")
+    address = None if args.host is None else (args.host, args.port)
+    try:
+        return run_probe(
+            device=args.device,
+            address=address,
+            seconds=args.seconds,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+    except TransportError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _cmd_purge(args: argparse.Namespace) -> int:
@@ -275,7 +295,26 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--interval", type=_interval, default=2.0, help="seconds between frames (2)"
     )
+    simulate.add_argument(
+        "--meter",
+        choices=("han", "linky"),
+        default="han",
+        help="han: the built-in real HAN frames (default); linky: a Linky's TIC frames",
+    )
     simulate.set_defaults(handler=_cmd_simulate)
+
+    probe = commands.add_parser(
+        "probe",
+        help="find the port's line settings, framing, meter and encryption",
+        description="Read the port a few seconds at each setting meters use (2400 8N1 and 8E1, "
+        "115200 8N1, 9600 7E1, 1200 7E1) and print what was found with the config to paste. "
+        "Exit 0 when a meter was found, 1 when nothing was.",
+    )
+    probe.add_argument("--device", help="serial device, e.g. /dev/ttyUSB0")
+    probe.add_argument("--host", help="TCP serial server (its line is set on the server)")
+    probe.add_argument("--port", type=int, help="its TCP port")
+    probe.add_argument("--seconds", type=_interval, default=4.0, help="seconds at each setting (4)")
+    probe.set_defaults(handler=_cmd_probe)
 
     record = commands.add_parser(
         "record",

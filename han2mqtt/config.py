@@ -15,6 +15,7 @@ Every model forbids unknown keys, so a misspelt key is an error that names it; l
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, tzinfo
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -50,6 +51,7 @@ from pydantic_settings import (
 from han2mqtt.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_CLIENT_ID",
     "DEFAULT_CONFIG_PATHS",
     "GridSettings",
     "HealthSettings",
@@ -62,16 +64,24 @@ __all__ = [
     "Settings",
     "SourceSettings",
     "StateSettings",
+    "TariffSeason",
     "TariffSettings",
+    "TariffWeight",
     "TlsSettings",
     "WebSettings",
     "host_zone",
     "load_settings",
+    "setting_keys",
 ]
 
 DEFAULT_CONFIG_PATHS = (Path("/etc/han2mqtt/config.yaml"), Path("config.yaml"))
 ENV_PREFIX = "HAN2MQTT_"
 ENV_DELIMITER = "__"
+DEFAULT_CLIENT_ID = "han2mqtt"
+"""``mqtt.client_id`` by default (a replay makes it ``han2mqtt-replay``)."""
+NON_SETTING_VARIABLES = frozenset({"HAN2MQTT_CORPUS"})
+"""``HAN2MQTT_…`` variables that are no settings: ``HAN2MQTT_CORPUS`` points the tests and
+benchmarks at a capture file."""
 SECRET_DIRECTORIES = ("/run/secrets",)
 METER_TYPES = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr", "generic")
 MQTT_STRING_MAX = 65535
@@ -125,6 +135,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
+TIC_BAUDRATE: Final = 1200
+"""The TIC's historique mode, every Linky's factory setting (the standard mode is 9600)."""
+
+
 class SourceSettings(_Section):
     """Where the meter's bytes come from."""
 
@@ -136,8 +150,10 @@ class SourceSettings(_Section):
     stopbits: float = 1
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
-    format: Literal["auto", "hdlc", "mbus", "p1", "apdu"] = "auto"
-    """Framing on the port: HDLC (Nordic HAN), M-Bus long frames (Austria), P1 telegrams."""
+    format: Literal["auto", "hdlc", "mbus", "p1", "apdu", "tic"] = "auto"
+    """Framing on the port: HDLC (Nordic HAN), M-Bus long frames (Austria), P1 telegrams, TIC
+    (France's Linky: with ``tic`` the serial defaults become 1200 baud 7E1, the historique mode;
+    set ``baudrate: 9600`` for the standard mode)."""
     watchdog: float | None = Field(default=60.0, gt=0)
     """Seconds without a valid frame after which the connection is reopened (null: never).
 
@@ -192,6 +208,17 @@ class SourceSettings(_Section):
         return value
 
     @model_validator(mode="after")
+    def _tic_line_defaults(self) -> SourceSettings:
+        """TIC is 7E1 at 1200 baud (historique) unless the line is set (Enedis-NOI-CPT_54E)."""
+        if self.format != "tic":
+            return self
+        unset = {"baudrate", "parity", "bytesize"} - self.model_fields_set
+        for key, value in (("baudrate", TIC_BAUDRATE), ("parity", "E"), ("bytesize", 7)):
+            if key in unset:
+                object.__setattr__(self, key, value)
+        return self
+
+    @model_validator(mode="after")
     def _tcp_needs_an_address(self) -> SourceSettings:
         if self.type == "tcp" and (not self.host or self.port is None):
             raise ValueError("source.type tcp needs source.host and source.port")
@@ -223,6 +250,9 @@ class MeterSettings(_Section):
     """IANA zone of the meter's local time (hours, days, months); default: the host's."""
     max_power: float = Field(default=50.0, gt=0)
     """kW the installation can draw at most: a register rising faster is rejected."""
+    max_gas_flow: float = Field(default=16.0, gt=0)
+    """m³/h a gas meter behind the P1 port passes at most (G10: 16): a faster ``gas_total`` is
+    rejected."""
     main_fuse: float | None = Field(default=None, gt=0)
     """The main fuse in A, for ``phase_load_l1..3``."""
 
@@ -344,7 +374,7 @@ class MqttSettings(_Section):
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = None
     password: SecretStr | None = None
-    client_id: str = "han2mqtt"
+    client_id: str = DEFAULT_CLIENT_ID
     base_topic: str = "han2mqtt"
     qos: int = Field(default=0, ge=0, le=2)
     retain: RetainSettings = RetainSettings()
@@ -472,23 +502,99 @@ def _not_a_heartbeat(path: Path) -> str | None:
 
 
 class WebSettings(_Section):
-    """The status page and its JSON, event and metrics endpoints (read-only, no authentication)."""
+    """The status page and its JSON, event and metrics endpoints (read-only).
+
+    With ``username`` and ``password`` every route asks for them (HTTP Basic authentication):
+    the page shows a household's consumption, hour by hour.  Basic authentication sends the
+    password with every request, readable by anyone on the network path: it keeps the page from
+    the rest of a home network, not from the internet (put a TLS proxy in front for that).
+    """
 
     enabled: bool = True
     host: str = "127.0.0.1"
     """Address to listen on; ``0.0.0.0`` opens the page to the whole network (the image does)."""
     port: int = Field(default=8080, ge=1, le=65535)
+    username: str | None = Field(default=None, min_length=1)
+    password: SecretStr | None = None
+    """Secret: a file ``web__password`` (Docker secret, systemd credential) rather than YAML."""
+
+    @field_validator("username")
+    @classmethod
+    def _no_colon(cls, value: str | None) -> str | None:
+        if value is not None and ":" in value:
+            raise ValueError("web.username cannot contain ':' (HTTP Basic authentication)")
+        return value
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> WebSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("web.username and web.password go together: set both, or neither")
+        if self.password is not None and not self.password.get_secret_value():
+            raise ValueError("web.password is empty")
+        return self
 
 
 _HOURS = re.compile(r"^([01]?\d|2[0-4])-([01]?\d|2[0-4])$")
+
+
+_WEEKDAY = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def _check_hours(value: list[str] | None) -> list[str] | None:
+    for text in value or ():
+        found = _HOURS.match(text)
+        if found is None or int(found[1]) >= int(found[2]):
+            raise ValueError(f'hours are ranges like "06-22" (from < to <= 24), not {text!r}')
+    return value
+
+
+def _check_months(value: list[int] | None) -> list[int] | None:
+    if value is not None and any(not 1 <= month <= 12 for month in value):
+        raise ValueError("months are 1-12")
+    return value
+
+
+class TariffWeight(_Section):
+    """A window whose start matches counts ``factor`` times its energy (the first match wins)."""
+
+    factor: float = Field(gt=0)
+    hours: list[str] | str | None = None
+    """A range ``"22-24"`` or a list of ranges; unset: every hour."""
+    weekdays: list[_WEEKDAY] | None = None
+    months: list[int] | None = None
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _one_range(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("hours")
+    @classmethod
+    def _hour_ranges(cls, value: list[str] | str | None) -> list[str] | str | None:
+        return _check_hours([value] if isinstance(value, str) else value)
+
+    _months = field_validator("months")(_check_months)
+
+
+class TariffSeason(_Section):
+    """A season's capacity prices: ``months`` (unset: all) and ``price`` or ``prices``."""
+
+    months: list[int] | None = None
+    price: float | None = Field(default=None, ge=0)
+    """Per kW per month (with ``tariff.price_per_kw``)."""
+    prices: list[float] | None = None
+    """One per tier, per month (with ``tariff.prices``)."""
+
+    _months = field_validator("months")(_check_months)
 
 
 class TariffSettings(_Section):
     """The capacity (peak) tariff: off unless ``preset`` is set.
 
     ``no`` (Norway: 60 min, 3 peaks on distinct days, tiers 2/5/10/15/20/25/50/75/100 kW) and
-    ``be`` (Flanders: 15 min, 1 peak) set the defaults; ``custom`` starts from 60 min, 1 peak.
-    Any key given overrides the preset's value.
+    ``be`` (Flanders, Fluvius: 15 min, 1 peak, floor 2.5 kW, rolling-12) set the defaults;
+    ``custom`` starts from 60 min, 1 peak.  Any key given overrides the preset's value.
     """
 
     preset: Literal["no", "be", "custom"] | None = None
@@ -504,8 +610,24 @@ class TariffSettings(_Section):
     """Local hours in which windows count, as ``"06-22"``; unset: all day."""
     months: list[int] | None = None
     """Months (1-12) in which windows count; unset: all."""
-    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = None
+    weekdays: list[_WEEKDAY] | None = None
     """Weekdays on which windows count; unset: all."""
+    period: Literal["month", "rolling-12"] | None = None
+    """``month``, or ``rolling-12``: the mean of the last 12 monthly values that exist."""
+    floor: float | None = Field(default=None, ge=0)
+    """kW each month's value is at least, before any averaging."""
+    weights: list[TariffWeight] | None = None
+    """Factors for the energy of windows by their local start; the first match wins, else 1."""
+    holidays: bool | None = None
+    """Whether windows on public holidays (of ``grid.holidays``) count; unset: they do."""
+    prices: list[float] | list[TariffSeason] | None = None
+    """One price per tier (currency per month), or a list of seasons with ``months``/``prices``."""
+    price_per_kw: float | list[TariffSeason] | None = None
+    """Currency per kW of the billed value per month, or seasons with ``months``/``price``."""
+    currency: str | None = None
+    """The prices' currency (``NOK``, ``SEK``, ``EUR``): the unit of ``tariff_capacity_cost``."""
+    past: dict[str, float] | None = None
+    """Monthly values from the bill, ``"2026-01": 3.4`` (kW), for ``rolling-12``."""
 
     @field_validator("preset", mode="before")
     @classmethod
@@ -530,20 +652,15 @@ class TariffSettings(_Section):
             raise ValueError("tiers are positive and ascending (kW)")
         return value
 
-    @field_validator("hours")
-    @classmethod
-    def _hour_ranges(cls, value: list[str] | None) -> list[str] | None:
-        for text in value or ():
-            found = _HOURS.match(text)
-            if found is None or int(found[1]) >= int(found[2]):
-                raise ValueError(f'hours are ranges like "06-22" (from < to <= 24), not {text!r}')
-        return value
+    _hour_ranges = field_validator("hours")(_check_hours)
+    _months = field_validator("months")(_check_months)
 
-    @field_validator("months")
+    @field_validator("past")
     @classmethod
-    def _months(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and any(not 1 <= month <= 12 for month in value):
-            raise ValueError("months are 1-12")
+    def _past_months(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for month, power in (value or {}).items():
+            if _MONTH.match(month) is None or power < 0:
+                raise ValueError(f'past is "YYYY-MM": kW (at least 0), not {month!r}: {power!r}')
         return value
 
     @model_validator(mode="after")
@@ -553,6 +670,43 @@ class TariffSettings(_Section):
             if given:
                 raise ValueError(f"tariff.{given[0]} needs tariff.preset (no, be or custom)")
         return self
+
+    @model_validator(mode="after")
+    def _one_kind_of_price(self) -> TariffSettings:
+        if self.prices is not None and self.price_per_kw is not None:
+            raise ValueError("tariff.prices (per tier) or tariff.price_per_kw, not both")
+        if (self.prices is not None or self.price_per_kw is not None) and self.currency is None:
+            raise ValueError("tariff.prices and tariff.price_per_kw need tariff.currency")
+        key, kind = ("prices", "prices") if self.prices is not None else ("price_per_kw", "price")
+        for season in _seasons(self.prices) + _seasons(self.price_per_kw):
+            if getattr(season, kind) is None:
+                raise ValueError(f"each season of tariff.{key} gives its {kind}")
+        self._one_price_per_tier()
+        return self
+
+    def _one_price_per_tier(self) -> None:
+        from han2mqtt.energy.tariff import PRESETS  # noqa: PLC0415 - lazy, as for grid.holidays
+
+        tiers = self.tiers
+        if tiers is None and self.preset is not None:
+            tiers = (
+                list(PRESETS.get(self.preset, PRESETS["no"]).tiers)
+                if self.preset != "custom"
+                else []
+            )
+        wanted = len(tiers or ()) + 1
+        lists = [season.prices for season in _seasons(self.prices)]
+        if self.prices and not _seasons(self.prices):
+            lists = [self.prices]  # type: ignore[list-item]
+        for prices in lists:
+            if prices is not None and len(prices) != wanted:
+                raise ValueError(f"tariff.prices needs {wanted} prices, one per tier")
+
+
+def _seasons(value: object) -> list[TariffSeason]:
+    if isinstance(value, list):
+        return [season for season in value if isinstance(season, TariffSeason)]
+    return []
 
 
 class GridSettings(_Section):
@@ -605,6 +759,12 @@ class Settings(BaseSettings):
     state: StateSettings = StateSettings()
 
     @model_validator(mode="after")
+    def _holidays_need_a_country(self) -> Settings:
+        if self.tariff.holidays is False and self.grid.holidays is None:
+            raise ValueError("tariff.holidays: false needs grid.holidays (the country)")
+        return self
+
+    @model_validator(mode="after")
     def _discovery_needs_field_topics(self) -> Settings:
         if self.homeassistant.discovery and not self.publish.fields:
             raise ValueError(
@@ -620,6 +780,7 @@ class Settings(BaseSettings):
             ("source", "mqtt_password"),
             ("meter", "encryption_key"),
             ("meter", "authentication_key"),
+            ("web", "password"),
         ):
             if data[section].get(key) is not None:
                 data[section][key] = "**********"
@@ -724,25 +885,51 @@ def _secret_directories() -> list[Path]:
 
 
 def _check_environment(environ: Mapping[str, str]) -> None:
-    """Every ``HAN2MQTT_<SECTION>[__<KEY>...]`` variable must name a known section and key.
+    """Every ``HAN2MQTT_…`` variable must name a known section and key.
 
     pydantic-settings silently ignores a variable whose section it does not know
-    (``HAN2MQTT_MQQT__HOST``), and turns an undecodable value for a section
-    (``HAN2MQTT_MQTT=broker``) into a ``SettingsError`` traceback.  Both become one line naming
-    the variable here.  Variables without the delimiter that are not a section name are left
-    alone: they are no configuration keys (``HAN2MQTT_CORPUS`` points the tests and benchmarks at
-    a capture) and pydantic-settings never reads them.  Names are matched case-insensitively, as
+    (``HAN2MQTT_MQQT__HOST``) or that joins section and key with one underscore
+    (``HAN2MQTT_MQTT_HOST``), and turns an undecodable value for a section
+    (``HAN2MQTT_MQTT=broker``) into a ``SettingsError`` traceback.  Each becomes one line naming
+    the variable and the nearest valid name here.  :data:`NON_SETTING_VARIABLES` are no
+    configuration keys and are left alone.  Names are matched case-insensitively, as
     pydantic-settings does.  The value of a variable is never quoted: it may be a secret.
 
     Raises:
         ConfigError: naming the first variable that is wrong.
     """
     for name, value in sorted(environ.items()):
-        if not name.upper().startswith(ENV_PREFIX):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in NON_SETTING_VARIABLES:
             continue
         rest = name[len(ENV_PREFIX) :].lower()
         if ENV_DELIMITER in rest or rest in Settings.model_fields:
             _check_variable(name, rest.split(ENV_DELIMITER), value)
+        else:
+            hint = _nearest(rest, [key.replace(".", ENV_DELIMITER) for key in setting_keys()])
+            nearest = f"did you mean {ENV_PREFIX}{hint.upper()}? " if hint else ""
+            raise ConfigError(
+                f"{name} names no setting: {nearest}(a section and its key are joined by two "
+                f"underscores: {ENV_PREFIX}<SECTION>{ENV_DELIMITER}<KEY>)"
+            )
+
+
+def setting_keys(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Every setting's dotted name (``mqtt.host``, ``mqtt.tls.enabled``), sections excluded."""
+    keys: list[str] = []
+    for name, field in (model or Settings).model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.extend(setting_keys(annotation, f"{prefix}{name}."))
+        else:
+            keys.append(prefix + name)
+    return keys
+
+
+def _nearest(word: str, candidates: list[str]) -> str | None:
+    """The candidate most like ``word`` (a misspelling), if any is close enough."""
+    found = difflib.get_close_matches(word.lower(), candidates, n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 def _check_variable(name: str, parts: list[str], value: str) -> None:
@@ -753,7 +940,9 @@ def _check_variable(name: str, parts: list[str], value: str) -> None:
         if field is None:
             what = "section" if depth == 0 else "key"
             known = ", ".join(model.model_fields)
-            raise ConfigError(f"{name}: unknown {what} {dotted} (known: {known})")
+            hint = _nearest(part, list(model.model_fields))
+            mean = f"; did you mean {'.'.join([*parts[:depth], hint])}?" if hint else ""
+            raise ConfigError(f"{name}: unknown {what} {dotted}{mean} (known: {known})")
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             model = annotation
@@ -773,13 +962,76 @@ def _check_variable(name: str, parts: list[str], value: str) -> None:
         )
 
 
-def _one_line(error: ValidationError) -> str:
-    """``mqtt.prot: Extra inputs are not permitted`` (+ how many more problems there are)."""
+def _one_line(error: ValidationError, path: Path | None = None) -> str:
+    """``config.yaml line 3: mqtt.prot: unknown key (did you mean mqtt.protocol?)``.
+
+    The first problem, where it is (the file and line when the value came from the YAML file),
+    and how many more there are.  Values are never quoted: one may be a secret.
+    """
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "configuration"
+    loc = tuple(first["loc"])
+    where = ".".join(str(part) for part in loc) or "configuration"
     message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        hint = _nearest(str(loc[-1]), list(_model_at(loc[:-1]).model_fields))
+        prefix = "".join(f"{part}." for part in loc[:-1])
+        message = "unknown key" + (f" (did you mean {prefix}{hint}?)" if hint else "")
+    elif first["type"] == "string_type" and isinstance(first.get("input"), int | float):
+        message = (
+            "write it in quotes: YAML reads an unquoted number as a number, and a key or id "
+            'like 0011… loses its leading zeros (encryption_key: "0011…")'
+        )
+    line = _yaml_line(path, loc) if path is not None and not _from_environment(loc) else None
+    located = f"{path} line {line}: " if line is not None else ""
     more = len(error.errors()) - 1
-    return f"{where}: {message}" + (f" (and {more} more)" if more else "")
+    return f"{located}{where}: {message}" + (f" (and {more} more)" if more else "")
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The model that holds the key at ``loc`` (``("mqtt", "tls")`` → :class:`TlsSettings`)."""
+    model: type[BaseModel] = Settings
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = None if field is None else field.annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        model = annotation
+    return model
+
+
+def _from_environment(loc: tuple[int | str, ...]) -> bool:
+    """Whether an environment variable sets the value at ``loc`` (or its section as a whole)."""
+    names = {name.upper() for name in os.environ}
+    parts = [str(part).upper() for part in loc if isinstance(part, str)]
+    return any(
+        ENV_PREFIX + ENV_DELIMITER.join(parts[:depth]) in names
+        for depth in range(1, len(parts) + 1)
+    )
+
+
+def _yaml_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
+    """The line (1-based) of the deepest key of ``loc`` found in the YAML file, if any."""
+    try:
+        node: yaml.Node | None = yaml.compose(
+            path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader
+        )
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next((pair for pair in node.value if pair[0].value == str(part)), None)
+            if found is None:
+                break
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
 
 
 def _find_config(path: Path | None) -> Path | None:
@@ -826,7 +1078,12 @@ def _check_yaml(path: Path) -> None:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or ""
-        what = problem if problem.startswith("duplicate key") else "invalid YAML"
+        if problem.startswith("duplicate key"):
+            what = problem
+        else:
+            context = getattr(exc, "context", None)
+            reason = "; ".join(part for part in (context, problem) if part)
+            what = f"invalid YAML: {reason}" if reason else "invalid YAML"
         raise ConfigError(f"{path}{where}: {what}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
@@ -853,7 +1110,7 @@ def load_settings(config_path: Path | None = None) -> Settings:
     try:
         loaded = _Loaded()
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc)) from None
+        raise ConfigError(_one_line(exc, path)) from None
     except SettingsError as exc:
         # A source could not decode a value.  The message names the field and the source, never
         # the value; the cause (a JSON error, say) might quote it, so it is dropped.

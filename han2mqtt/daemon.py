@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from han2mqtt import stopsignals
 from han2mqtt._version import __version__
 from han2mqtt.bridge import Bridge, Publisher
-from han2mqtt.config import Settings
-from han2mqtt.errors import StateError, TransportError
+from han2mqtt.config import DEFAULT_CLIENT_ID, Settings
+from han2mqtt.errors import ConfigError, StateError, TransportError
 from han2mqtt.health import notify, watchdog_interval, write_heartbeat
 from han2mqtt.io import (
     BackOff,
@@ -38,12 +38,19 @@ from han2mqtt.mqtt.publisher import MqttPublisher
 from han2mqtt.protocol.relay import RelayDemux
 from han2mqtt.protocol.stream import ContentReader
 from han2mqtt.simulator import load_samples, serve_frames
-from han2mqtt.statefile import STATE_FILE, move_aside, read_state, state_directory, write_state
+from han2mqtt.statefile import (
+    STATE_FILE,
+    check_writable,
+    move_aside,
+    read_state,
+    state_directory,
+    write_state,
+)
 
 if TYPE_CHECKING:
     from han2mqtt.web import StatusPage
 
-__all__ = ["describe_source", "run_daemon", "source_factory"]
+__all__ = ["describe_source", "replay_client_id", "run_daemon", "source_factory"]
 
 _LOGGER = logging.getLogger("han2mqtt")
 _HOUSEKEEPING_PERIOD = 1.0
@@ -296,6 +303,8 @@ async def _run(
     settings: Settings, publisher: Publisher | None, stop: asyncio.Event, frame_limit: int | None
 ) -> int:
     _handle_stop_signals(stop)
+    _preflight(settings)
+    settings = replay_client_id(settings)
     mqtt: Publisher = publisher if publisher is not None else MqttPublisher(settings.mqtt)
     bridge = Bridge(settings, mqtt)
     path = state_directory(settings.state.dir) / STATE_FILE
@@ -317,10 +326,14 @@ async def _run(
         # One left by an earlier run (a container's /tmp survives a restart) is not our health.
         with contextlib.suppress(OSError):
             settings.health.heartbeat_file.unlink(missing_ok=True)
-    await mqtt.start()
+    page = await _start_page(bridge, manager)  # before MQTT: a taken port ends the start
+    try:
+        await mqtt.start()
+    except BaseException:
+        await _stop_page(page)
+        raise
     _subscribe(mqtt, bridge)
     _LOGGER.info("han2mqtt %s started; source %s", __version__, _describe_source(settings))
-    page = await _start_page(bridge, manager)
     try:
         async with asyncio.TaskGroup() as tasks:
             source_task = tasks.create_task(
@@ -423,8 +436,52 @@ async def _replay(bridge: Bridge, feeder: RelayFeeder, queue: asyncio.Queue[Any]
     _LOGGER.info("replayed %d chunk(s) from %s; stopping", chunks, source.path)
 
 
+def replay_client_id(settings: Settings) -> Settings:
+    """A replay (``source.type: file``) with the default client id gets one of its own.
+
+    The broker closes the older of two connections with one client id: a replay beside the live
+    bridge, both ``han2mqtt``, would throw each other off every second.
+    """
+    mqtt = settings.mqtt
+    if settings.source.type != "file" or mqtt.client_id != DEFAULT_CLIENT_ID:
+        return settings
+    own = mqtt.model_copy(update={"client_id": f"{DEFAULT_CLIENT_ID}-replay"})
+    return settings.model_copy(update={"mqtt": own})
+
+
+def _preflight(settings: Settings) -> None:
+    """What can be checked before anything starts is checked now: a wrong setting exits 2.
+
+    Raises:
+        ConfigError: the recording of ``source.type: file`` cannot be read, or the state
+            directory cannot be written (found at start, not at the first save an hour later).
+    """
+    source = settings.source
+    if source.type == "file" and source.path is not None:
+        try:
+            with source.path.open("rb"):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"source.path: cannot read the recording {source.path}: {exc.strerror}"
+            ) from exc
+    if source.type != "demo":
+        directory = state_directory(settings.state.dir)
+        try:
+            check_writable(directory)
+        except OSError as exc:
+            raise ConfigError(
+                f"state.dir: cannot write in {directory}: {exc.strerror} (set state.dir to a "
+                "directory this user may write, or give it one: a volume on /data in Docker)"
+            ) from exc
+
+
 async def _start_page(bridge: Bridge, manager: ConnectionManager | None) -> StatusPage | None:
-    """The status page (``web.enabled``), or None; a taken port costs the page, not the bridge."""
+    """The status page (``web.enabled``), or None.
+
+    Raises:
+        ConfigError: the port cannot be listened on (taken, or not allowed): exit 2 at start.
+    """
     web = bridge.settings.web
     if not web.enabled:
         return None
@@ -434,9 +491,10 @@ async def _start_page(bridge: Bridge, manager: ConnectionManager | None) -> Stat
     try:
         await page.start()
     except OSError as exc:
-        # A one-line reason, no traceback.
-        _LOGGER.error("status page off: cannot listen on %s:%s: %s", web.host, web.port, exc)  # noqa: TRY400
-        return None
+        raise ConfigError(
+            f"web.port: cannot listen on {web.host}:{web.port}: {exc.strerror or exc} (another "
+            "program has it: choose another web.port, or web.enabled: false)"
+        ) from exc
     return page
 
 

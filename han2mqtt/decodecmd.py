@@ -27,6 +27,8 @@ from han2mqtt.protocol.mbus import SEGMENT_NUMBER, MbusApduAssembler, MbusFrameR
 from han2mqtt.protocol.p1 import P1TelegramReader
 from han2mqtt.protocol.recording import is_recording, split_recording
 from han2mqtt.protocol.relay import RelayDemux
+from han2mqtt.protocol.stream import is_tic_evidence
+from han2mqtt.protocol.tic import STX, TicFrame, TicFrameReader, frames_from_text, parse_frame
 
 __all__ = [
     "DecodeResult",
@@ -126,15 +128,23 @@ def _contents(stream: bytes) -> tuple[list[bytes], list[Problem]]:
     hdlc = _hdlc_contents(stream)
     if hdlc[0] or first == bytes((FLAG,)):
         return hdlc
-    for read, marker in ((_mbus_contents, b"\x68"), (_p1_contents, b"/")):
+    seven_bit_first = bytes(b & 0x7F for b in first)  # TIC read at 8N1: bit 7 is parity
+    for read, marker in (
+        (_mbus_contents, b"\x68"),
+        (_p1_contents, b"/"),
+        (_tic_contents, bytes((STX,))),
+    ):
         found = read(stream)
-        if found[0] or first == marker:
+        if found[0] or first == marker or (read is _tic_contents and seven_bit_first == marker):
             return found
     apdu = strip_llc(stream)
     if apdu and apdu[0] in _APDU_STARTS:
         return [stream], []
+    text = _tic_text_contents(stream)
+    if text[0] or text[1]:  # groups whose checksums pass: a TIC capture, if not a good one
+        return text
     what = f"{len(stream)} bytes" if stream else "empty input"
-    return [], [Problem(f"no frame found ({what}: no HDLC, M-Bus or P1 frame, no APDU)", None)]
+    return [], [Problem(f"no frame found ({what}: no HDLC, M-Bus, P1 or TIC frame, no APDU)", None)]
 
 
 def _hdlc_contents(stream: bytes) -> tuple[list[bytes], list[Problem]]:
@@ -204,6 +214,47 @@ def _p1_contents(stream: bytes) -> tuple[list[bytes], list[Problem]]:
     if reader.bytes_discarded:
         problems.append(_note(f"{reader.bytes_discarded} bytes outside any telegram skipped"))
     return contents, problems
+
+
+def _tic_frame_contents(frames: list[TicFrame]) -> tuple[list[bytes], list[Problem]]:
+    """TIC frames with their meter id and enough good groups; a line for each of the others."""
+    contents: list[bytes] = []
+    problems: list[Problem] = []
+    for frame in frames:
+        if is_tic_evidence(frame):
+            contents.append(frame.raw)
+            continue
+        problems.append(
+            Problem(
+                f"TIC frame rejected ({len(frame.groups)} good groups, {frame.bad_groups} with a "
+                "bad checksum, no meter id among the good ones)",
+                "TIC frame without meter id",
+            )
+        )
+    return contents, problems
+
+
+def _tic_contents(stream: bytes) -> tuple[list[bytes], list[Problem]]:
+    """TIC frames as read from the port (7-bit characters, bit 7 the parity bit or 0)."""
+    reader = TicFrameReader()
+    contents, problems = _tic_frame_contents(reader.read(stream) + reader.flush())
+    if reader.interrupted:
+        problems.append(_note(f"{reader.interrupted} TIC frames interrupted (EOT) or cut short"))
+    if reader.bytes_discarded:
+        problems.append(_note(f"{reader.bytes_discarded} bytes outside any TIC frame skipped"))
+    return contents, problems
+
+
+def _tic_text_contents(stream: bytes) -> tuple[list[bytes], list[Problem]]:
+    """A TIC capture as text: one group per line (``ADCO 021528603314 :``), no STX/ETX."""
+    try:
+        text = stream.decode("ascii")
+    except UnicodeDecodeError:
+        return [], []
+    frames = [parse_frame(raw) for raw in frames_from_text(text)]
+    if not any(frame.groups for frame in frames):
+        return [], []
+    return _tic_frame_contents(frames)
 
 
 def decode_stream(

@@ -23,6 +23,8 @@ __all__ = [
     "FIELD_ACTIVE_POWER_IMPORT_L2",
     "FIELD_ACTIVE_POWER_IMPORT_L3",
     "FIELD_ACTIVE_POWER_IMPORT_TOTAL",
+    "FIELD_APPARENT_POWER_EXPORT",
+    "FIELD_APPARENT_POWER_IMPORT",
     "FIELD_CURRENT_L1",
     "FIELD_CURRENT_L2",
     "FIELD_CURRENT_L3",
@@ -75,6 +77,9 @@ FIELD_REACTIVE_POWER_EXPORT: Final = "reactive_power_export"
 FIELD_REACTIVE_POWER_EXPORT_L1: Final = "reactive_power_export_l1"
 FIELD_REACTIVE_POWER_EXPORT_L2: Final = "reactive_power_export_l2"
 FIELD_REACTIVE_POWER_EXPORT_L3: Final = "reactive_power_export_l3"
+FIELD_APPARENT_POWER_IMPORT: Final = "apparent_power_import"
+"""VA: TIC's only power (PAPP, SINSTS); never an active power."""
+FIELD_APPARENT_POWER_EXPORT: Final = "apparent_power_export"
 FIELD_CURRENT_L1: Final = "current_l1"
 FIELD_CURRENT_L2: Final = "current_l2"
 FIELD_CURRENT_L3: Final = "current_l3"
@@ -103,7 +108,10 @@ class MeterReading:
         units: OBIS code -> unit symbol of the value in ``obis`` (``"W"``, ``"Wh"``), where known.
         field_obis: normalized field name -> the OBIS code it came from.
         layout: name of the layout that decoded it (``"aidon"``, ``"kaifa"``, ``"kamstrup"``,
-            ``"generic"``, ``"p1"``).
+            ``"generic"``, ``"p1"``; ``"p1-mbus"`` for a sub-meter).
+        sub_readings: readings of the M-Bus devices behind this meter's P1 port (gas, water,
+            heat), each a meter of its own with its equipment id as ``meter_id``.
+        parent: for a sub-reading, the id of the meter it was read through (set by the bridge).
     """
 
     fields: dict[str, FieldValue]
@@ -111,6 +119,8 @@ class MeterReading:
     units: dict[str, str] = field(default_factory=dict)
     field_obis: dict[str, str] = field(default_factory=dict)
     layout: str = "generic"
+    sub_readings: list[MeterReading] = field(default_factory=list)
+    parent: str | None = None
 
     @property
     def meter_id(self) -> str | None:

@@ -15,7 +15,9 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import resources
 
-__all__ = ["DEFAULT_PORT", "load_samples", "serve_frames", "simulate"]
+from han2mqtt.linky import linky_frames
+
+__all__ = ["DEFAULT_PORT", "METERS", "load_samples", "serve_frames", "simulate"]
 
 DEFAULT_PORT = 8899
 """The port of ``han2mqtt simulate``: the default of common TCP serial servers (USR-TCP232)."""
@@ -29,6 +31,10 @@ def load_samples() -> list[bytes]:
         for line in (raw.strip() for raw in text.splitlines())
         if line and not line.startswith("#")
     ]
+
+
+METERS: dict[str, Callable[[], list[bytes]]] = {"han": load_samples, "linky": linky_frames}
+"""``--meter``: the frames each simulated meter sends."""
 
 
 async def serve_frames(
@@ -64,6 +70,7 @@ async def simulate(
     interval: float,
     *,
     announce: Callable[[str], None] = print,
+    meter: str = "han",
 ) -> None:
     """Serve the built-in frames on ``host``:``port`` until SIGINT or SIGTERM.
 
@@ -72,7 +79,7 @@ async def simulate(
     Raises:
         OSError: the address cannot be bound (in use, not an address of this machine).
     """
-    frames = load_samples()
+    frames = METERS[meter]()
     server = await serve_frames(frames, interval=interval, host=host, port=port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

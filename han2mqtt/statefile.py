@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-__all__ = ["STATE_FILE", "move_aside", "read_state", "state_directory", "write_state"]
+__all__ = [
+    "STATE_FILE",
+    "check_writable",
+    "move_aside",
+    "read_state",
+    "state_directory",
+    "write_state",
+]
 
 STATE_FILE: Final = "energy.json"
 
@@ -26,6 +33,23 @@ def state_directory(configured: Path | None, environ: dict[str, str] | None = No
     environ = dict(os.environ) if environ is None else environ
     systemd = environ.get("STATE_DIRECTORY", "").split(":")[0]
     return Path(systemd) if systemd else Path("state")
+
+
+def check_writable(directory: Path) -> None:
+    """Create ``directory`` if needed and prove a file can be written in it (then removed).
+
+    Raises:
+        OSError: the directory cannot be created, or a file in it cannot be written.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = directory / f".han2mqtt-probe-{os.getpid()}"
+    descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(descriptor, b"ok")
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+        probe.unlink(missing_ok=True)
 
 
 def read_state(path: Path) -> bytes | None:

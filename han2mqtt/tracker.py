@@ -11,7 +11,7 @@ state change, never per frame.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from han2mqtt.model import FieldValue, MeterReading
@@ -183,11 +183,12 @@ def _merge(previous: MeterReading | None, reading: MeterReading) -> MeterReading
     the voltages and energy totals of the last list 2/3.
     """
     if previous is None:
-        return reading
+        return replace(reading, sub_readings=[]) if reading.sub_readings else reading
     return MeterReading(
         {**previous.fields, **reading.fields},
         {**previous.obis, **reading.obis},
         {**previous.units, **reading.units},
         {**previous.field_obis, **reading.field_obis},
         reading.layout,
+        parent=reading.parent or previous.parent,
     )

@@ -9,6 +9,7 @@ import pytest
 
 from han2mqtt.cli import main
 from han2mqtt.config import load_settings
+from han2mqtt.daemon import replay_client_id
 from han2mqtt.errors import ConfigError
 
 
@@ -76,6 +77,26 @@ def test_secret_files_from_the_credentials_directory(
     assert "s3cret" not in str(settings.redacted())
 
 
+@pytest.mark.parametrize(
+    ("yaml_text", "files", "expected"),
+    [
+        ("mqtt:\n  host: broker\n", {}, None),  # no login: the directory stays empty
+        ("mqtt:\n  username: meter\n", {"han2mqtt_mqtt__password": "s3cret\n"}, "s3cret"),
+    ],
+)
+def test_the_systemd_unit_credentials_work_with_and_without_a_broker_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, yaml_text: str, files, expected
+):
+    # LoadCredential=han2mqtt:/etc/han2mqtt/credentials names each file han2mqtt_<file name>.
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    for name, text in files.items():
+        (credentials / name).write_text(text)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    password = load_settings(_write(tmp_path, yaml_text)).mqtt.password
+    assert (password.get_secret_value() if password else None) == expected
+
+
 def test_docker_secrets_directory(tmp_path: Path):
     secrets = tmp_path / "secrets"
     secrets.mkdir()
@@ -88,9 +109,13 @@ def test_docker_secrets_directory(tmp_path: Path):
 @pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [
-        ("mqtt:\n  prot: 5\n", "mqtt.prot: Extra inputs are not permitted"),
-        ("mqtt:\n  tls:\n    enabeld: true\n", "mqtt.tls.enabeld: Extra inputs are not permitted"),
-        ("sourc:\n  type: tcp\n", "sourc: Extra inputs are not permitted"),
+        ("mqtt:\n  prot: 5\n", "line 2: mqtt.prot: unknown key (did you mean mqtt.port?)"),
+        ("mqtt:\n  tls:\n    enabeld: true\n", "line 3: mqtt.tls.enabeld: unknown key (did you"),
+        ("sourc:\n  type: tcp\n", "line 1: sourc: unknown key (did you mean source?)"),
+        ("source:\n  baudrat: 9600\n", "source.baudrat: unknown key (did you mean source.baud"),
+        ("mqtt:\n  zzz: 1\n", "line 2: mqtt.zzz: unknown key"),
+        ("meter:\n  encryption_key: 0011\n", "line 2: meter.encryption_key: write it in quotes"),
+        ("meter:\n  id: 1234\n", "meter.id: write it in quotes"),
         ("source:\n  parity: X\n", "source.parity: Input should be 'N', 'E' or 'O'"),
         ("source:\n  type: tcp\n", "source: source.type tcp needs source.host and source.port"),
         ("source:\n  stopbits: 3\n", "source.stopbits: stopbits must be 1, 1.5 or 2"),
@@ -134,8 +159,33 @@ def test_energy_settings(tmp_path: Path):
 
 def test_misspelt_environment_key_is_named(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HAN2MQTT_MQTT__HOSTT", "x")
-    with pytest.raises(ConfigError, match=r"mqtt\.hostt"):
+    with pytest.raises(ConfigError, match=r"mqtt\.hostt; did you mean mqtt\.host\?"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "nearest"),
+    [
+        ("HAN2MQTT_MQTT_HOST", "HAN2MQTT_MQTT__HOST"),
+        ("han2mqtt_source_device", "HAN2MQTT_SOURCE__DEVICE"),
+        ("HAN2MQTT_METER_ENCRYPTION_KEY", "HAN2MQTT_METER__ENCRYPTION_KEY"),
+    ],
+)
+def test_one_underscore_between_section_and_key_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, name: str, nearest: str
+):
+    monkeypatch.setenv(name, "x")
+    with pytest.raises(ConfigError, match=f"{name} names no setting: did you mean {nearest}\\?"):
+        load_settings()
+
+
+def test_an_environment_value_is_not_blamed_on_a_yaml_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("HAN2MQTT_MQTT__PORT", "70000")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, "mqtt:\n  port: 1883\n"))
+    assert str(caught.value).startswith("mqtt.port: Input should be less than or equal")
 
 
 def test_missing_config_file_is_an_error(tmp_path: Path):
@@ -144,8 +194,10 @@ def test_missing_config_file_is_an_error(tmp_path: Path):
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path):
-    with pytest.raises(ConfigError, match=r"custom.yaml line \d+: invalid YAML"):
+    with pytest.raises(ConfigError, match=r"custom.yaml line \d+: invalid YAML: while parsing"):
         load_settings(_write(tmp_path, "mqtt:\n  host: [unclosed\n"))
+    with pytest.raises(ConfigError, match="line 2: invalid YAML: mapping values are not allowed"):
+        load_settings(_write(tmp_path, "mqtt:\n  host: a: b\n"))
 
 
 def test_yaml_that_is_not_a_mapping(tmp_path: Path):
@@ -349,3 +401,27 @@ def test_replay_speed(tmp_path: Path, raw: str, expected: object):
         _write(tmp_path, f"source:\n  type: file\n  path: x\n  speed: {raw}\n")
     )
     assert settings.source.speed == expected
+
+
+def test_a_replay_gets_a_client_id_of_its_own_unless_one_is_set(tmp_path: Path):
+    recording = "source:\n  type: file\n  path: x.rec\n"
+    replay = replay_client_id(load_settings(_write(tmp_path, recording)))
+    assert replay.mqtt.client_id == "han2mqtt-replay"
+    chosen = replay_client_id(
+        load_settings(_write(tmp_path, recording + "mqtt:\n  client_id: a\n"))
+    )
+    assert chosen.mqtt.client_id == "a"
+    live = replay_client_id(
+        load_settings(_write(tmp_path, "source:\n  type: tcp\n  host: h\n  port: 1\n"))
+    )
+    assert live.mqtt.client_id == "han2mqtt"
+
+
+def test_the_web_password_is_a_secret_and_goes_with_a_username(tmp_path: Path):
+    settings = load_settings(_write(tmp_path, "web:\n  username: me\n  password: s3cret\n"))
+    assert settings.redacted()["web"]["password"] == "**********"
+    assert "s3cret" not in repr(settings)
+    with pytest.raises(ConfigError, match=r"web\.username and web\.password go together"):
+        load_settings(_write(tmp_path, "web:\n  password: s3cret\n"))
+    with pytest.raises(ConfigError, match="cannot contain ':'"):
+        load_settings(_write(tmp_path, "web:\n  username: 'a:b'\n  password: s3cret\n"))

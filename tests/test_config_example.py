@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from han2mqtt.config import Settings, load_settings
+from han2mqtt.config import Settings, TariffWeight, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.yaml"
 
@@ -78,6 +78,7 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("source", "host"), "192.0.2.7", "192.0.2.7"),
         (("source", "port"), "8899", 8899),
         (("source", "format"), "hdlc", "hdlc"),
+        (("source", "format"), "tic", "tic"),
         (("source", "watchdog"), "30", 30),
         (("source", "reconnect_min"), "2", 2),
         (("source", "reconnect_max"), "120", 120),
@@ -131,6 +132,8 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("web", "enabled"), "false", False),
         (("web", "host"), "::1", "::1"),
         (("web", "port"), "8099", 8099),
+        (("web", "username"), "me", "me"),
+        (("web", "password"), "s3cret", "s3cret"),
         (("meter", "timezone"), "Europe/Oslo", "Europe/Oslo"),
         (("meter", "max_power"), "17.3", 17.3),
         (("meter", "main_fuse"), "25", 25),
@@ -142,7 +145,20 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("tariff", "hours"), '["06-22"]', ["06-22"]),
         (("tariff", "months"), "[11, 12, 1]", [11, 12, 1]),
         (("tariff", "weekdays"), '["mon", "fri"]', ["mon", "fri"]),
+        (("tariff", "period"), "rolling-12", "rolling-12"),
+        (("tariff", "floor"), "2.5", 2.5),
+        (
+            ("tariff", "weights"),
+            '[{"hours": "22-24", "factor": 0.5}]',
+            [TariffWeight(hours=["22-24"], factor=0.5)],
+        ),
+        (("tariff", "holidays"), "true", True),
+        (("tariff", "prices"), "[100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]", None),
+        (("tariff", "price_per_kw"), "81.25", 81.25),
+        (("tariff", "currency"), "SEK", "SEK"),
+        (("tariff", "past"), '{"2026-01": 3.4}', {"2026-01": 3.4}),
         (("grid", "holidays"), "no", "NO"),
+        (("meter", "max_gas_flow"), "6", 6.0),
         (("state", "dir"), "/var/lib/h2m", Path("/var/lib/h2m")),
     ],
 )
@@ -155,8 +171,16 @@ def test_every_key_can_be_set_from_the_environment(
         monkeypatch.setenv("HAN2MQTT_SOURCE__PORT", "1")
     if path[0] == "tariff" and path[1] != "preset":
         monkeypatch.setenv("HAN2MQTT_TARIFF__PRESET", "custom")
+    if path in {("tariff", "prices"), ("tariff", "price_per_kw")}:  # prices need their currency
+        monkeypatch.setenv("HAN2MQTT_TARIFF__CURRENCY", "NOK")
+    if path == ("tariff", "prices"):  # one per tier
+        monkeypatch.setenv("HAN2MQTT_TARIFF__TIERS", "[2, 5, 10, 15, 20, 25, 50, 75, 100]")
+        expected = [100.0 * n for n in range(1, 11)]
     if path == ("mqtt", "password"):  # a password alone is an error
         monkeypatch.setenv("HAN2MQTT_MQTT__USERNAME", "meter")
+    if path[0] == "web" and path[1] in ("username", "password"):  # they go together
+        other = "password" if path[1] == "username" else "username"
+        monkeypatch.setenv(f"HAN2MQTT_WEB__{other.upper()}", "x")
     if path == ("mqtt", "tls", "keyfile"):  # so is a key without its certificate
         monkeypatch.setenv("HAN2MQTT_MQTT__TLS__CERTFILE", "/c.pem")
     assert _value(load_settings(EXAMPLE), path) == expected

@@ -17,7 +17,15 @@ from han2mqtt.energy.engine import (
 )
 from han2mqtt.energy.guard import CounterGuard, Register, Verdict
 from han2mqtt.energy.state import decode_state, encode_state
-from han2mqtt.energy.tariff import PRESETS, WEEKDAYS, CapacityTariff, Peak, TariffModel
+from han2mqtt.energy.tariff import (
+    PRESETS,
+    WEEKDAYS,
+    CapacityTariff,
+    Peak,
+    SeasonPrice,
+    TariffModel,
+    Weight,
+)
 
 __all__ = [
     "PRESETS",
@@ -30,8 +38,10 @@ __all__ = [
     "GuardEvent",
     "Peak",
     "Register",
+    "SeasonPrice",
     "TariffModel",
     "Verdict",
+    "Weight",
     "decode_state",
     "encode_state",
     "is_register",

@@ -9,7 +9,8 @@ speed gives what the day gave.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
 
@@ -46,9 +47,10 @@ DIRECTIONS: Final = (
     ("export", FIELD_ACTIVE_POWER_EXPORT, FIELD_ACTIVE_POWER_EXPORT_TOTAL),
 )
 _JOULES_PER_KWH: Final = 3_600_000.0
+_UNLIMITED: Final = frozenset({"water_total", "heat_total", "cooling_total"})
 _PHASES: Final = ((1, "current_l1"), (2, "current_l2"), (3, "current_l3"))
 _TARIFF_NAMES: Final = {
-    total: tuple(f"{total}_t{n}" for n in (1, 2, 3, 4)) for _, _, total in DIRECTIONS
+    total: tuple(f"{total}_t{n}" for n in range(1, 11)) for _, _, total in DIRECTIONS
 }
 
 
@@ -61,12 +63,27 @@ class EnergyParameters:
         max_power: kW the installation can draw at most (``meter.max_power``).
         main_fuse: the main fuse in A (``meter.main_fuse``), for ``phase_load_l1..3``.
         tariff: the capacity tariff, or None.
+        max_gas_flow: m³/h a gas meter behind the P1 port can pass at most
+            (``meter.max_gas_flow``): the counter guard's limit for ``gas_total``.
     """
 
     zone: tzinfo = UTC
     max_power: float = 50.0
     main_fuse: float | None = None
     tariff: TariffModel | None = None
+    max_gas_flow: float = 16.0
+
+    def max_rate(self, register: str) -> float:
+        """How fast ``register`` may rise per hour: kW for energy, m³/h for gas.
+
+        Water, heat and cooling registers of sub-meters have no limit of ours (only a register
+        going backwards is refused): their units and flows differ too much to guess one.
+        """
+        if register == "gas_total":
+            return self.max_gas_flow
+        if register in _UNLIMITED:
+            return math.inf
+        return self.max_power
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +210,7 @@ class EnergyEngine:
         for name, value in registers:
             guard = self.guards.get(name)
             if guard is None:
-                guard = self.guards[name] = CounterGuard(self.parameters.max_power)
+                guard = self.guards[name] = CounterGuard(self.parameters.max_rate(name))
             previous = None if guard.last is None else guard.last.value
             verdict = guard.check(Register(float(value), stamp))
             if verdict is Verdict.ACCEPTED:
@@ -267,6 +284,9 @@ class EnergyEngine:
         tier = tariff.model.tier(average or 0.0)
         if tier is not None:
             values["tariff_tier"] = tier[0]
+        cost = tariff.cost()
+        if cost is not None:
+            values["tariff_capacity_cost"] = cost
         if window.base is None:
             return
         energy = window.value
@@ -333,10 +353,10 @@ def _emit(direction: str, counter: LiveCounter, values: dict[str, FieldValue]) -
 def _without(reading: MeterReading, rejected: set[str]) -> MeterReading:
     """The reading without the rejected registers (fields and their OBIS values)."""
     codes = {reading.field_obis[name] for name in rejected if name in reading.field_obis}
-    return MeterReading(
-        {k: v for k, v in reading.fields.items() if k not in rejected},
-        {k: v for k, v in reading.obis.items() if k not in codes},
-        {k: v for k, v in reading.units.items() if k not in codes},
-        {k: v for k, v in reading.field_obis.items() if k not in rejected},
-        reading.layout,
+    return replace(
+        reading,
+        fields={k: v for k, v in reading.fields.items() if k not in rejected},
+        obis={k: v for k, v in reading.obis.items() if k not in codes},
+        units={k: v for k, v in reading.units.items() if k not in codes},
+        field_obis={k: v for k, v in reading.field_obis.items() if k not in rejected},
     )

@@ -2,9 +2,10 @@
 
 Per meter: the last accepted register of every guarded field, each direction's live counter
 (register, published value, open hour/day/window with their bases, the registers stamped on
-boundaries) and the tariff's month of windows.  The power integral is not kept: after a restart
-the counter runs from the last register again, and the next register reconciles it.  Reading
-and writing the file is the daemon's business (:mod:`han2mqtt.statefile`).
+boundaries) and the tariff's month of windows with its closed months' values.  The power
+integral is not kept: after a restart the counter runs from the last register again, and the
+next register reconciles it.  Reading and writing the file is the daemon's business
+(:mod:`han2mqtt.statefile`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from han2mqtt.energy.guard import CounterGuard, Register
 from han2mqtt.energy.tariff import CapacityTariff, Peak
 from han2mqtt.errors import StateError
 
-__all__ = ["VERSION", "decode_state", "encode_state"]
+__all__ = ["TARIFF_VERSION", "VERSION", "decode_state", "encode_state"]
 
 VERSION: Final = 1
+TARIFF_VERSION: Final = 2
+"""The tariff part's own format: 2 adds ``months`` (closed months' values, kW, for
+``rolling-12``); a part without ``version`` is format 1 and loads with no past months."""
 
 
 def encode_state(engines: Mapping[str, EnergyEngine]) -> bytes:
@@ -64,12 +68,14 @@ def _engine(engine: EnergyEngine) -> dict[str, Any]:
         "tariff": None
         if tariff is None
         else {
+            "version": TARIFF_VERSION,
             "window": tariff.model.window,
             "month": tariff.month,
             "days": {
                 day: [[peak.start.isoformat(), peak.energy] for peak in peaks]
                 for day, peaks in tariff.days.items()
             },
+            "months": dict(tariff.history),
         },
     }
 
@@ -102,7 +108,9 @@ def _restore(saved: object, parameters: EnergyParameters) -> EnergyEngine:
     saved = _mapping(saved)
     engine = EnergyEngine(parameters)
     for name, register in _mapping(saved["guards"]).items():
-        engine.guards[str(name)] = CounterGuard(parameters.max_power, _read_register(register))
+        engine.guards[str(name)] = CounterGuard(
+            parameters.max_rate(str(name)), _read_register(register)
+        )
     for name, counter in _mapping(saved["counters"]).items():
         if name in engine.counters:
             _restore_counter(engine.counters[name], _mapping(counter))
@@ -136,6 +144,9 @@ def _restore_tariff(tariff: CapacityTariff, saved: Mapping[str, Any]) -> None:
         str(day): [Peak(_time(start), _float(energy)) for start, energy in _list(peaks)]
         for day, peaks in _mapping(saved["days"]).items()
     }
+    if saved.get("version", 1) >= TARIFF_VERSION:
+        months = _mapping(saved["months"]).items()
+        tariff.history = {_month(month): _float(value) for month, value in months}
 
 
 def _read_register(saved: object) -> Register:
@@ -166,6 +177,14 @@ def _float(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected a number, found {type(value).__name__}")
     return float(value)
+
+
+def _month(value: object) -> str:
+    text = str(value)
+    if len(text) != len("2026-01") or not 1 <= int(text[5:]) <= 12 or text[4] != "-":
+        raise ValueError(f"not a month: {value!r}")
+    int(text[:4])
+    return text
 
 
 def _time(value: object) -> datetime:

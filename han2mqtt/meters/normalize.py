@@ -30,10 +30,15 @@ _POWER: Final = Quantity("power", "W", {"W": 0, "kW": 3, None: 0})
 _REACTIVE_POWER: Final = Quantity("reactive_power", "var", {"var": 0, "kvar": 3, None: 0})
 _ENERGY: Final = Quantity("energy", "kWh", {"Wh": -3, "kWh": 0, None: -3})
 _REACTIVE_ENERGY: Final = Quantity("reactive_energy", "kvarh", {"varh": -3, "kvarh": 0, None: -3})
+_APPARENT_POWER: Final = Quantity("apparent_power", "VA", {"VA": 0, "kVA": 3, None: 0})
 _CURRENT: Final = Quantity("current", "A", {"A": 0, None: 0})
 _VOLTAGE: Final = Quantity("voltage", "V", {"V": 0, None: 0})
 _POWER_FACTOR: Final = Quantity("power_factor", None, {None: 0, "%": -2})
 _TEXT: Final = Quantity("text", None, {None: 0})
+
+
+_TARIFFS: Final = range(1, 11)
+"""Tariff registers (value group E): DSMR sends 1 and 2, TIC up to 10 (EASF01…EASF10)."""
 
 
 def _phase_fields() -> dict[tuple[int, int, int], tuple[str, Quantity]]:
@@ -57,7 +62,7 @@ def _phase_fields() -> dict[tuple[int, int, int], tuple[str, Quantity]]:
             table[(offset + index + 1, 7, 0)] = (name + suffix, power)
             table[(offset + index + 1, 8, 0)] = (f"{name}_total{suffix}", energy)
             if not suffix:
-                for tariff in (1, 2, 3, 4):
+                for tariff in _TARIFFS:
                     table[(index + 1, 8, tariff)] = (f"{name}_total_t{tariff}", energy)
     return table
 
@@ -76,6 +81,9 @@ _FIELDS: Final[dict[tuple[int, int, int], tuple[str, Quantity]]] = {
     (52, 7, 0): (model.FIELD_VOLTAGE_L2, _VOLTAGE),
     (72, 7, 0): (model.FIELD_VOLTAGE_L3, _VOLTAGE),
     (13, 7, 0): (model.FIELD_POWER_FACTOR, _POWER_FACTOR),
+    # Apparent power +S / -S (IEC 62056-6-1 value group C 9 and 10): what TIC sends.
+    (9, 7, 0): (model.FIELD_APPARENT_POWER_IMPORT, _APPARENT_POWER),
+    (10, 7, 0): (model.FIELD_APPARENT_POWER_EXPORT, _APPARENT_POWER),
     (33, 7, 0): (model.FIELD_POWER_FACTOR_L1, _POWER_FACTOR),
     (53, 7, 0): (model.FIELD_POWER_FACTOR_L2, _POWER_FACTOR),
     (73, 7, 0): (model.FIELD_POWER_FACTOR_L3, _POWER_FACTOR),

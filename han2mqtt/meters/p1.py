@@ -14,11 +14,12 @@ it, in the unit the header states: the same topic for the same reading, whatever
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from han2mqtt import model
 from han2mqtt.meters.normalize import TEXT, ObisValue, Quantity, build_reading
+from han2mqtt.meters.submeter import split_channels
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.obis import Obis, parse_obis
 from han2mqtt.protocol.p1 import P1Object, P1Telegram, decimal_parts, p1_timestamp, parse_telegram
@@ -175,27 +176,44 @@ class ChannelPart:
 
     obis: tuple[tuple[str, FieldValue], ...]
     units: tuple[tuple[str, str], ...]
+    subs: tuple[MeterReading, ...] = ()
+    """The devices known on exact evidence: meters of their own (:mod:`.submeter`)."""
 
 
 def channel_part(items: list[P1Object]) -> ChannelPart:
-    """The part of the channel objects ``items``: their values, under their OBIS codes only.
+    """The part of the channel objects ``items`` (``0-n:...``, in telegram order).
 
-    Objects of M-Bus channel devices are not the electricity meter's: they are never mapped to
-    its fields.  A pure function of the objects, so that a compiled plan may keep it while the
-    channel lines do not change.
+    Objects of M-Bus channel devices (gas, water, heat meters) are not the electricity meter's:
+    a device known on exact evidence is a meter of its own; the others are kept under their OBIS
+    codes, never mapped to the electricity meter's fields.  A pure function of the objects, so
+    that a compiled plan may keep it while the channel lines do not change.
     """
     values = [value for item in items for value in object_values(item)]
-    if not values:
-        return ChannelPart((), ())
-    others = build_reading(values, layout="p1", map_fields=False)
-    return ChannelPart(tuple(others.obis.items()), tuple(others.units.items()))
+    subs, taken = split_channels(items, values)
+    rest = [value for value in values if value.obis.b not in taken]
+    if not rest:
+        return ChannelPart((), (), tuple(subs))
+    others = build_reading(rest, layout="p1", map_fields=False)
+    return ChannelPart(tuple(others.obis.items()), tuple(others.units.items()), tuple(subs))
 
 
 def with_channels(reading: MeterReading, part: ChannelPart) -> MeterReading:
     """The reading of the meter's own objects completed with its channels' part."""
     reading.obis.update(part.obis)
     reading.units.update(part.units)
-    return reading
+    if not part.subs:
+        return reading
+    subs = [  # fresh dicts: a plan hands the same part to many readings
+        replace(
+            sub,
+            fields=dict(sub.fields),
+            obis=dict(sub.obis),
+            units=dict(sub.units),
+            field_obis=dict(sub.field_obis),
+        )
+        for sub in part.subs
+    ]
+    return replace(reading, sub_readings=subs)
 
 
 def decode_telegram(telegram: P1Telegram) -> MeterReading:

@@ -34,6 +34,7 @@ from han2mqtt.protocol.obis import parse_obis
 
 __all__ = [
     "DERIVED_CLASSES",
+    "SUB_METER_CLASSES",
     "SensorClass",
     "announces",
     "device_topic",
@@ -70,12 +71,27 @@ _BY_KIND: Final = {
     # HA's reactive_energy device class exists only since 2025.6; an older HA (device discovery
     # came in 2024.12) rejects the whole entity for it.  kvarh with no device class is accepted.
     "reactive_energy": SensorClass(None, "total_increasing", "kvarh"),
+    "apparent_power": SensorClass("apparent_power", "measurement", "VA"),
     "current": SensorClass("current", "measurement", "A"),
     "voltage": SensorClass("voltage", "measurement", "V"),
     # Our power factor is a ratio 0..1; HA's power_factor class accepts no unit for that.
     "power_factor": SensorClass("power_factor", "measurement", None),
     "text": SensorClass(None, None, None, diagnostic=True),
 }
+_STATE: Final = SensorClass(None, None, None)
+_STATUS: Final = SensorClass(None, None, None, diagnostic=True)
+_DISTRIBUTOR: Final = SensorClass("energy", "total_increasing", "kWh")
+FIELD_CLASSES: Final = {
+    "current_tariff": _STATE,
+    "current_tariff_index": _STATE,
+    "tempo_today": _STATE,
+    "tempo_tomorrow": _STATE,
+    "breaker": _STATUS,
+    "dry_contact": _STATUS,
+    **{f"active_power_import_total_distributor_t{n}": _DISTRIBUTOR for n in (1, 2, 3, 4)},
+}
+"""Normalized fields that come from no OBIS code (TIC's tariff period, Tempo colours, status
+register, distributor registers): keyed by their name, which never changes either."""
 
 
 _ENERGY_TOTAL: Final = SensorClass("energy", "total_increasing", "kWh")
@@ -107,8 +123,17 @@ DERIVED_CLASSES: Final = {
     "tariff_tier": SensorClass(None, None, None),
     "tariff_headroom": _ENERGY_NOW,
     "tariff_headroom_power": SensorClass("power", "measurement", "W"),
+    # The unit is the tariff's currency (ISO 4217), as HA's monetary class wants it.
+    "tariff_capacity_cost": SensorClass("monetary", "total", None),
 }
 """Home Assistant classes of the energy stage's values (CONVENTIONS.md names)."""
+SUB_METER_CLASSES: Final = {
+    "gas_total": SensorClass("gas", "total_increasing", "m³"),
+    "water_total": SensorClass("water", "total_increasing", "m³"),
+    "heat_total": SensorClass("energy", "total_increasing", "GJ"),
+    "cooling_total": SensorClass("energy", "total_increasing", "GJ"),
+}
+"""The Energy dashboard's classes of the totals of gas, water and heat meters behind a P1 port."""
 _PEAKS_TEMPLATES: Final = (
     # The state: the peaks' kWh ("3.1 / 2.9 / 2.5"); the attributes: the whole list.
     ("val_tpl", "{{ value_json | map(attribute='kwh') | join(' / ') }}"),
@@ -168,7 +193,9 @@ class _Sensor:
     extra: tuple[tuple[str, str], ...] = ()
 
 
-def _derived_sensors(meter: str, names: Iterable[str], mqtt: MqttSettings) -> list[_Sensor]:
+def _derived_sensors(
+    meter: str, names: Iterable[str], mqtt: MqttSettings, currency: str | None
+) -> list[_Sensor]:
     """Sensors of the derived values; keyed by name (they have no OBIS code)."""
     sensors = []
     for name in names:
@@ -179,7 +206,21 @@ def _derived_sensors(meter: str, names: Iterable[str], mqtt: MqttSettings) -> li
         extra: tuple[tuple[str, str], ...] = ()
         if name == "tariff_peaks":
             extra = (*_PEAKS_TEMPLATES, ("json_attr_t", topic))
-        sensors.append(_Sensor(name, _title(name), topic, "", name, klass, klass.unit, extra))
+        if klass.device_class == "monetary" and currency is None:
+            continue  # HA rejects money without its currency (the cost needs one anyway)
+        unit = currency if klass.device_class == "monetary" else klass.unit
+        sensors.append(_Sensor(name, _title(name), topic, "", name, klass, unit, extra))
+    return sensors
+
+
+def _named_sensors(meter: str, reading: MeterReading, base: str) -> list[_Sensor]:
+    """Sensors of the fields of :data:`FIELD_CLASSES` (no OBIS code): keyed by the field name."""
+    sensors = []
+    for field in reading.fields:
+        known = FIELD_CLASSES.get(field)
+        if known is not None and field not in reading.field_obis:
+            topic = field_topic(base, meter, field)
+            sensors.append(_Sensor(field, _title(field), topic, "", field, known, known.unit))
     return sensors
 
 
@@ -188,6 +229,10 @@ def _sensors(meter: str, reading: MeterReading, mqtt: MqttSettings, *, obis: boo
     sensors = []
     for field, code in reading.field_obis.items():
         klass = sensor_class(code)
+        sub = SUB_METER_CLASSES.get(field)
+        if sub is not None:
+            # A sub-meter's total, in the unit its telegram states (heat: GJ or kWh).
+            klass = SensorClass(sub.device_class, sub.state_class, reading.units.get(code))
         sensors.append(
             _Sensor(
                 _entity_part(code),
@@ -199,6 +244,7 @@ def _sensors(meter: str, reading: MeterReading, mqtt: MqttSettings, *, obis: boo
                 klass.unit,
             )
         )
+    sensors += _named_sensors(meter, reading, base)
     if obis:
         named = set(reading.field_obis.values())
         for code in reading.obis:
@@ -265,6 +311,7 @@ def discovery_messages(  # noqa: PLR0913 - the sections it reads, and two option
     obis: bool = True,
     keep: Mapping[str, Any] | None = None,
     derived: Iterable[str] = (),
+    currency: str | None = None,
 ) -> list[Message]:
     """Discovery for one meter: one device message, or one message per entity in entity mode.
 
@@ -277,11 +324,16 @@ def discovery_messages(  # noqa: PLR0913 - the sections it reads, and two option
         keep: components of the device message the broker already holds (see
             :func:`retained_components`); they stay in it beside the ones this reading brings.
         derived: names of the derived values (the energy stage's) published for the meter.
+        currency: the unit of the money values (``tariff.currency``).
     """
     manufacturer = reading.fields.get("meter_manufacturer")
     meter_type = reading.fields.get("meter_type")
     device = _device(meter, _str(manufacturer), _str(meter_type))
-    sensors = _sensors(meter, reading, mqtt, obis=obis) + _derived_sensors(meter, derived, mqtt)
+    if reading.parent is not None:
+        device["via_device"] = node_id(reading.parent)  # a sub-meter behind that meter's port
+    sensors = _sensors(meter, reading, mqtt, obis=obis) + _derived_sensors(
+        meter, derived, mqtt, currency
+    )
     prefix = homeassistant.prefix
     if homeassistant.mode == "device":
         payload = {

@@ -78,6 +78,48 @@ _RECONNECT_KNOWN_MAX = 4.0
 _TLS_READS = 64
 """Bound on extra reads of TLS bytes that are decrypted already (they don't wake the selector)."""
 _BAD_CREDENTIALS = frozenset({"Not authorized", "Bad user name or password"})
+_TAKEN_OVER = "Session taken over"
+"""MQTT 5's reason 0x8E: another client connected with this client id (MQTT 5 §3.14.2.1)."""
+_SHORT_CONNECTION = 5.0
+"""Seconds: a connection the broker closes sooner than this was taken over, if it recurs."""
+_TAKEOVERS_TO_WARN = 3
+"""Short connections in a row that name the cause (MQTT 3.1.1 closes without a reason)."""
+
+
+class _TakeoverWatch:
+    """Connections the broker ends within seconds, again and again: one client id used twice.
+
+    Two processes with the same ``mqtt.client_id`` (a replay beside the live bridge) throw each
+    other off: the broker closes the older connection when the newer one connects.  MQTT 5 says
+    so (reason "Session taken over"); MQTT 3.1.1 only closes the socket, so the pattern decides:
+    :data:`_TAKEOVERS_TO_WARN` connections in a row closed by the broker within
+    :data:`_SHORT_CONNECTION` seconds.  :meth:`lost` answers True once per such episode.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._since: float | None = None
+        self._short = 0
+        self._warned = False
+
+    def connected(self) -> None:
+        """A CONNACK arrived."""
+        self._since = self._clock()
+
+    def lost(self, cause: str) -> bool:
+        """The connection ended for ``cause``; True when it is time to name the client id."""
+        short = self._since is not None and self._clock() - self._since < _SHORT_CONNECTION
+        self._since = None
+        if cause == _TAKEN_OVER:
+            self._short = _TAKEOVERS_TO_WARN
+        elif short and cause == "connection closed by the broker":
+            self._short += 1
+        else:
+            self._short, self._warned = 0, False
+        if self._short >= _TAKEOVERS_TO_WARN and not self._warned:
+            self._warned = True
+            return True
+        return False
 
 
 @dataclass(slots=True)
@@ -183,6 +225,7 @@ class MqttPublisher:
         self._last_info: paho.MQTTMessageInfo | None = None
         self._back_off = BackOff(_RECONNECT_MIN, _RECONNECT_MAX, rng)
         self._socket_errors = _SocketErrors()
+        self._takeovers = _TakeoverWatch()
         self._client = self._make_client()
         self.stats = PublisherStats()
 
@@ -713,6 +756,7 @@ class MqttPublisher:
             self._window = min(MAX_INFLIGHT, receive_maximum)
         self.stats.connects += 1
         self.stats.last_error = None
+        self._takeovers.connected()
         _LOGGER.info("connected to MQTT broker %s:%s", settings.host, settings.port)
         if self._announce:  # first of all, ahead of what waited
             self._queue[self._state_topic] = Message(self._state_topic, ONLINE, 1, retain=True)
@@ -740,6 +784,13 @@ class MqttPublisher:
                     cause,
                 )
                 self.stats.last_error = cause
+                if self._takeovers.lost(cause):
+                    _LOGGER.warning(
+                        "the MQTT broker keeps closing this connection within seconds of each "
+                        "connect: another client is connected with the same mqtt.client_id "
+                        "%r (a replay or a second han2mqtt?); give each its own mqtt.client_id",
+                        settings.client_id,
+                    )
         elif not self._attempt_failed and not self._stopping:
             if cause in {"connection closed by the broker", "connection reset by peer"}:
                 cause += " (a TLS listener and mqtt.tls not enabled? or it refuses this client)"

@@ -26,6 +26,7 @@ from han2mqtt.config import MqttSettings, PublishSettings
 from han2mqtt.model import FieldValue, MeterReading
 
 __all__ = [
+    "JSON_FIELDS",
     "OFFLINE",
     "ONLINE",
     "Message",
@@ -102,6 +103,10 @@ def format_value(value: FieldValue) -> str:
     return str(value)
 
 
+JSON_FIELDS: Final = frozenset({"tariff_peaks"})
+"""Fields whose value is JSON text: a JSON value in the state JSON, the text on a field topic."""
+
+
 def messages_for_reading(  # noqa: PLR0913 - the reading, where it goes, and how
     reading: MeterReading,
     meter: str,
@@ -129,7 +134,9 @@ def messages_for_reading(  # noqa: PLR0913 - the reading, where it goes, and how
     prefix = f"{mqtt.base_topic}/{topic_segment(meter)}/"
     messages: list[Message] = []
     if publish.state:
-        state = {**fields, "timestamp": received_at.isoformat()}
+        state: dict[str, object] = {**fields, "timestamp": received_at.isoformat()}
+        for name in JSON_FIELDS.intersection(state):
+            state[name] = json.loads(str(state[name]))
         payload = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
         messages.append(Message(prefix + "state", payload, qos, retain.state))
     if publish.fields:

@@ -28,6 +28,7 @@ from han2mqtt.protocol.apdu import LLC_COMMAND, LLC_RESPONSE, ApduTag
 from han2mqtt.protocol.hdlc import FLAG
 from han2mqtt.protocol.mbus import START as MBUS_START
 from han2mqtt.protocol.stream import ContentReader
+from han2mqtt.protocol.tic import SEVEN_BITS, STX
 
 __all__ = [
     "PayloadFormat",
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 PayloadFormat = Literal["auto", "binary", "hex", "base64"]
-_Framing = Literal["hdlc", "mbus", "p1"]
+_Framing = Literal["hdlc", "mbus", "p1", "tic"]
 
 _HEX_TEXT: Final = re.compile(rb"[0-9a-fA-F\s]+")
 _BASE64_TEXT: Final = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
@@ -164,6 +165,8 @@ class TopicReader:
             return self._feed("mbus", data)
         if data.lstrip(_LINE_ENDS).startswith(_P1_START):  # the last telegram's CR LF, maybe
             return self._feed("p1", data)
+        if first & SEVEN_BITS == STX:  # a TIC frame, the parity bit in bit 7 or not
+            return self._feed("tic", data)
         if self._pending is not None:
             return self._feed(self._pending, data)
         flagged = _hdlc_without_flags(data)

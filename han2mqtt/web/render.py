@@ -26,6 +26,7 @@ _TARIFF = (
     "tariff_window_projection",
     "tariff_headroom",
     "tariff_headroom_power",
+    "tariff_capacity_cost",
     "tariff_peaks",
 )
 _HOURS = ("energy_import_last_hour", "energy_import_hour", "energy_import_today")
@@ -196,7 +197,8 @@ def _tariff(values: dict[str, Any]) -> str:
     peaks = _peaks(values.get("tariff_peaks"))
     rows = [
         ("Tier", "tariff_tier", None, ""),
-        ("Mean of the peaks", "tariff_average", 2, "kW"),
+        ("Billed value", "tariff_average", 2, "kW"),
+        ("Capacity fee so far", "tariff_capacity_cost", 2, ""),
         ("This window", "tariff_window_energy", 2, "kWh"),
         ("Projected", "tariff_window_projection", 2, "kWh"),
         ("Headroom", "tariff_headroom", 2, "kWh"),

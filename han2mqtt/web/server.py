@@ -9,10 +9,15 @@ errors included, carries a strict Content-Security-Policy and the usual hardenin
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import hashlib
+import hmac
+import ipaddress
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
@@ -90,6 +95,46 @@ def parse_minutes(values: list[str]) -> int:
     return minutes
 
 
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="han2mqtt", charset="UTF-8"'}
+
+
+def _basic_auth(username: str, password: str) -> Any:  # noqa: ANN401 - aiohttp's middleware type
+    """A middleware that asks every request for ``username`` and ``password`` (RFC 7617).
+
+    Both are compared in constant time, as UTF-8 octets; a missing or wrong pair is a 401 with a
+    challenge, and the handler never runs.
+    """
+    expected = f"{username}:{password}".encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if not hmac.compare_digest(_credentials(request), expected):
+            return web.Response(status=401, text="401: log in (web.username)", headers=_CHALLENGE)
+        return await handler(request)
+
+    return check
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _credentials(request: web.Request) -> bytes:
+    """The ``user:password`` octets of a Basic ``Authorization`` header; empty when none."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return b""
+    try:
+        return base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
 def _json(data: dict[str, Any], status: int = 200) -> web.Response:
     return web.Response(
         text=json.dumps(data, separators=(",", ":")),
@@ -134,7 +179,12 @@ class StatusPage:
 
     def application(self) -> web.Application:
         """The aiohttp application (tests serve it with aiohttp's test server)."""
-        app = web.Application(client_max_size=1024)
+        middlewares = []
+        if self.settings.username is not None and self.settings.password is not None:
+            middlewares.append(
+                _basic_auth(self.settings.username, self.settings.password.get_secret_value())
+            )
+        app = web.Application(client_max_size=1024, middlewares=middlewares)
         app.on_response_prepare.append(_secure)
         app.router.add_get("/", self._page)
         for path in ASSETS:
@@ -166,6 +216,12 @@ class StatusPage:
         sockets = getattr(server, "sockets", None) or ()
         self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
         _LOGGER.info("status page on http://%s:%s/", self.settings.host, self.port)
+        if self.settings.password is None and not _loopback(self.settings.host):
+            _LOGGER.warning(
+                "the status page on %s is open to the network without a password: set "
+                "web.username and web.password (it shows your consumption hour by hour)",
+                self.settings.host,
+            )
 
     async def stop(self) -> None:
         """End the event streams and close the server."""

@@ -43,6 +43,8 @@ class MeterView:
     derived: dict[str, FieldValue] = field(default_factory=dict)
     history: PowerRing = field(default_factory=lambda: PowerRing(HISTORY_MINUTES * 60))
     hours: HourBars = field(default_factory=HourBars)
+    export: float | None = None
+    """The newest export power (W) any frame carried; lists without it leave it standing."""
 
 
 class LiveView:
@@ -117,6 +119,7 @@ class LiveView:
             start, kwh = derived.get(_LAST_HOUR_START), derived.get(_LAST_HOUR)
             if isinstance(start, str) and isinstance(kwh, int | float):
                 meter.hours.add(start, float(kwh))
+        _net_power(meter, reading.fields)
         fields = reading.fields
         power_import, power_export = fields.get(_POWER_IMPORT), fields.get(_POWER_EXPORT)
         if isinstance(power_import, int | float) or isinstance(power_export, int | float):
@@ -231,6 +234,23 @@ class LiveView:
                 "export": [power for _, _, power in samples],
             }
         return {"minutes": minutes, "meters": found}
+
+
+def _net_power(meter: MeterView, fields: dict[str, FieldValue]) -> None:
+    """``power_net`` from the newest import and the newest export, whichever lists carried them.
+
+    A meter's short list (Aidon and Kaifa list 1) carries import only: the energy stage leaves
+    ``power_net`` out of it, so the page would pair this frame's import with the net of the last
+    full list (import 512 W beside a net of 1672 W).  The page pairs the newest of each instead;
+    a meter that never sent export power counts its export as 0.
+    """
+    exported = fields.get(_POWER_EXPORT)
+    if isinstance(exported, int | float):
+        meter.export = float(exported)
+    imported = fields.get(_POWER_IMPORT)
+    if isinstance(imported, int | float):
+        net = float(imported) - (meter.export or 0.0)
+        meter.derived["power_net"] = int(net) if net.is_integer() else round(net, 3)
 
 
 def _number(value: FieldValue | None) -> float | None:

@@ -80,7 +80,8 @@ def test_filters_and_quarter_hours():
     flanders.close(at(2024, 3, 1, 12, 15), 1.0)
     flanders.close(at(2024, 3, 1, 12, 30), 0.5)
     assert flanders.average() == 4.0  # 1 kWh in a quarter hour: 4 kW
-    assert flanders.headroom(at(2024, 3, 1, 12, 45), 0.0) is None  # billed per kW, no tiers
+    # No tiers: the headroom keeps to the peak already paid for (1 kWh in a quarter hour).
+    assert flanders.headroom(at(2024, 3, 1, 12, 45), 0.0) == 1.0
     assert PRESETS["no"].tier(150) == ("100+", None)
 
 

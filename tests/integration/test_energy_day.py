@@ -129,7 +129,8 @@ def test_a_day_replayed_at_full_speed_books_energy_in_the_right_hour(
     assert published == [round(kwh[b] - kwh[a], 2) for a, b in pairwise(hours)]
     lives = [float(str(state["energy_import"])) for state in states if "energy_import" in state]
     assert lives == sorted(lives)
-    peaks = json.loads(str(states[-1]["tariff_peaks"]))
+    peaks = states[-1]["tariff_peaks"]
+    assert isinstance(peaks, list)  # a JSON list in the state JSON, not its text
     assert len(peaks) == 1  # 00:00-01:00 of the next day has just begun; one day's peak so far
     # The state file was written at stop.
     data = (tmp_path / "state" / "energy.json").read_bytes()

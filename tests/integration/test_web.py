@@ -113,19 +113,20 @@ def test_daemon_serves_every_endpoint_and_stops_with_a_stream_open(tmp_path, bro
             stop_daemon(daemon)
 
 
-def test_a_taken_port_costs_the_page_not_the_bridge(tmp_path, broker, meter, capture_factory):
-    capture = capture_factory(broker, ("han2mqtt/#",))
+def test_a_taken_port_is_an_error_at_start(tmp_path, broker, meter):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         daemon, _ = _daemon(tmp_path, broker, meter, port=port)
         try:
-            capture.wait_for(lambda _m: capture.last(f"han2mqtt/{AIDON_ID}/state") is not None)
+            _, err = daemon.communicate(timeout=30)
         finally:
-            code, err = stop_daemon(daemon)
-    assert code == 0, err
-    assert f"status page off: cannot listen on 127.0.0.1:{port}" in err
+            if daemon.poll() is None:
+                stop_daemon(daemon)
+    assert daemon.returncode == 2, err
+    assert f"web.port: cannot listen on 127.0.0.1:{port}" in err
+    assert "Traceback" not in err
 
 
 def test_page_off(tmp_path, broker, meter, capture_factory):

@@ -106,18 +106,24 @@ def _read(raw: bytes) -> MeterReading:
 def test_gas_value_on_the_next_line_is_the_reading(text, channel, value, manufacturer, crc):
     raw = _with_crc(text) if crc else text.encode("ascii")
     reading = _read(raw)
+    (gas,) = reading.sub_readings  # the gas meter is a meter of its own
     for code in (f"0-{channel}:24.3.0.255", f"0-{channel}:24.2.1.255"):
-        assert reading.obis[code] == value, code
-        assert reading.units[code] == "m³", code
+        assert gas.obis[code] == value, code
+        assert gas.units[code] == "m³", code
+    assert gas.fields["gas_total"] == value
+    assert gas.fields["meter_type"] == "gas"
     assert reading.fields["meter_manufacturer"] == manufacturer
-    assert reading.obis[f"0-{channel}:24.4.0.255"] == 1  # the valve line after it is intact
+    assert gas.obis[f"0-{channel}:24.4.0.255"] == 1  # the valve line after it is intact
 
 
 def test_the_corpus_dsmr30_telegram_publishes_its_gas_reading_not_the_header_count():
     reading = _read(corpus.raw(corpus.by_id("nl-dsmr30-iskra-nocrc")))
-    assert reading.obis["0-1:24.3.0.255"] == 1.001
-    assert reading.obis["0-1:24.2.1.255"] == 1.001
-    assert reading.units["0-1:24.2.1.255"] == "m³"
+    (gas,) = reading.sub_readings
+    assert gas.obis["0-1:24.3.0.255"] == 1.001
+    assert gas.obis["0-1:24.2.1.255"] == 1.001
+    assert gas.units["0-1:24.2.1.255"] == "m³"
+    assert gas.fields["gas_total"] == 1.001
+    assert gas.fields["meter_datetime"] == "2009-02-12T16:00:00"  # the profile's capture time
     assert reading.fields["active_power_import"] == 1190
 
 
@@ -142,6 +148,7 @@ def test_a_profile_that_is_not_exactly_the_dsmr22_layout_publishes_no_gas_value(
     assert "0-1:24.3.0.255" not in reading.obis
     assert "0-1:24.2.1.255" not in reading.obis
     assert "0-2:24.2.1.255" not in reading.obis
+    assert reading.sub_readings == []
     assert reading.fields["active_power_import"] == 980
 
 

@@ -77,25 +77,34 @@ HA_2024_12_DEVICE_CLASSES = frozenset(
 HA_2024_12_STATE_CLASSES = frozenset({"measurement", "total", "total_increasing"})
 HA_2024_12_UNITS: dict[str, frozenset[str | None]] = {
     "energy": frozenset({"J", "kJ", "MJ", "GJ", "Wh", "kWh", "MWh", "cal", "kcal", "Mcal", "Gcal"}),
+    "gas": frozenset({"m³", "ft³", "CCF"}),
+    "water": frozenset({"L", "gal", "m³", "ft³", "CCF"}),
     "power": frozenset({"W", "kW", "BTU/h"}),
     "reactive_power": frozenset({"var"}),
+    "apparent_power": frozenset({"VA"}),  # UnitOfApparentPower in 2024.12: VA only
     "current": frozenset({"A", "mA"}),
     "voltage": frozenset({"V", "mV"}),
     "power_factor": frozenset({"%", None}),
     "timestamp": frozenset({None}),
     "date": frozenset({None}),
     "enum": frozenset({None}),
+    # monetary takes any ISO 4217 code; these are the currencies han2mqtt's tariffs use.
+    "monetary": frozenset({"NOK", "SEK", "DKK", "EUR"}),
 }
 HA_2024_12_STATE_CLASSES_BY_DEVICE_CLASS: dict[str, frozenset[str]] = {
     "energy": frozenset({"total", "total_increasing"}),
+    "gas": frozenset({"total", "total_increasing"}),
+    "water": frozenset({"total", "total_increasing"}),
     "power": frozenset({"measurement"}),
     "reactive_power": frozenset({"measurement"}),
+    "apparent_power": frozenset({"measurement"}),
     "current": frozenset({"measurement"}),
     "voltage": frozenset({"measurement"}),
     "power_factor": frozenset({"measurement"}),
     "timestamp": frozenset(),
     "date": frozenset(),
     "enum": frozenset(),
+    "monetary": frozenset({"total"}),
 }
 
 
@@ -111,6 +120,44 @@ def _everything() -> MeterReading:
     return MeterReading(fields, obis, {"1-0:99.99.0.255": "Wh"}, field_obis, "test")
 
 
+def _sub_meters() -> list[MeterReading]:
+    """A gas, a water and a heat meter (in GJ and in kWh) behind a P1 port."""
+    return [
+        MeterReading(
+            {"meter_id": f"S{n}", "meter_type": kind, field: 1.5},
+            {code: 1.5},
+            {code: unit},
+            {field: code},
+            "p1-mbus",
+            parent="7359992890941742",
+        )
+        for n, (kind, field, code, unit) in enumerate(
+            [
+                ("gas", "gas_total", "0-1:24.2.1.255", "m³"),
+                ("water", "water_total", "0-2:24.2.1.255", "m³"),
+                ("heat", "heat_total", "0-3:24.2.1.255", "GJ"),
+                ("heat", "heat_total", "0-4:24.2.1.255", "kWh"),
+            ]
+        )
+    ]
+
+
+def test_sub_meter_totals_are_home_assistant_2024_12s_for_the_energy_dashboard():
+    for reading in _sub_meters():
+        for mode in ("device", "entity"):
+            messages = discovery_messages(
+                str(reading.meter_id), reading, MqttSettings(), HomeAssistantSettings(mode=mode)
+            )
+            payloads = [json.loads(m.payload) for m in messages]
+            components = list(payloads[0]["cmps"].values()) if mode == "device" else payloads
+            (total,) = [c for c in components if c.get("stat_cla") == "total_increasing"]
+            device_class = total["dev_cla"]
+            assert device_class in HA_2024_12_DEVICE_CLASSES
+            assert total["unit_of_meas"] in HA_2024_12_UNITS[device_class]
+            assert total["unit_of_meas"] == next(iter(reading.units.values()))
+            assert all(p["dev"]["via_device"] == "han2mqtt_7359992890941742" for p in payloads)
+
+
 def _components(mode: str) -> list[dict[str, object]]:
     messages = discovery_messages(
         "7359992890941742",
@@ -118,6 +165,7 @@ def _components(mode: str) -> list[dict[str, object]]:
         MqttSettings(),
         HomeAssistantSettings(mode=mode),
         derived=sorted(DERIVED_CLASSES),
+        currency="SEK",
     )
     if mode == "device":
         return list(json.loads(messages[0].payload)["cmps"].values())
@@ -144,7 +192,7 @@ def test_every_class_unit_and_state_class_is_home_assistant_2024_12s():
 
 def test_reactive_energy_has_kvarh_and_no_device_class():
     reactive = [c for c in _components("device") if c.get("unit_of_meas") == "kvarh"]
-    assert len(reactive) == 16  # import and export: the total, 4 tariffs, 3 phases
+    assert len(reactive) == 28  # import and export: the total, 10 tariffs, 3 phases
     for component in reactive:
         assert "dev_cla" not in component
         assert component["stat_cla"] == "total_increasing"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from han2mqtt.config import MqttSettings
-from han2mqtt.mqtt.publisher import MqttPublisher
+from han2mqtt.mqtt.publisher import MqttPublisher, _TakeoverWatch
 from han2mqtt.mqtt.topics import Message
 from tests.conftest import Broker, Capture
 from tests.tls import make_certificates
@@ -222,3 +222,44 @@ async def test_stop_during_a_connect_still_delivers_what_was_queued(
     await publisher.stop()
     await _wait(capture, lambda _m: capture.last("han2mqtt/m/v2") == "2")
     await _wait(capture, lambda _m: capture.last("han2mqtt/bridge/state") == "offline")
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+async def test_a_client_id_used_twice_is_named_once(
+    broker: Broker, caplog: pytest.LogCaptureFixture, protocol: str
+):
+    """A replay beside the live bridge with one client id: they throw each other off."""
+    settings = _settings(broker, client_id="same-id", protocol=protocol)
+    first, second = MqttPublisher(settings), MqttPublisher(settings)
+    await first.start()
+    await first.wait_connected(10)
+    await second.start()
+    deadline = time.monotonic() + 40
+    named = "another client is connected with the same mqtt.client_id 'same-id'"
+    try:
+        while named not in caplog.text and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+    finally:
+        await second.stop()
+        await first.stop()
+    assert named in caplog.text
+    assert first.stats.disconnects + second.stats.disconnects >= 2
+    # Once per episode and publisher: never once per reconnect.
+    assert caplog.text.count(named) <= 2
+
+
+def test_the_takeover_pattern_needs_short_connections_in_a_row():
+    now = [0.0]
+    watch = _TakeoverWatch(lambda: now[0])
+    closed = "connection closed by the broker"
+
+    def connection(seconds: float, cause: str = closed) -> bool:
+        watch.connected()
+        now[0] += seconds
+        return watch.lost(cause)
+
+    assert [connection(1) for _ in range(2)] == [False, False]
+    assert not connection(60)  # a long connection: not a takeover, the count starts again
+    assert [connection(1) for _ in range(4)] == [False, False, True, False]  # named once
+    assert not connection(1, "connection reset by peer")  # another cause: an episode ends
+    assert connection(1, "Session taken over")  # MQTT 5 says so: at once

@@ -46,6 +46,25 @@ def test_every_topic_family_per_conventions():
     assert not any(m.retain for m in messages.values())
 
 
+def test_tariff_peaks_is_a_list_in_the_state_and_json_text_on_its_topic():
+    peaks = '[{"start":"2025-01-02T03:00:00+01:00","kwh":4.2}]'
+    messages = {
+        m.topic: m.payload
+        for m in messages_for_reading(
+            _reading("no-aidon-doc-1p-list2"),
+            "m",
+            WHEN,
+            MqttSettings(),
+            PublishSettings(),
+            derived={"tariff_peaks": peaks, "power_net": 1362},
+        )
+    }
+    state = json.loads(messages["han2mqtt/m/state"])
+    assert state["tariff_peaks"] == [{"start": "2025-01-02T03:00:00+01:00", "kwh": 4.2}]
+    assert state["power_net"] == 1362
+    assert messages["han2mqtt/m/tariff_peaks"] == peaks
+
+
 def test_families_can_be_switched_off_and_retained():
     reading = _reading("no-aidon-doc-1p-list2")
     mqtt = MqttSettings.model_validate({"retain": {"state": True}})

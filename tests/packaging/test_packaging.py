@@ -180,7 +180,8 @@ def test_systemd_unit_verifies(tmp_path: Path):
         "DynamicUser=yes",
         "SupplementaryGroups=dialout",
         "ConfigurationDirectory=han2mqtt",
-        "LoadCredential=mqtt__password:",
+        # A directory: empty for a broker without a password, mqtt__password in it for a login.
+        "LoadCredential=han2mqtt:/etc/han2mqtt/credentials\n",
         "DevicePolicy=closed",
         "DeviceAllow=char-ttyUSB rw",
         "DeviceAllow=char-ttyACM rw",
@@ -196,6 +197,7 @@ def test_systemd_unit_verifies(tmp_path: Path):
     assert not any(d.startswith("ConfigurationDirectoryMode=07") for d in directives)
     readme = (ROOT / "README.md").read_text()
     assert "install -D -m 0644 config.example.yaml /etc/han2mqtt/config.yaml" in readme
+    assert "sudo install -d -m 0700 /etc/han2mqtt/credentials" in readme
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed: the unit was checked by content only")
     executable = shutil.which("han2mqtt") or str(Path(sys.executable).parent / "han2mqtt")

@@ -252,12 +252,15 @@ def test_p1_with_a_bad_crc_is_rejected_and_without_crc_accepted():
         assert telegram.is_valid
 
 
-def test_dsmr_gas_channel_stays_under_its_obis_code():
+def test_dsmr_gas_channel_is_a_meter_of_its_own_and_an_empty_one_stays_by_code():
     reader = P1TelegramReader()
     (telegram,) = reader.read(corpus.raw(corpus.by_id("nl-dsmr50-iskra-2mbus"))) + reader.flush()
     reading = AutoDecoder().decode(telegram.raw)
-    assert reading.obis["0-2:24.2.1.255"] == 246.138
-    assert reading.units["0-2:24.2.1.255"] == "m³"
+    (gas,) = reading.sub_readings
+    assert gas.obis["0-2:24.2.1.255"] == 246.138
+    assert gas.units["0-2:24.2.1.255"] == "m³"
+    assert gas.fields["gas_total"] == 246.138
+    assert "0-2:24.2.1.255" not in reading.obis  # not the electricity meter's any more
     assert reading.obis["0-1:24.2.1.255"] == 0  # an empty channel: no unit, value 0 as sent
     assert "0-1:24.2.1.255" not in reading.units
     assert reading.fields["meter_id"] == "E0044007382246019"

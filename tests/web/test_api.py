@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from datetime import UTC, datetime
@@ -17,6 +18,33 @@ from han2mqtt.web.server import ASSETS, SECURITY_HEADERS
 from tests.web.conftest import AIDON, AIDON_ID, CONTENTS, make_settings
 
 PATHS = ["/", "/app.js", "/app.css", "/favicon.svg", "/api/state", "/api/history", "/metrics"]
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+async def test_a_password_guards_every_route(page_factory, caplog):
+    from pydantic import SecretStr  # noqa: PLC0415
+
+    settings = make_settings()
+    web = settings.web.model_copy(update={"username": "me", "password": SecretStr("pässword")})
+    page = await page_factory(settings.model_copy(update={"web": web}))
+    page.feed(AIDON)
+    good = _basic("me", "pässword")
+    for path in [*PATHS, "/api/events"]:
+        refused = await page.get(path)
+        assert refused.status == 401, path
+        assert refused.headers["WWW-Authenticate"].startswith('Basic realm="han2mqtt"')
+        assert "1743" not in await refused.text()
+        for wrong in (_basic("me", "wrong"), _basic("you", "pässword"), _basic("me", "pässwor")):
+            assert (await page.get(path, headers=wrong)).status == 401, path
+    for path in PATHS:
+        assert (await page.get(path, headers=good)).status == 200, path
+    garbled = await page.get("/api/state", headers={"Authorization": "Basic ***"})
+    assert garbled.status == 401
+    assert "open to the network without a password" not in caplog.text  # 127.0.0.1
 
 
 async def test_state_before_any_frame(page):
@@ -53,6 +81,18 @@ async def test_state_has_the_merged_reading_and_the_counters(page):
     assert bridge["source"]["type"] == "serial"
 
 
+async def test_net_power_follows_the_newest_import(page):
+    """A list 1 (import only) after a list 2: the net is not the list 2's (issue 18, item 2)."""
+    page.feed(AIDON[:2])  # list 2 (1672 W, export 0), then list 1 (512 W)
+    meter = (await page.json("/api/state"))["meters"][AIDON_ID]
+    assert meter["fields"]["active_power_import"] == 512
+    assert meter["derived"]["power_net"] == 512
+    html = await (await page.get("/")).text()
+    assert '<b data-v="net" data-dp="0">512</b>' in html
+    metrics = await (await page.get("/metrics")).text()
+    assert f'han2mqtt_meter_power_net_watts{{meter="{AIDON_ID}"}} 512.0' in metrics
+
+
 async def test_page_is_rendered_on_the_server_with_the_values(page):
     page.feed(AIDON)
     response = await page.get("/")
@@ -84,9 +124,9 @@ async def test_derived_values_are_shown_when_present(page):
         "energy_import_last_hour": 1.25,
         "energy_import_last_hour_start": "2026-01-15T12:00:00+01:00",
         "meter_time": "2026-01-15T13:20:00+01:00",
-        "power_net": 1500,
         "phase_load_l1": 12.5,
         "tariff_tier": "5-10",
+        "tariff_capacity_cost": 270.0,
         "tariff_peaks": '[{"start": "2026-01-03T18:00:00+01:00", "kwh": 6.1}]',
     }
     state = page.bridge.tracker.meters[AIDON_ID]
@@ -99,8 +139,9 @@ async def test_derived_values_are_shown_when_present(page):
     html = await (await page.get("/")).text()
     assert re.search(r'<figure class="hours" data-need="[^"]*">', html)  # not hidden
     assert '<b data-v="tariff_tier">5-10</b>' in html
+    assert '<b data-v="tariff_capacity_cost" data-dp="2">270.00</b>' in html
     assert "2026-01-03T18:00:00+01:00: 6.10 kWh" in html
-    assert '<b data-v="net" data-dp="0">1500</b>' in html  # power_net from the stage
+    assert '<b data-v="net" data-dp="0">1672</b>' in html  # the list 2's import, export 0
     assert 'value="12" data-bar="phase_load_l1"' in html
     assert 'class="now" x="131"' in html  # the current hour (13) drawn beside the closed one
 

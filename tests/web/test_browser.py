@@ -22,7 +22,6 @@ DERIVED: dict[str, FieldValue] = {
     "energy_import_last_hour_start": "2026-01-15T12:00:00+01:00",
     "energy_import_hour": 0.42,
     "energy_import_today": 7.5,
-    "power_net": 1500,
     "phase_load_l1": 12.5,
     "phase_load_l2": 30.0,
     "phase_load_l3": 2.0,
@@ -79,7 +78,7 @@ async def test_energy_and_tariff_blocks_drawn_and_kept_live(page, tmp_path):
         assert await browser.evaluate(peaks) == 2
         assert await browser.evaluate(bar) == 95
         net = f"{section}.querySelector('[data-v=net]').textContent"
-        assert await browser.evaluate(net) == "1500"
+        assert await browser.evaluate(net) == "1743"  # the newest import (list 3), export 0
         await browser.screenshot(tmp_path / "status-page-energy.png")
         assert browser.errors == [], browser.errors
 
