@@ -33,6 +33,7 @@ __all__ = [
     "ChannelPart",
     "channel_part",
     "decode_telegram",
+    "fresh_subs",
     "is_channel",
     "object_values",
     "text_value",
@@ -197,23 +198,19 @@ def channel_part(items: list[P1Object]) -> ChannelPart:
     return ChannelPart(tuple(others.obis.items()), tuple(others.units.items()), tuple(subs))
 
 
+def fresh_subs(part: ChannelPart) -> list[MeterReading]:
+    """The part's sub-meter readings with dicts of their own (a plan reuses one part)."""
+    return [
+        MeterReading(dict(s.fields), dict(s.obis), dict(s.units), dict(s.field_obis), s.layout)
+        for s in part.subs
+    ]
+
+
 def with_channels(reading: MeterReading, part: ChannelPart) -> MeterReading:
     """The reading of the meter's own objects completed with its channels' part."""
     reading.obis.update(part.obis)
     reading.units.update(part.units)
-    if not part.subs:
-        return reading
-    subs = [  # fresh dicts: a plan hands the same part to many readings
-        replace(
-            sub,
-            fields=dict(sub.fields),
-            obis=dict(sub.obis),
-            units=dict(sub.units),
-            field_obis=dict(sub.field_obis),
-        )
-        for sub in part.subs
-    ]
-    return replace(reading, sub_readings=subs)
+    return replace(reading, sub_readings=fresh_subs(part)) if part.subs else reading
 
 
 def decode_telegram(telegram: P1Telegram) -> MeterReading:

@@ -45,11 +45,11 @@ from han2mqtt.meters.p1 import (
     ChannelPart,
     channel_part,
     decode_telegram,
+    fresh_subs,
     is_channel,
     object_values,
     text_value,
     unit_symbol,
-    with_channels,
 )
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.obis import Obis
@@ -242,8 +242,14 @@ class TelegramPlan:
             by_obis[code] = value
             if name is not None:
                 fields[name] = value
-        reading = MeterReading(fields, by_obis, dict(self._units), dict(self._field_obis), "p1")
-        return with_channels(reading, self._channels_of(groups)) if self._channels else reading
+        units = dict(self._units)
+        subs: list[MeterReading] = []
+        if self._channels:
+            part = self._channels_of(groups)
+            by_obis.update(part.obis)
+            units.update(part.units)
+            subs = fresh_subs(part)
+        return MeterReading(fields, by_obis, units, dict(self._field_obis), "p1", subs)
 
     def _channels_of(self, groups: tuple[bytes, ...]) -> ChannelPart:
         """The channel lines' part, computed again only when one of them changed."""

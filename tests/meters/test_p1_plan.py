@@ -318,3 +318,19 @@ def test_plans_learned_from_odd_telegrams_still_equal_the_full_decoder(name, see
             _same(fast, full)
         else:
             assert fast == full
+
+
+def test_sub_meters_behind_the_port_come_from_the_plan_as_from_the_full_decoder():
+    telegram = check_telegram(VECTORS["nl-dsmr50-iskra"])
+    plans = TelegramPlans()
+    readings = [plans.decode(telegram) for _ in range(3)]
+    assert plans.hits == 2
+    full = decode_telegram(telegram)
+    assert full.sub_readings  # the gas meter on channel 1
+    for reading in readings:
+        _same(reading, full)
+        assert reading.sub_readings == full.sub_readings
+    # Each reading's sub-meters have dicts of their own, though the plan keeps one channel part.
+    first, second = readings[1].sub_readings[0], readings[2].sub_readings[0]
+    assert first.fields is not second.fields
+    assert first.obis is not second.obis
