@@ -178,7 +178,8 @@ class AutoDecoder:
         notification = decode_data_notification(apdu)
         plan = make_plan(notification, self._forced)
         reading = execute(plan, leaves(notification.body), notification.date_time)
-        self._templates.learn(apdu, plan)
+        if plan.templated:
+            self._templates.learn(apdu, plan)
         return reading
 
     def decode_frame_content(self, frame_content: bytes) -> dict[str, FieldValue] | None:

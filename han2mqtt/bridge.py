@@ -16,7 +16,8 @@ import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from functools import cached_property
 from typing import Any, Protocol
 
 from han2mqtt._version import __version__
@@ -36,10 +37,25 @@ from han2mqtt.energy import (
     encode_state,
 )
 from han2mqtt.energy.calendar import PublicHolidays
+from han2mqtt.energy.clock import parse_meter_time
+from han2mqtt.energy.resolution import (
+    Decision,
+    ResolutionJudge,
+    assumed_resolution,
+    rescaled,
+)
 from han2mqtt.errors import DecodeError
 from han2mqtt.io import ConnectionState
 from han2mqtt.logsafe import loggable
-from han2mqtt.model import FieldValue, MeterReading
+from han2mqtt.meters import kamstrup
+from han2mqtt.model import (
+    FIELD_ACTIVE_POWER_IMPORT,
+    FIELD_ACTIVE_POWER_IMPORT_TOTAL,
+    FIELD_METER_DATETIME,
+    FIELD_METER_TYPE,
+    FieldValue,
+    MeterReading,
+)
 from han2mqtt.mqtt.discovery import (
     device_topic,
     discovery_messages,
@@ -258,6 +274,10 @@ class Bridge:
         self.guard_counts = {"backwards": 0, "too_fast": 0, "exchanges": 0}
         """Registers the counter guard rejected, and meter exchanges it accepted."""
         self._guard_logged: set[Verdict] = set()
+        self.resolution = _resolution_judge(settings)
+        """Kamstrup register resolutions: configured, or decided per meter from evidence."""
+        self.resolution_changed = False
+        """A resolution was decided since the state keeper last saved them."""
         self.listeners: list[ReadingListener] = []
         """Called with every published reading (the status page, tests); never for held frames."""
         self.rejects: deque[Rejected] = deque(maxlen=REJECTS_KEPT)
@@ -343,6 +363,7 @@ class Bridge:
         # The energy stage before the tracker sees the reading: a register the guard rejects
         # must reach no topic, nor the meter's merged state that is re-sent after a reconnect.
         meter = self.tracker.meter_for(reading, fallback)
+        reading = self._resolved(meter, reading)
         reading, derived = self._derive(meter, reading, stamp)
         state, came_online, needs_discovery = self.tracker.observe(reading, fallback)
         if not derived.keys() <= state.derived_seen:
@@ -405,6 +426,69 @@ class Bridge:
         for event in result.events:
             self._guarded(meter, event)
         return result.reading, result.values
+
+    @cached_property
+    def _zone(self) -> tzinfo:
+        return self.settings.meter.zone()
+
+    def _resolved(self, meter: str, reading: MeterReading) -> MeterReading:
+        """Kamstrup registers at the meter's own resolution (see han2mqtt.energy.resolution).
+
+        The frame is evidence first (as decoded), then its registers are rescaled by what is
+        configured or decided; until a decision, as decoded (the list's usual resolution).
+        """
+        if reading.layout != KAMSTRUP_LAYOUT:
+            return reading
+        assumed = assumed_resolution(reading.fields.get(FIELD_METER_TYPE))
+        text = reading.fields.get(FIELD_METER_DATETIME)
+        moment = parse_meter_time(text, self._zone) if isinstance(text, str) else None
+        if moment is not None:
+            power = reading.fields.get(FIELD_ACTIVE_POWER_IMPORT)
+            register = reading.fields.get(FIELD_ACTIVE_POWER_IMPORT_TOTAL)
+            decision = self.resolution.observe(
+                meter, assumed, moment, _number(power), _number(register)
+            )
+            if decision is not None:
+                self._decided(decision)
+        return rescaled(reading, self.resolution.factor(meter, assumed))
+
+    def _decided(self, decision: Decision) -> None:
+        """Log a decided resolution once; a changed one restarts the meter's energy stage.
+
+        Its counters, hour registers and peaks were made from registers off by a factor of ten,
+        and the guard would read the corrected register as one going backwards.
+        """
+        self.resolution_changed = True
+        changed = decision.resolution != decision.assumed
+        if changed:
+            self._engines.pop(decision.meter, None)
+        _LOGGER.info(
+            "meter %s counts energy in %s Wh (%s hours of register rises agree with the power "
+            "drawn; the list's usual resolution is %s Wh)%s; kept in the state directory, "
+            "meter.energy_resolution overrides",
+            loggable(decision.meter),
+            decision.resolution,
+            decision.hours,
+            decision.assumed,
+            ": registers rescaled, its energy counters start afresh" if changed else "",
+        )
+
+    def resolution_state(self) -> bytes:
+        """The decided register resolutions (their own small file beside the state file)."""
+        return json.dumps({"version": 1, "decided": self.resolution.decided}).encode()
+
+    def restore_resolution(self, data: bytes) -> None:
+        """Restore decided register resolutions; a damaged file decides nothing.
+
+        Raises:
+            ValueError: the content is not the format :meth:`resolution_state` writes.
+        """
+        content = json.loads(data)
+        decided = content.get("decided") if isinstance(content, dict) else None
+        if not isinstance(decided, dict) or content.get("version") != 1:
+            raise ValueError("not a register resolution file")
+        kept = {str(k): v for k, v in decided.items() if isinstance(v, int)}
+        self.resolution.decided.update(ResolutionJudge(decided=kept).decided)
 
     def _guarded(self, meter: str, event: GuardEvent) -> None:
         """Count a register the guard stopped; log the first of each kind, and every exchange."""
@@ -805,3 +889,18 @@ def _season_prices(
         for season in given
         if isinstance(season, TariffSeason)
     )
+
+
+KAMSTRUP_LAYOUT = kamstrup.PROFILE.name
+
+
+def _resolution_judge(settings: Settings) -> ResolutionJudge:
+    configured = settings.meter.energy_resolution
+    return ResolutionJudge(None if configured == "auto" else configured)
+
+
+def _number(value: FieldValue | None) -> float | None:
+    """A field's number (None for text, booleans and absent fields)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

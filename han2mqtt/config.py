@@ -255,6 +255,15 @@ class MeterSettings(_Section):
     rejected."""
     main_fuse: float | None = Field(default=None, gt=0)
     """The main fuse in A, for ``phase_load_l1..3``."""
+    energy_resolution: Literal["auto", 1, 10] = "auto"
+    """Wh per unit of a Kamstrup meter's energy registers; ``auto``: decided from evidence
+    (``han2mqtt.energy.resolution``), the list's usual resolution until then."""
+
+    @field_validator("energy_resolution", mode="before")
+    @classmethod
+    def _resolution(cls, value: object) -> object:
+        # Environment variables and secrets arrive as text: "10" means the number.
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
 
     @field_validator("timezone")
     @classmethod

@@ -157,11 +157,25 @@ class _StateKeeper:
                 self._bridge.restore_energy(data)
                 _LOGGER.info("energy state restored from %s", self.path)
         except (OSError, StateError) as exc:
-            moved = move_aside(self.path)
-            where = f"moved to {moved}" if moved else "left in place"
-            _LOGGER.warning(
-                "state file %s unusable (%s): %s; starting afresh", self.path, exc, where
-            )
+            self._unusable(self.path, exc)
+        try:
+            resolutions = read_state(self.resolution_path)
+            if resolutions is not None:
+                self._bridge.restore_resolution(resolutions)
+        except (OSError, ValueError) as exc:
+            self._unusable(self.resolution_path, exc)
+
+    @property
+    def resolution_path(self) -> Path:
+        """Kamstrup register resolutions decided from evidence (han2mqtt.energy.resolution)."""
+        return self.path.with_name("energy-resolution.json")
+
+    @staticmethod
+    def _unusable(path: Path, exc: Exception) -> None:
+        """A bad file is moved aside and never fatal."""
+        moved = move_aside(path)
+        where = f"moved to {moved}" if moved else "left in place"
+        _LOGGER.warning("state file %s unusable (%s): %s; starting afresh", path, exc, where)
 
     def tick(self, now: float) -> None:
         """Write the file if a minute has passed and frames came since the last write."""
@@ -173,6 +187,13 @@ class _StateKeeper:
         """Write the file now (if anything changed); a failure is a warning once per outage."""
         if not self._enabled or self._bridge.frames == self._saved_frames:
             return
+        if self._bridge.resolution_changed:
+            try:
+                write_state(self.resolution_path, self._bridge.resolution_state())
+                self._bridge.resolution_changed = False
+            except OSError as exc:
+                if not self._failing:  # once per outage, as for the state file below
+                    _LOGGER.warning("cannot write %s: %s", self.resolution_path, exc)
         try:
             write_state(self.path, self._bridge.energy_state())
         except OSError as exc:

@@ -275,6 +275,8 @@ def decode_stream(
         if decoder.last_note is not None:
             yield DecodeResult(None, f"note: {decoder.last_note}")  # decoded all the same
         output: dict[str, Any] = dict(reading.fields)
+        if reading.unscaled:  # as in the state JSON: raw numbers whose scaling nothing states
+            output["unscaled"] = {code: reading.obis[code] for code in reading.unscaled}
         if raw:
             output["_layout"] = reading.layout
             output["_obis"] = reading.obis

@@ -112,6 +112,8 @@ class MeterReading:
         sub_readings: readings of the M-Bus devices behind this meter's P1 port (gas, water,
             heat), each a meter of its own with its equipment id as ``meter_id``.
         parent: for a sub-reading, the id of the meter it was read through (set by the bridge).
+        unscaled: OBIS codes in ``obis`` whose number is raw as sent because no source states
+            its scaling (self-describing lists without scaler-units): they feed no field.
     """
 
     fields: dict[str, FieldValue]
@@ -121,6 +123,7 @@ class MeterReading:
     layout: str = "generic"
     sub_readings: list[MeterReading] = field(default_factory=list)
     parent: str | None = None
+    unscaled: tuple[str, ...] = ()
 
     @property
     def meter_id(self) -> str | None:

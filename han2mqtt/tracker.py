@@ -191,4 +191,5 @@ def _merge(previous: MeterReading | None, reading: MeterReading) -> MeterReading
         {**previous.field_obis, **reading.field_obis},
         reading.layout,
         parent=reading.parent or previous.parent,
+        unscaled=(*(c for c in previous.unscaled if c not in reading.obis), *reading.unscaled),
     )

@@ -137,6 +137,7 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("meter", "timezone"), "Europe/Oslo", "Europe/Oslo"),
         (("meter", "max_power"), "17.3", 17.3),
         (("meter", "main_fuse"), "25", 25),
+        (("meter", "energy_resolution"), "1", 1),
         (("tariff", "preset"), "no", "no"),
         (("tariff", "window"), "15", 15),
         (("tariff", "peaks"), "3", 3),

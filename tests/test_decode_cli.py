@@ -286,3 +286,14 @@ def test_demo_into_head_exits_quietly():
     assert "Broken pipe" not in err
     assert "BrokenPipe" not in err
     assert code == 1
+
+
+def test_unscaled_numbers_are_shown_apart(capsys):
+    from tests.meters.test_public_captures import ITEMS  # noqa: PLC0415 - only this test
+
+    item = ITEMS["cz-sagemcom-xt211-dlms-parser"]
+    readings, _ = _decode(capsys, item["hex_or_text"])
+    (reading,) = readings
+    assert reading["meter_id"] == "5100005149"
+    assert reading["unscaled"]["1-0:1.8.0.255"] == 4913794
+    assert "active_power_import_total" not in reading

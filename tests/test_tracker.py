@@ -57,3 +57,24 @@ def test_new_obis_codes_count_as_new_for_discovery():
         MeterReading({"meter_id": "m"}, {"0-0:96.1.0.255": "m", "1-0:1.8.0.255": 5})
     )
     assert is_new
+
+
+def test_the_merged_state_keeps_unscaled_marks_only_for_codes_not_sent_again():
+    from han2mqtt.tracker import _merge  # noqa: PLC0415 - the merge rule itself
+
+    first = MeterReading(
+        {},
+        {"1-0:1.8.0.255": 4913794, "1-0:1.7.0.255": 5},
+        layout="x",
+        unscaled=("1-0:1.8.0.255", "1-0:1.7.0.255"),
+    )
+    second = MeterReading(
+        {"active_power_import": 1.956},
+        {"1-0:1.7.0.255": 1.956},
+        {"1-0:1.7.0.255": "kW"},
+        {"active_power_import": "1-0:1.7.0.255"},
+        "x",
+    )
+    merged = _merge(first, second)
+    assert merged.unscaled == ("1-0:1.8.0.255",)
+    assert merged.obis["1-0:1.8.0.255"] == 4913794

@@ -1,20 +1,31 @@
-"""Self-describing push lists: the capture objects first, then the values, paired one to one.
+"""Self-describing push lists: each value paired with the capture object that names it.
 
-Swiss meters (the VSE push lists of Landis+Gyr E360/E450/E570 and Iskra AM550) and others send a
-notification body that says what it carries::
+A push setup (interface class 40) sends the attributes its ``push_object_list`` (attribute 2)
+names, in that order (IEC 62056-6-2 / Blue Book §4.4.8, "Push setup").  Swiss, Austrian and
+Cypriot meters (Landis+Gyr E450/E570, Iskra AM550 on the VSE customer-interface configuration)
+put that list itself first, so a notification says what it carries::
 
-    structure {
-        array { structure { class-id long-unsigned, logical-name octet-string(6),
-                            attribute-index integer, data-index long-unsigned } ... },
-        array { value ... }
+    structure(n) {
+        array(n) { structure { class-id long-unsigned, logical-name octet-string(6),
+                               attribute-index integer, data-index long-unsigned } ... },
+        value 2, ..., value n
     }
 
-The i-th value is the attribute the i-th capture object names (IEC 62056-6-2 §4.3.6, the
-``capture_objects`` of a profile generic / push setup).  A value is either the attribute as
-sent or a structure of that value and its scaler-unit.  Scaling comes from the value's own
-scaler-unit, else from the list's column for the register's scaler-unit attribute, else from
-the default the OBIS code is known by; a register value whose scaling none of these states is
-not published, and a list that cannot be paired exactly is a :class:`LayoutError`.
+The first definition names the array itself (class 40, attribute 2); value *i* is the attribute
+definition *i* names.  The older two-array form ``structure { array of definitions, array of
+values }`` pairs the same way.  A value is either the attribute as sent or a structure of that
+value and its scaler-unit.
+
+What is certain and what is not:
+
+* The OBIS code and attribute come from the definition, never from the value's position.
+* A number's scaling comes from its own scaler-unit, else from the list's column for the
+  register's scaler-unit attribute (Register 3, Demand Register 4), else from a named profile
+  whose published capture list is exactly this one (:mod:`han2mqtt.meters.pushprofiles`).
+* Without any of these a register's number is published raw under its OBIS code only, marked
+  unscaled, and feeds no normalized field: a power of ten is never guessed.
+* A list that cannot be paired exactly (a count mismatch, an element that is no definition,
+  one value named twice) is a :class:`LayoutError`.
 """
 
 from __future__ import annotations
@@ -22,11 +33,12 @@ from __future__ import annotations
 from typing import Final, NamedTuple
 
 from han2mqtt.errors import LayoutError
-from han2mqtt.meters.normalize import field_for
+from han2mqtt.meters.normalize import TEXT, field_for
+from han2mqtt.meters.pushprofiles import PushProfile, profile_for
 from han2mqtt.protocol.axdr import AxdrValue
 from han2mqtt.protocol.obis import OBIS_LENGTH, Obis
 
-__all__ = ["CaptureItem", "capture_items", "scaler_unit"]
+__all__ = ["CaptureItem", "CaptureList", "capture_items", "described_items", "scaler_unit"]
 
 DATA: Final = 1
 """Interface class Data: its value (attribute 2) has no scaler, it is exact as sent."""
@@ -34,6 +46,9 @@ REGISTER: Final = 3
 EXTENDED_REGISTER: Final = 4
 DEMAND_REGISTER: Final = 5
 CLOCK: Final = 8
+PUSH_SETUP: Final = 40
+PUSH_OBJECT_LIST: Final = 2
+"""Attribute 2 of a push setup: the capture objects, sent first by self-describing lists."""
 VALUE_ATTRIBUTE: Final = 2
 """Attribute 2 is the value of Data, Register, Extended and Demand Register, and Clock's time."""
 SCALER_UNIT_ATTRIBUTE: Final = {REGISTER: 3, EXTENDED_REGISTER: 3, DEMAND_REGISTER: 4}
@@ -45,16 +60,33 @@ _PAIR: Final = 2
 _SCALER_RANGE: Final = range(-9, 10)
 """Scalers a meter uses (an int8 power of ten; real lists use -4..+3): 127 is corruption."""
 _UNIT_RANGE: Final = range(256)
+_VALUED: Final = frozenset({DATA, REGISTER, EXTENDED_REGISTER, DEMAND_REGISTER, CLOCK})
 
 
 class CaptureItem(NamedTuple):
-    """A value paired with its capture object, ready for planning."""
+    """A value paired with its capture object, ready for planning.
+
+    Attributes:
+        scaler_unit: the scaling stated for a number (its own, its column's, its profile's, or
+            "as sent" for classes without a scaler); None for text and date-times, and for a
+            number whose scaling nothing states.
+        scaled: False for a number whose scaling nothing states: it is published raw under its
+            OBIS code only, marked unscaled.
+    """
 
     obis: Obis
     value: AxdrValue
     scaler_unit: tuple[int, int] | None
     leaf: int
     """Index of the value among the body's leaves in wire order (for templates)."""
+    scaled: bool = True
+
+
+class CaptureList(NamedTuple):
+    """The paired items of a self-describing list and the profile that scaled it, if any."""
+
+    items: list[CaptureItem]
+    profile: PushProfile | None
 
 
 class _Column(NamedTuple):
@@ -108,6 +140,32 @@ def _leaf_count(node: AxdrValue) -> int:
     return 1
 
 
+def _is_own_list(definition: AxdrValue) -> bool:
+    """The push setup's own object list: what a self-describing notification sends first."""
+    parts = _definition(definition)
+    return parts is not None and parts[0] == PUSH_SETUP and parts[2] == PUSH_OBJECT_LIST
+
+
+def _shape(body: AxdrValue) -> tuple[list[AxdrValue], list[AxdrValue]] | None:
+    """(definitions, values) of a self-describing body, or None for any other body.
+
+    The values of the push-list-first form include the list itself at index 0.
+    """
+    if type(body) is not tuple or len(body) < _PAIR or type(body[0]) is not list:
+        return None
+    definitions = body[0]
+    if definitions and _is_own_list(definitions[0]):
+        return definitions, list(body)
+    if (
+        len(body) == _PAIR
+        and type(body[1]) is list
+        and definitions
+        and _definition(definitions[0]) is not None
+    ):
+        return definitions, body[1]
+    return None
+
+
 def _columns(definitions: list[AxdrValue], values: list[AxdrValue]) -> list[_Column]:
     """Pair value i with definition i; each value as sent, with its own scaler-unit if any.
 
@@ -118,12 +176,16 @@ def _columns(definitions: list[AxdrValue], values: list[AxdrValue]) -> list[_Col
         raise LayoutError(
             f"{len(definitions)} capture objects but {len(values)} values: cannot pair them"
         )
+    parsed = [_definition(definition) for definition in definitions]
+    for index, parts in enumerate(parsed):
+        if parts is None:
+            raise LayoutError(f"capture object {index} is not a capture-object definition")
     columns: list[_Column] = []
     leaf = _DEFINITION_SIZE * len(definitions)  # the values' leaves follow the definitions'
-    for definition, value in zip(definitions, values, strict=True):
-        parts = _definition(definition)
-        if parts is None:
-            raise LayoutError(f"capture object {len(columns)} is not a capture-object definition")
+    for parts, value in zip(parsed, values, strict=True):
+        assert parts is not None  # checked above
+        if value is definitions:  # the push object list itself: its leaves are counted
+            continue
         own = scaler_unit(value[1]) if type(value) is tuple and len(value) == _PAIR else None
         sent = value[0] if own is not None and type(value) is tuple else value
         columns.append(_Column(*parts, sent, own, leaf))
@@ -131,7 +193,7 @@ def _columns(definitions: list[AxdrValue], values: list[AxdrValue]) -> list[_Col
     return columns
 
 
-def capture_items(body: AxdrValue) -> list[CaptureItem] | None:
+def capture_items(body: AxdrValue) -> CaptureList | None:
     """The values of a self-describing list paired with their OBIS codes; None for other bodies.
 
     Only the value attribute of Data, Register, Extended Register, Demand Register and Clock is
@@ -142,35 +204,73 @@ def capture_items(body: AxdrValue) -> list[CaptureItem] | None:
         LayoutError: the list cannot be paired exactly, names one value twice, or carries a
             scaler-unit out of range.
     """
-    if not (type(body) is tuple and len(body) == _PAIR):
+    shape = _shape(body)
+    if shape is None:
         return None
-    definitions, values = body
-    if type(definitions) is not list or type(values) is not list or not definitions:
-        return None
-    if _definition(definitions[0]) is None:
-        return None
+    definitions, values = shape
     columns = _columns(definitions, values)
+    whole = tuple(parts[:3] for parts in map(_definition, definitions) if parts is not None)
+    return _paired(columns, profile_for(whole))
+
+
+def described_items(body: AxdrValue) -> CaptureList:
+    """The values of a body of descriptor/value pairs (:mod:`han2mqtt.protocol.descriptors`).
+
+    Each value is the attribute its own descriptor names; values come without scaler-units,
+    so register numbers are unscaled unless a named profile matches the whole list.
+
+    Raises:
+        LayoutError: the body is not that shape, or names one value twice.
+    """
+    if not (type(body) is tuple and len(body) == _PAIR and type(body[1]) is list):
+        raise LayoutError("untyped attribute descriptors outside a list of described values")
+    columns: list[_Column] = []
+    leaf = _leaf_count(body[0])
+    for element in body[1]:
+        if not (type(element) is tuple and len(element) == _PAIR):
+            raise LayoutError(f"described value {len(columns)} is not a descriptor and a value")
+        descriptor, value = element
+        parts = _definition((*descriptor, 0) if type(descriptor) is tuple else descriptor)
+        if parts is None:
+            raise LayoutError(f"described value {len(columns)} has no attribute descriptor")
+        columns.append(_Column(*parts, value, None, leaf + _leaf_count(descriptor)))
+        leaf += _leaf_count(element)
+    profile = profile_for(tuple((c.class_id, c.obis, c.attribute) for c in columns))
+    return _paired(columns, profile)
+
+
+def _paired(columns: list[_Column], profile: PushProfile | None) -> CaptureList:
     scalers = _scaler_columns(columns)
     items: list[CaptureItem] = []
     for column in columns:
-        if (
-            column.attribute != VALUE_ATTRIBUTE
-            or column.data_index
-            or column.class_id not in _VALUED
-        ):
+        if not _is_value(column):
             continue
         if any(item.obis == column.obis for item in items):
             raise LayoutError(f"capture list names the value of {column.obis} twice")
-        found = column.scaler_unit or scalers.get(column.obis)
-        if found is None and column.class_id not in SCALER_UNIT_ATTRIBUTE:
-            found = _AS_SENT  # Data, Clock: no scaler by definition, exact as sent
-        if found is None and not _scale_known(column):
-            continue  # a register whose scaling nothing states: never guessed
-        items.append(CaptureItem(column.obis, column.value, found, column.leaf))
-    return items
+        items.append(_item(column, scalers, profile))
+    return CaptureList(items, profile)
 
 
-_VALUED: Final = frozenset({DATA, REGISTER, EXTENDED_REGISTER, DEMAND_REGISTER, CLOCK})
+def _item(
+    column: _Column, scalers: dict[Obis, tuple[int, int]], profile: PushProfile | None
+) -> CaptureItem:
+    """The value of one column with the scaling something states for it, if anything does."""
+    if type(column.value) not in (int, float):
+        return CaptureItem(column.obis, column.value, None, column.leaf)
+    found = column.scaler_unit or scalers.get(column.obis)
+    if found is None and profile is not None:
+        found = profile.scalers.get(column.obis)
+    if found is None and column.class_id not in SCALER_UNIT_ATTRIBUTE and not _physical(column):
+        found = _AS_SENT  # Data, Clock: no scaler by definition, exact as sent
+    if found is None:
+        return CaptureItem(column.obis, column.value, None, column.leaf, scaled=False)
+    return CaptureItem(column.obis, column.value, found, column.leaf)
+
+
+def _physical(column: _Column) -> bool:
+    """A number whose OBIS code names a physical quantity: without a unit it is not known."""
+    known = field_for(column.obis)
+    return known is not None and known[1] is not TEXT
 
 
 def _is_value(column: _Column) -> bool:
@@ -189,10 +289,3 @@ def _scaler_columns(columns: list[_Column]) -> dict[Obis, tuple[int, int]]:
             if pair is not None:
                 found[column.obis] = pair
     return found
-
-
-def _scale_known(column: _Column) -> bool:
-    """Without a scaler-unit: Data values are exact as sent; register numbers need a default."""
-    if column.class_id in SCALER_UNIT_ATTRIBUTE and type(column.value) in (int, float):
-        return field_for(column.obis) is not None
-    return True

@@ -47,7 +47,13 @@ _DIRECT: Final = Rescaling({}, {})
 
 
 def _rescaling(plan: Plan) -> Rescaling | None:
-    """The rules the profile's adjustment reduces to for ``plan``; None if it does not reduce."""
+    """The rules the profile's adjustment reduces to for ``plan``; None if it does not reduce.
+
+    Plans with unscaled numbers, unmapped codes or field meanings of their own run the
+    reference way too.
+    """
+    if plan.unscaled or plan.unmapped or plan.overrides is not None:
+        return None
     profile = plan.profile
     if profile.adjust is unchanged:
         return _DIRECT

@@ -22,15 +22,22 @@ before it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, NamedTuple, TypeGuard
 
 from han2mqtt import model
 from han2mqtt.errors import LayoutError
-from han2mqtt.meters import aidon, kaifa, kamstrup
-from han2mqtt.meters.capture import CaptureItem, capture_items, scaler_unit
+from han2mqtt.meters import aidon, iskra, kaifa, kamstrup
+from han2mqtt.meters.capture import CaptureList, capture_items, described_items, scaler_unit
 from han2mqtt.meters.landisgyr import E450_AT
-from han2mqtt.meters.normalize import TEXT, ObisValue, build_reading, field_for
+from han2mqtt.meters.normalize import (
+    TEXT,
+    ObisValue,
+    Quantity,
+    build_reading,
+    describe,
+    field_for,
+)
 from han2mqtt.meters.profile import VendorProfile
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.apdu import DataNotification, decode_data_notification, strip_llc
@@ -60,7 +67,14 @@ LANDIS_GYR = VendorProfile(name="landisgyr", manufacturer="Landis+Gyr", list_ids
 GENERIC = VendorProfile(name="generic", manufacturer="")
 SELF_DESCRIBING = VendorProfile(name="self-describing", manufacturer="")
 """Lists that name their capture objects: read as they say, whatever the vendor."""
-PROFILES: Final = (aidon.PROFILE, kaifa.PROFILE, kamstrup.PROFILE, LANDIS_GYR, E450_AT)
+PROFILES: Final = (
+    aidon.PROFILE,
+    kaifa.PROFILE,
+    kamstrup.PROFILE,
+    LANDIS_GYR,
+    E450_AT,
+    iskra.PROFILE,
+)
 """Known vendors, in the order they are tried."""
 METER_ID_OBIS: Final = Obis(0, 0, 96, 1, 0, 255)
 """COSEM device identification 1: where a meter number sent without a code is reported."""
@@ -183,13 +197,14 @@ def _identify(extracted: Extracted) -> VendorProfile | None:
 
 
 def _choose_profile(
-    body: AxdrValue, extracted: Extracted, forced: VendorProfile | None
+    notification: DataNotification, extracted: Extracted, forced: VendorProfile | None
 ) -> VendorProfile:
+    body = notification.body
     found = _identify(extracted)
     if found is None and not extracted.items and _is_kaifa_list1(body):
         found = kaifa.PROFILE
     if found is None and not extracted.items:
-        found = _positional_match(extracted) if _is_flat(body) else None
+        found = _positional_match(extracted, notification) if _is_flat(body) else None
     if found is None and _is_array_of_structures(body):
         found = aidon.PROFILE
     if forced is not None and forced is not GENERIC:
@@ -218,7 +233,7 @@ def _is_kaifa_list1(body: AxdrValue) -> bool:
     return type(body) is tuple and len(body) == 1 and type(body[0]) is int
 
 
-def _positional_match(extracted: Extracted) -> VendorProfile | None:
+def _positional_match(extracted: Extracted, notification: DataNotification) -> VendorProfile | None:
     """The vendor whose positional table fits an unidentified list of bare values.
 
     Fitting means the same count and the right kind at every position (text for identifiers,
@@ -230,16 +245,33 @@ def _positional_match(extracted: Extracted) -> VendorProfile | None:
         if profile.list_ids:
             continue  # a vendor with list identifiers is recognised by them, not by a shape
         codes = profile.positional.get(len(extracted.loose))
-        if codes is not None and all(map(_fits, codes, extracted.loose)):
+        if (
+            codes is not None
+            and all(map(_fits, codes, extracted.loose))
+            and _structure_fits(profile, extracted, notification)
+        ):
             return profile
     return None
+
+
+def _structure_fits(
+    profile: VendorProfile, extracted: Extracted, notification: DataNotification
+) -> bool:
+    """Where a vendor states its lists' full structure: every element's type, and the prefix."""
+    tags = profile.positional_tags.get(len(extracted.loose))
+    if tags is None:
+        return True
+    first = _text(extracted.loose[0]) if extracted.loose else None
+    return notification.leaf_tags() == tags and (first or "").startswith(profile.positional_prefix)
 
 
 def _fits(code: Obis | None, value: AxdrValue) -> bool:
     if code is None:
         return True
     known = field_for(code)
-    if known is not None and known[1] is TEXT:
+    if known is None:  # an identifier the NEK table does not name (logical device name ...)
+        return _text(value) is not None or type(value) is int
+    if known[1] is TEXT:
         return _text(value) is not None
     return type(value) is int
 
@@ -299,6 +331,24 @@ class Plan:
     """Per step: the leaf whose octet/visible string the step's text was read from (meter id,
     meter type, list id), else None.  Those texts differ from meter to meter while the plan does
     not, as long as each keeps its :func:`identifier_traits`: a template reads them per frame."""
+    unscaled: frozenset[Obis] = frozenset()
+    """Codes whose numbers no source scales: published raw under the code only, marked."""
+    overrides: dict[tuple[int, int, int], tuple[str, Quantity] | None] | None = None
+    """Field meanings of this list that differ from the NEK lists' (see :func:`build_reading`)."""
+    unmapped: frozenset[Obis] = frozenset()
+    """Codes published under their OBIS code only, as sent: objects of an M-Bus channel (the
+    gas meter's device ID is not the electricity meter's)."""
+
+    typed: bool = True
+    """False for bodies with untyped attribute descriptors: their leaves have no A-XDR offsets."""
+
+    @property
+    def templated(self) -> bool:
+        """Whether templates may serve this plan: not where leaves have no A-XDR offsets.
+
+        (A template runs plans with unscaled numbers or overrides the reference way.)
+        """
+        return self.typed
 
 
 def make_plan(notification: DataNotification, forced: VendorProfile | None = None) -> Plan:
@@ -307,12 +357,14 @@ def make_plan(notification: DataNotification, forced: VendorProfile | None = Non
     Raises:
         LayoutError: the body matches no layout, or contradicts the configured vendor.
     """
+    if not notification.typed:
+        return _capture_plan(described_items(notification.body), typed=False)
     captured = capture_items(notification.body)
     if captured is not None:
         return _capture_plan(captured)
     extracted = extract(notification.body)
     _check_paired(extracted)
-    profile = _choose_profile(notification.body, extracted, forced)
+    profile = _choose_profile(notification, extracted, forced)
     items = extracted.items or _positional(notification.body, extracted, profile)
     steps: list[Step] = []
     sources: list[int | None] = []
@@ -336,7 +388,7 @@ def make_plan(notification: DataNotification, forced: VendorProfile | None = Non
     extra: dict[str, FieldValue] = {}
     if profile.manufacturer:
         extra[model.FIELD_METER_MANUFACTURER] = profile.manufacturer
-    return Plan(profile, tuple(steps), extra, tuple(sources))
+    return Plan(profile, tuple(steps), extra, tuple(sources), overrides=profile.overrides)
 
 
 def identifier_text(value: bytes | str) -> str:
@@ -366,13 +418,51 @@ def identifier_traits(value: bytes | str) -> tuple[object, ...] | None:
     )
 
 
-def _capture_plan(captured: list[CaptureItem]) -> Plan:
-    """The plan of a self-describing list: each value under the capture object it pairs with."""
+def _capture_plan(captured: CaptureList, *, typed: bool = True) -> Plan:
+    """The plan of a self-describing list: each value under the capture object it pairs with.
+
+    The meter is named by the first device identifier the list sends, in this order: device ID 1
+    (0-0:96.1.0), the COSEM logical device name (0-0:42.0.0, unique per meter by definition),
+    device ID 2 (0-0:96.1.1; in these lists an identifier, not the meter type of NEK lists).
+    """
     profile = SELF_DESCRIBING
-    steps = [step for item in captured if (step := _step(_Item(*item), profile)) is not None]
+    steps: list[Step] = []
+    unscaled: set[Obis] = set()
+    unmapped = {item.obis for item in captured.items if item.obis.a == 0 and item.obis.b}
+    for item in captured.items:
+        if not item.scaled:
+            steps.append(Slot(item.leaf, item.obis, 0, None, is_stamp=False))
+            unscaled.add(item.obis)
+            continue
+        step = _step(_Item(item.obis, item.value, item.scaler_unit, item.leaf), profile)
+        if step is not None:
+            steps.append(step)
     if not steps:
         raise LayoutError("the self-describing list carries no value we can publish")
-    return Plan(profile, tuple(steps), {})
+    own = [item for item in captured.items if item.obis not in unmapped]
+    sent = [cde for cde in _IDENTIFIERS if any(item.obis.cde == cde for item in own)]
+    meanings = {cde: _METER_ID_TEXT if cde == sent[0] else None for cde in sent}
+    overrides: dict[tuple[int, int, int], tuple[str, Quantity] | None] | None = {
+        cde: meaning
+        for cde, meaning in meanings.items()
+        if meaning != field_for(Obis(0, 0, *cde, 255))  # only where the NEK meaning differs
+    } or None
+    extra: dict[str, FieldValue] = {}
+    name = profile.name if captured.profile is None else f"{profile.name}:{captured.profile.name}"
+    return Plan(
+        VendorProfile(name=name, manufacturer=""),
+        tuple(steps),
+        extra,
+        unscaled=frozenset(unscaled),
+        overrides=overrides,
+        typed=typed,
+        unmapped=frozenset(unmapped),
+    )
+
+
+_IDENTIFIERS: Final = ((96, 1, 0), (42, 0, 0), (96, 1, 1))
+"""Device ID 1, COSEM logical device name, device ID 2: the meter id is the first one sent."""
+_METER_ID_TEXT: Final = (model.FIELD_METER_ID, TEXT)
 
 
 def _check_paired(extracted: Extracted) -> None:
@@ -481,7 +571,33 @@ def execute(
         text = stamp_text(header_stamp, trust_deviation=profile.trust_clock_deviation)
         if text is not None:
             extra[model.FIELD_METER_DATETIME] = text
-    return build_reading(values, layout=profile.name, extra=extra)
+    if not plan.unscaled and plan.overrides is None and not plan.unmapped:
+        return build_reading(values, layout=profile.name, extra=extra)
+    return _with_unscaled(plan, values, extra)
+
+
+def _with_unscaled(
+    plan: Plan, values: list[ObisValue], extra: dict[str, FieldValue]
+) -> MeterReading:
+    """A reading whose unscaled and unmapped values sit under their codes only.
+
+    The unscaled ones are listed as such; the unmapped ones (M-Bus channel objects) are as sent.
+    """
+    apart = plan.unscaled | plan.unmapped
+    mapped = [value for value in values if value.obis not in apart]
+    raw = [value for value in values if value.obis in apart]
+    reading = build_reading(mapped, layout=plan.profile.name, extra=extra, overrides=plan.overrides)
+    if not raw:
+        return reading
+    bare = build_reading(raw, layout=plan.profile.name, map_fields=False)
+    unscaled = tuple(code for code, in_plan in _codes(raw, plan.unscaled) if in_plan)
+    units = {**reading.units, **bare.units}
+    return replace(reading, obis={**reading.obis, **bare.obis}, units=units, unscaled=unscaled)
+
+
+def _codes(values: list[ObisValue], chosen: frozenset[Obis]) -> list[tuple[str, bool]]:
+    """Each value's OBIS text, and whether its code is among ``chosen``."""
+    return [(describe(value.obis)[0], value.obis in chosen) for value in values]
 
 
 def decode_notification(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from han2mqtt.meters.normalize import ObisValue
+from han2mqtt.meters.normalize import ObisValue, Quantity
 from han2mqtt.protocol.obis import Obis
 
 __all__ = ["Adjust", "Rescaling", "Specialize", "VendorProfile", "unchanged"]
@@ -54,6 +54,11 @@ class VendorProfile:
             values sent without a scaler-unit (the NEK list documents state them).
         positional: element count → OBIS codes, for lists that send values without OBIS codes;
             None for a position whose meaning no source states (it is never published).
+        positional_tags: element count → the A-XDR tag every position must have; with it a
+            list is recognised only by its full structure (and ``positional_prefix``).
+        positional_prefix: text the first position of such a list starts with.
+        overrides: field meanings of the vendor's lists that differ from the NEK lists'
+            (C.D.E → field, or None for no field).
         trust_clock_deviation: False for meters that send local time with deviation 0.
         adjust: vendor-specific correction applied after the implied exponents.
         specialize: where ``adjust`` reduces to :class:`Rescaling` rules for a list, those rules
@@ -66,6 +71,9 @@ class VendorProfile:
     meter_id_prefixes: tuple[str, ...] = ()
     implied_exponents: dict[str, int] = field(default_factory=dict)
     positional: dict[int, tuple[Obis | None, ...]] = field(default_factory=dict)
+    positional_tags: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    positional_prefix: str = ""
+    overrides: dict[tuple[int, int, int], tuple[str, Quantity] | None] | None = None
     trust_clock_deviation: bool = True
     adjust: Adjust = unchanged
     specialize: Specialize | None = None

@@ -29,6 +29,7 @@ __all__ = [
     "JSON_FIELDS",
     "OFFLINE",
     "ONLINE",
+    "UNSCALED",
     "Message",
     "availability_topic",
     "bridge_info_topic",
@@ -43,6 +44,8 @@ __all__ = [
 
 ONLINE: Final = "online"
 OFFLINE: Final = "offline"
+UNSCALED: Final = "unscaled"
+"""State JSON key: OBIS code → raw number of the values no source scales (no field of theirs)."""
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.:\-]")
 
 
@@ -137,6 +140,8 @@ def messages_for_reading(  # noqa: PLR0913 - the reading, where it goes, and how
         state: dict[str, object] = {**fields, "timestamp": received_at.isoformat()}
         for name in JSON_FIELDS.intersection(state):
             state[name] = json.loads(str(state[name]))
+        if reading.unscaled:  # raw numbers whose scaling no source states: listed, not fields
+            state[UNSCALED] = {code: reading.obis[code] for code in reading.unscaled}
         payload = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
         messages.append(Message(prefix + "state", payload, qos, retain.state))
     if publish.fields:

@@ -10,8 +10,9 @@ from enum import IntEnum
 from typing import Final, NamedTuple
 
 from han2mqtt.errors import ApduError, AxdrError
-from han2mqtt.protocol.axdr import AxdrValue, DataTag, decode_data
+from han2mqtt.protocol.axdr import AxdrValue, DataTag, decode_data, leaf_offsets
 from han2mqtt.protocol.cosem import CosemDateTime
+from han2mqtt.protocol.descriptors import decode_described_body
 
 __all__ = ["ApduTag", "DataNotification", "decode_data_notification", "strip_llc"]
 
@@ -39,11 +40,28 @@ class DataNotification(NamedTuple):
         long_invoke_id_and_priority: the 32-bit long-invoke-id-and-priority field.
         date_time: the optional date-time of the notification (None when absent).
         body: the notification body, an A-XDR value tree.
+        typed: False when the body's elements carry untyped attribute descriptors
+            (:mod:`han2mqtt.protocol.descriptors`): its leaves are then not all A-XDR values.
     """
 
     long_invoke_id_and_priority: int
     date_time: CosemDateTime | None
     body: AxdrValue
+    typed: bool = True
+    apdu: bytes = b""
+    """The APDU the notification was decoded from (for :meth:`leaf_tags`)."""
+    body_at: int = 0
+    """Offset of the body in :attr:`apdu`."""
+
+    def leaf_tags(self) -> tuple[int, ...]:
+        """The A-XDR tag of every leaf of a typed body, in wire order (() when unknown).
+
+        Position layouts are matched by these: the decoded values alone do not tell a
+        long-unsigned from a double-long-unsigned.
+        """
+        if not self.typed or not self.apdu:
+            return ()
+        return tuple(self.apdu[offset] for offset in leaf_offsets(self.apdu, self.body_at))
 
 
 def strip_llc(content: bytes) -> bytes:
@@ -73,10 +91,21 @@ def decode_data_notification(apdu: bytes) -> DataNotification:
         raise ApduError("data-notification header truncated", offset=len(apdu))
     invoke = int.from_bytes(apdu[1:pos], "big")
     date_time, pos = _date_time(apdu, pos)
-    body, end = decode_data(apdu, pos)
+    try:
+        body, end = decode_data(apdu, pos)
+    except AxdrError as exc:
+        # Not A-XDR throughout: the one other body shape meters push (untyped descriptors,
+        # Sagemcom XT211), read exactly or not at all; else the typed reading's error stands.
+        try:
+            body, end = decode_described_body(apdu, pos)
+        except AxdrError:
+            raise exc from None
+        if end != len(apdu):
+            raise exc from None
+        return DataNotification(invoke, date_time, body, typed=False, apdu=apdu, body_at=pos)
     if end != len(apdu):
         raise AxdrError(f"{len(apdu) - end} bytes after the notification body", offset=end)
-    return DataNotification(invoke, date_time, body)
+    return DataNotification(invoke, date_time, body, apdu=apdu, body_at=pos)
 
 
 def _date_time(apdu: bytes, pos: int) -> tuple[CosemDateTime | None, int]:

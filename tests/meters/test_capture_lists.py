@@ -113,7 +113,7 @@ E570_EXPECTED = {
 
 
 def am550() -> bytes:
-    """Iskra AM550: no scaler-units; registers whose OBIS default is known are published."""
+    """Iskra AM550: no scaler-units; register numbers stay raw under their codes, unscaled."""
     return capture_list(
         [
             (definition(1, "0-0:96.1.0.255"), enc.octets(b"ISK0084895126")),
@@ -126,14 +126,15 @@ def am550() -> bytes:
     )
 
 
-AM550_EXPECTED = {
-    "meter_id": "ISK0084895126",
-    "active_power_import": 345,
-    "active_power_import_total": 4567.89,
-    "voltage_l1": 230,
+AM550_EXPECTED: dict[str, object] = {"meter_id": "ISK0084895126"}
+AM550_UNSCALED = {
+    "1-0:1.7.0.255": 345,
+    "1-0:1.8.0.255": 4567890,
+    "1-0:32.7.0.255": 230,
+    "1-0:0.4.2.255": 5,
 }
 
-LISTS = {
+LISTS: dict[str, tuple[bytes, dict[str, object]]] = {
     "e450": (e450(), E450_EXPECTED),
     "e360": (e360(), E360_EXPECTED),
     "e570": (e570(), E570_EXPECTED),
@@ -185,6 +186,7 @@ def test_each_value_is_read_with_its_capture_object(meter: str, transport: str):
     body, expected = LISTS[meter]
     (reading,) = _decode(TRANSPORTS[transport](body))
     assert reading.layout == "self-describing"
+    assert reading.fields.keys() - {"meter_datetime"} == expected.keys() - {"meter_datetime"}
     for name, value in expected.items():
         assert reading.fields[name] == value, name
     # Nothing comes from the definitions: no attribute index or class id read as a value.
@@ -197,8 +199,15 @@ def test_what_is_not_a_whole_value_attribute_is_not_published():
     assert reading.units["1-0:1.4.0.255"] == "W"
     assert 999 not in reading.obis.values()  # attribute 3 of a demand register: last average
     (iskra,) = _decode(_plain(am550()))
-    assert "1-0:0.4.2.255" not in iskra.obis  # a register whose scaling nothing states
-    assert iskra.obis["0-0:96.14.0.255"] == 2  # Data has no scaler: exact as sent
+    assert iskra.obis["0-0:96.14.0.255"] == 2  # Data: exact as sent, no scaler by definition
+
+
+def test_registers_without_a_stated_scaling_are_raw_marked_and_feed_no_field():
+    (reading,) = _decode(_plain(am550()))
+    assert {code: reading.obis[code] for code in reading.unscaled} == AM550_UNSCALED
+    for name in ("active_power_import", "active_power_import_total", "voltage_l1"):
+        assert name not in reading.fields, name
+    assert not set(AM550_UNSCALED) & set(reading.units)
 
 
 def test_an_element_of_an_attribute_is_not_published_as_the_attribute():
@@ -316,3 +325,88 @@ def test_a_generic_list_number_of_unknown_scaling_is_not_published():
     assert reading.fields["active_power_import"] == 5
     assert "1-0:0.4.2.255" not in reading.obis
     assert reading.obis["1-0:0.4.3.255"] == 0.9
+
+
+def push_list_first(values: list[bytes], definitions: list[bytes] | None = None) -> bytes:
+    """As meters send it: structure { the push object list itself, value 2, ..., value n }."""
+    own = definition(40, "0-8:25.9.0.255")
+    defs = definitions or [
+        own,
+        definition(1, "0-0:42.0.0.255"),
+        definition(3, "1-0:1.7.0.255"),
+        definition(3, "1-0:31.7.0.255"),
+    ]
+    return enc.structure(enc.array(*defs), *values)
+
+
+def test_the_push_list_first_form_pairs_each_value_with_its_definition():
+    body = push_list_first(
+        [enc.octets(b"LGZ1030655933512"), scaled(enc.u32(1523), 0, W), scaled(enc.u16(254), -2, A)]
+    )
+    (reading,) = _decode(_plain(body))
+    assert reading.fields == {
+        "meter_id": "LGZ1030655933512",
+        "active_power_import": 1523,
+        "current_l1": 2.54,
+    }
+    assert reading.unscaled == ()
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([enc.octets(b"LGZ1030655933512"), enc.u32(1523)], "4 capture objects but 3 values"),
+        (
+            [enc.octets(b"LGZ1030655933512"), enc.u32(1523), enc.u16(254), enc.u16(1)],
+            "4 capture objects but 5 values",
+        ),
+    ],
+    ids=["one-short", "one-over"],
+)
+def test_a_push_list_first_count_mismatch_is_refused(values: list[bytes], message: str):
+    with pytest.raises(LayoutError, match=message):
+        _decode(_plain(push_list_first(values)))
+
+
+def test_a_push_list_with_a_stray_element_is_refused():
+    defs = [definition(40, "0-8:25.9.0.255"), enc.u16(3)]
+    with pytest.raises(LayoutError, match="capture object 1 is not a capture-object definition"):
+        _decode(_plain(push_list_first([enc.u32(1)], defs)))
+
+
+def test_templates_give_what_the_reference_path_gives_for_unscaled_lists():
+    def frame(power: int, energy: int) -> bytes:
+        defs = [
+            definition(40, "0-8:25.9.0.255"),
+            definition(1, "0-0:42.0.0.255"),
+            definition(3, "1-0:1.7.0.255"),
+            definition(3, "1-0:1.8.0.255"),
+        ]
+        values = [enc.octets(b"LGZ1030655933512"), scaled(enc.u32(power), 0, W), enc.u32(energy)]
+        return _plain(push_list_first(values, defs))
+
+    decoder = AutoDecoder()
+    readings = [_decode(frame(p, e), decoder)[0] for p, e in ((10, 500), (20, 600), (30, 700))]
+    assert decoder._templates.hits == 2  # the second and third frame
+    for reading, (power, energy) in zip(readings, ((10, 500), (20, 600), (30, 700)), strict=True):
+        (reference,) = _decode(frame(power, energy))
+        assert reading == reference
+        assert reading.fields["active_power_import"] == power
+        assert reading.obis["1-0:1.8.0.255"] == energy
+        assert reading.unscaled == ("1-0:1.8.0.255",)
+        assert reading.meter_id == "LGZ1030655933512"
+
+
+def test_an_m_bus_channel_identifier_never_names_the_meter():
+    defs = [
+        definition(40, "0-8:25.9.0.255"),
+        definition(1, "0-0:96.1.0.255"),
+        definition(1, "0-1:96.1.0.255"),
+        definition(1, "0-2:96.1.0.255"),
+    ]
+    values = [enc.octets(b"36123456"), enc.octets(b"24521662"), enc.octets(b"\x00")]
+    (reading,) = _decode(_plain(push_list_first(values, defs)))
+    assert reading.meter_id == "36123456"
+    assert reading.obis["0-1:96.1.0.255"] == "24521662"
+    (channels_only,) = _decode(_plain(push_list_first(values[1:], [defs[0], *defs[2:]])))
+    assert channels_only.meter_id is None

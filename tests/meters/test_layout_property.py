@@ -28,6 +28,7 @@ LAYOUTS = {
     "landisgyr-e450-at",
     "generic",
     "self-describing",
+    "iskra-si",
 }
 CODES = [
     "1-0:1.7.0.255",
@@ -153,6 +154,8 @@ def _derived_codes(body: AxdrValue, layout: str) -> set[str] | None:
         return None  # positional, recognised by its list identifier
     if layout == "kaifa" and len(body) == 1 and type(body[0]) is int:
         return None  # Kaifa list 1: a lone integer, which nobody else sends
+    if layout == "iskra-si":
+        return None  # positional, recognised by its full structure (meters/iskra.py)
     if layout == "landisgyr-e450-at" and len(body) == 14 and _text(body[-1]) is not None:
         return None  # 13 numbers and the meter number (README: recognised by its shape)
     derived = set()
