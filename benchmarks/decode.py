@@ -8,17 +8,24 @@ delivers it. Each library reads frames and decodes every
 valid one into its normalized dictionary. amshan is installed into its own virtual environment
 (``benchmarks/.venv-amshan``) on first use, so it never becomes a dependency of ours.
 
+P1 telegrams are compared with ndokter's dsmr_parser (``TelegramParser``, DSMR 5 specification,
+CRC checked) *in the same process*: it is installed into ``benchmarks/.venv-dsmr`` on first use
+and imported from there, never into our environment. Ours reads the same telegrams through the
+documented stream path, ``ContentReader("auto")`` + ``AutoDecoder.feed``, in 4096-byte chunks;
+dsmr_parser is handed each telegram as text, already cut out of the stream (its cheapest case).
+
 Each side reports the best of ``--repeats`` runs, taken in turn (ours, amshan, ours, ...), in CPU
 seconds of its own process (``time.process_time``): on a shared machine, waiting for a core is
 not decoding time, and a busy neighbour then disturbs the ratio much less.
 
 Usage: python benchmarks/decode.py [--frames N] [--amshan-frames N] [--repeats N] [--no-amshan]
-                                  [--stream both|one|fleet]
+                                  [--stream both|one|fleet|p1] [--no-dsmr] [--telegrams N]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -26,6 +33,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 from han2mqtt import AutoDecoder, HdlcFrameReader
@@ -36,6 +44,10 @@ ROOT = Path(__file__).resolve().parent
 CORPUS = Path(os.environ.get("HAN2MQTT_CORPUS", ROOT.parent / "tests" / "vectors" / "frames.json"))
 AMSHAN_VENV = ROOT / ".venv-amshan"
 AMSHAN_VERSION = "2.1.1"
+DSMR_VENV = ROOT / ".venv-dsmr"
+DSMR_VERSION = "1.11.2"
+P1_TELEGRAM = "nl-dsmr50-iskra"
+P1_CHUNK = 4096
 CHUNK = 64
 MIX = (
     "no-aidon-6534-list1",
@@ -230,20 +242,132 @@ def measure_amshan(stream: bytes, repeats: int) -> dict[str, float]:
     return measured
 
 
+def ensure_dsmr_parser() -> None:
+    """Install dsmr_parser into its own venv (first use) and make it importable here."""
+    python = DSMR_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(DSMR_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", f"dsmr-parser=={DSMR_VERSION}"], check=True
+        )
+    found = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    site = found.stdout.strip()
+    if site not in sys.path:
+        sys.path.append(site)  # after ours: its own dependencies never shadow ours
+
+
+DSMR_NAMES = {
+    "ELECTRICITY_USED_TARIFF_1": "1-0:1.8.1.255",
+    "ELECTRICITY_USED_TARIFF_2": "1-0:1.8.2.255",
+    "ELECTRICITY_DELIVERED_TARIFF_1": "1-0:2.8.1.255",
+    "ELECTRICITY_DELIVERED_TARIFF_2": "1-0:2.8.2.255",
+    "CURRENT_ELECTRICITY_USAGE": "1-0:1.7.0.255",
+    "CURRENT_ELECTRICITY_DELIVERY": "1-0:2.7.0.255",
+    "INSTANTANEOUS_VOLTAGE_L1": "1-0:32.7.0.255",
+    "INSTANTANEOUS_VOLTAGE_L2": "1-0:52.7.0.255",
+    "INSTANTANEOUS_VOLTAGE_L3": "1-0:72.7.0.255",
+    "INSTANTANEOUS_CURRENT_L1": "1-0:31.7.0.255",
+    "INSTANTANEOUS_CURRENT_L2": "1-0:51.7.0.255",
+    "INSTANTANEOUS_CURRENT_L3": "1-0:71.7.0.255",
+    "INSTANTANEOUS_ACTIVE_POWER_L1_POSITIVE": "1-0:21.7.0.255",
+    "INSTANTANEOUS_ACTIVE_POWER_L2_POSITIVE": "1-0:41.7.0.255",
+    "INSTANTANEOUS_ACTIVE_POWER_L3_POSITIVE": "1-0:61.7.0.255",
+    "INSTANTANEOUS_ACTIVE_POWER_L1_NEGATIVE": "1-0:22.7.0.255",
+    "INSTANTANEOUS_ACTIVE_POWER_L2_NEGATIVE": "1-0:42.7.0.255",
+    "INSTANTANEOUS_ACTIVE_POWER_L3_NEGATIVE": "1-0:62.7.0.255",
+}
+"""dsmr_parser's names of the DSMR 5 registers, and their OBIS codes, to compare the values."""
+
+
+def compare_values(telegram: bytes, parse: Callable[[str], object]) -> str:
+    """Our values (through the plan) against dsmr_parser's, register by register."""
+    decoder = AutoDecoder()
+    decoder.decode(telegram)  # the first telegram learns the plan
+    ours = decoder.decode(telegram).obis
+    theirs = parse(telegram.decode("ascii"))
+    wrong = [
+        f"{name}: ours {ours.get(code)!r}, dsmr_parser {getattr(theirs, name).value}"
+        for name, code in DSMR_NAMES.items()
+        if Decimal(str(ours.get(code))) != getattr(theirs, name).value
+    ]
+    if wrong:
+        return "VALUES DIFFER: " + "; ".join(wrong)
+    return f"the {len(DSMR_NAMES)} registers both read are equal"
+
+
+def run_ours_p1(stream: bytes) -> int:
+    """The documented stream path: ContentReader("auto") + AutoDecoder.feed."""
+    reader, decoder, decoded = ContentReader("auto"), AutoDecoder(), 0
+    for start in range(0, len(stream), P1_CHUNK):
+        for content in reader.read(stream[start : start + P1_CHUNK]):
+            decoded += decoder.feed(content) is not None
+    return decoded
+
+
+def compare_p1(repeats: int, count: int, *, dsmr: bool) -> None:
+    """DSMR 5 telegrams: ours through the stream path, dsmr_parser's TelegramParser, in turn."""
+    items = {item["id"]: item for item in json.loads(CORPUS.read_text())}
+    telegram = _raw(items[P1_TELEGRAM])
+    stream = telegram * count
+    texts = [telegram.decode("ascii")] * count
+    parse: Callable[[str], object] | None = None
+    if dsmr:
+        ensure_dsmr_parser()
+        # Imported by name: the module lives in the benchmark's venv, not in ours (nor mypy's).
+        specifications = importlib.import_module("dsmr_parser.telegram_specifications")
+        parsers = importlib.import_module("dsmr_parser.parsers")
+        parse = parsers.TelegramParser(specifications.V5).parse
+    run_ours_p1(stream[: len(stream) // 20])  # warm up (first telegram learns its plan)
+    ours = theirs = float("inf")
+    for _ in range(repeats):
+        begin = time.process_time()
+        decoded = run_ours_p1(stream)
+        ours = min(ours, time.process_time() - begin)
+        if parse is not None:
+            begin = time.process_time()
+            for text in texts:
+                parse(text)
+            theirs = min(theirs, time.process_time() - begin)
+    rate = decoded / ours
+    print(f"P1 telegrams ({P1_TELEGRAM}, {len(telegram)} bytes) x {count}, best of {repeats}:")
+    print(f"  han2mqtt   : {rate:>9,.0f} telegrams/s, {1e6 / rate:6.1f} us/telegram")
+    if decoded != count:
+        print(f"WARNING: han2mqtt decoded {decoded} of {count} telegrams")
+    if parse is not None:
+        their_rate = count / theirs
+        print(
+            f"  dsmr_parser {DSMR_VERSION}: {their_rate:>9,.0f} telegrams/s, "
+            f"{1e6 / their_rate:6.1f} us/telegram"
+        )
+        print(f"  ratio      : han2mqtt is {rate / their_rate:.1f}x dsmr_parser's throughput")
+        print(f"  values     : {compare_values(telegram, parse)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=50_000)
     parser.add_argument("--amshan-frames", type=int, default=5_000)
     parser.add_argument("--no-amshan", action="store_true")
     parser.add_argument("--repeats", type=int, default=3, help="best of N runs (default 3)")
-    parser.add_argument("--stream", choices=("both", "one", "fleet"), default="both")
+    parser.add_argument("--stream", choices=("both", "one", "fleet", "p1"), default="both")
+    parser.add_argument("--no-dsmr", action="store_true", help="P1 without dsmr_parser")
+    parser.add_argument("--telegrams", type=int, default=3000, help="P1 telegrams per run")
     args = parser.parse_args()
+    if args.stream == "p1":
+        compare_p1(args.repeats, args.telegrams, dsmr=not args.no_dsmr)
+        return
     if args.stream in ("both", "one"):
         compare(args, "one meter", build_stream)
     if args.stream in ("both", "fleet"):
         compare(args, "fleet (every frame from another meter)", build_fleet_stream)
     if args.stream != "fleet":
         measure_other_formats(args.repeats)
+        compare_p1(args.repeats, args.telegrams, dsmr=not args.no_dsmr)
 
 
 def compare(

@@ -18,13 +18,13 @@ from han2mqtt.errors import (
     LayoutError,
 )
 from han2mqtt.meters.detect import execute, leaves, make_plan, profile_named
-from han2mqtt.meters.p1 import decode_telegram
+from han2mqtt.meters.p1plan import TelegramPlans
 from han2mqtt.meters.template import TemplateCache
 from han2mqtt.meters.tic import decode_tic_frame
 from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.apdu import ApduTag, decode_data_notification, strip_llc
 from han2mqtt.protocol.gbt import BlockAssembler
-from han2mqtt.protocol.p1 import P1Telegram, P1TelegramReader
+from han2mqtt.protocol.p1 import P1Telegram, check_telegram
 from han2mqtt.protocol.security import TELEGRAM_START, decipher
 from han2mqtt.protocol.tic import STX, parse_frame
 
@@ -72,6 +72,7 @@ class AutoDecoder:
         self._blocks = BlockAssembler()
         self._previous: str | None = None
         self._templates = TemplateCache()
+        self._telegrams = TelegramPlans()
         self.stats = DecoderStats()
         self.last_apdu: bytes | None = None
         """The plaintext APDU of the last frame decoded (deciphered, blocks joined), for tools
@@ -116,7 +117,7 @@ class AutoDecoder:
         self.last_apdu = None
         self.last_note = None
         if content[:1] == b"/":
-            return decode_telegram(P1Telegram(content, *_p1_crc(content)))
+            return self._telegrams.decode(check_telegram(content))
         if content[:1] == bytes((STX,)):
             return self._decode_tic(content)
         apdu = strip_llc(content)
@@ -147,7 +148,7 @@ class AutoDecoder:
         """An APDU, or a P1 telegram (Smarty): once the tag is verified its CRC is only a note."""
         if plaintext[:1] != TELEGRAM_START:
             return self._decode_plain(plaintext)
-        telegram = P1Telegram(plaintext, *_p1_crc(plaintext))
+        telegram = check_telegram(plaintext)
         if verified and not telegram.is_valid:
             self.last_note = (
                 "P1 telegram CRC mismatch inside a frame whose authentication tag verified: "
@@ -155,7 +156,7 @@ class AutoDecoder:
             )
             self.stats.notes += 1
             telegram = P1Telegram(plaintext, crc_present=False, crc_ok=False)
-        return decode_telegram(telegram)
+        return self._telegrams.decode(telegram)
 
     def _decode_tic(self, content: bytes) -> MeterReading:
         """A TIC frame: its good groups decode, each bad one is dropped and counted."""
@@ -192,12 +193,3 @@ class AutoDecoder:
     def decode_message_payload(self, payload: bytes) -> dict[str, FieldValue] | None:
         """Decode a bare APDU (as MQTT relays forward it, without HDLC and LLC), or None."""
         return self.decode_frame_content(payload)
-
-
-def _p1_crc(content: bytes) -> tuple[bool, bool]:
-    """CRC presence and validity of a whole telegram given as content."""
-    reader = P1TelegramReader()
-    telegrams = reader.read(content) + reader.flush()
-    if not telegrams:
-        return False, False
-    return telegrams[0].crc_present, telegrams[0].crc_ok

@@ -14,7 +14,7 @@ it, in the unit the header states: the same topic for the same reading, whatever
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Final
 
 from han2mqtt import model
@@ -24,7 +24,22 @@ from han2mqtt.model import FieldValue, MeterReading
 from han2mqtt.protocol.obis import Obis, parse_obis
 from han2mqtt.protocol.p1 import P1Object, P1Telegram, decimal_parts, p1_timestamp, parse_telegram
 
-__all__ = ["decode_telegram"]
+__all__ = [
+    "CLOCK",
+    "IDENTIFIERS",
+    "MANUFACTURERS",
+    "OVERRIDES",
+    "PROFILE",
+    "ChannelPart",
+    "channel_part",
+    "decode_telegram",
+    "fresh_subs",
+    "is_channel",
+    "object_values",
+    "text_value",
+    "unit_symbol",
+    "with_channels",
+]
 
 MANUFACTURERS: Final = {
     "ELL": "Elster",
@@ -52,20 +67,28 @@ _UNITS: Final = {
     "m3": "m³",
     "gj": "GJ",
 }
-_OVERRIDES: Final[dict[tuple[int, int, int], tuple[str, Quantity] | None]] = {
+OVERRIDES: Final[dict[tuple[int, int, int], tuple[str, Quantity] | None]] = {
     (96, 1, 1): (model.FIELD_METER_ID, TEXT),  # DSMR equipment identifier
 }
-_CLOCK: Final = (1, 0, 0)
-_PROFILE: Final = (24, 3, 0)
+CLOCK: Final = (1, 0, 0)
+PROFILE: Final = (24, 3, 0)
 """DSMR 2.2/3.0 M-Bus channel profile: header line, then the value line(s)."""
 _FULL_OBIS: Final = re.compile(r"^\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}(?:[.*]\d{1,3})?$")
 _PROFILE_HEADER: Final = 6
 """(capture time)(status)(capture period, min)(number of values)(captured OBIS)(unit)."""
-_IDENTIFIERS: Final = 96
+IDENTIFIERS: Final = 96
 """Value group C of identifiers and status objects (96.1.1 equipment id, 96.14.0 tariff ...)."""
 
 
-def _text(value: str) -> str:
+def unit_symbol(unit: str | None) -> str | None:
+    """The unit symbol of a value's unit as sent (``"kWh"``, ``"m3"`` → ``"m³"``), or None."""
+    if not unit:
+        return None
+    unit = unit.strip()
+    return _UNITS.get(unit.lower(), unit)
+
+
+def text_value(value: str) -> str:
     """DSMR sends identifiers hex-encoded (``4B384547...``): decode them when they are."""
     if value and len(value) % 2 == 0 and all(c in "0123456789ABCDEFabcdef" for c in value):
         try:
@@ -111,8 +134,9 @@ def _captured(text: str, profile: Obis) -> Obis | None:
     return captured if (captured.a, captured.b) == (profile.a, profile.b) else None
 
 
-def _values(item: P1Object) -> list[ObisValue]:
-    if item.obis.cde == _PROFILE:
+def object_values(item: P1Object) -> list[ObisValue]:
+    """The values an object line publishes (none, one, or a profile's two), as decoded."""
+    if item.obis.cde == PROFILE:
         return _profile_values(item)
     if item.continuation:
         return []  # value lines after an object we know no layout of: their meaning is unknown
@@ -123,10 +147,10 @@ def _values(item: P1Object) -> list[ObisValue]:
 def _value(item: P1Object) -> ObisValue | None:
     if not any(text.strip() for text, _ in item.values):
         return None  # "()" or "(   )": nothing sent
-    if item.obis.c == _IDENTIFIERS:
-        return ObisValue(item.obis, _text(item.values[0][0]))
+    if item.obis.c == IDENTIFIERS:
+        return ObisValue(item.obis, text_value(item.values[0][0]))
     numbers = [(text, unit) for text, unit in item.values if decimal_parts(text) is not None]
-    if item.obis.cde == _CLOCK or (item.obis.a == 0 and not numbers):
+    if item.obis.cde == CLOCK or (item.obis.a == 0 and not numbers):
         first = item.values[0][0] if item.values else ""
         stamp = p1_timestamp(first)
         if stamp is not None:
@@ -136,11 +160,57 @@ def _value(item: P1Object) -> ObisValue | None:
         parts = decimal_parts(text)
         assert parts is not None
         mantissa, exponent = parts
-        symbol = _UNITS.get(unit.strip().lower(), unit.strip()) if unit else None
-        return ObisValue(item.obis, mantissa, exponent, symbol)
+        return ObisValue(item.obis, mantissa, exponent, unit_symbol(unit))
     if len(item.values) == 1:
-        return ObisValue(item.obis, _text(item.values[0][0]))
+        return ObisValue(item.obis, text_value(item.values[0][0]))
     return ObisValue(item.obis, "".join(f"({text})" for text, _ in item.values))
+
+
+def is_channel(obis: Obis) -> bool:
+    """True for an object of an M-Bus channel device (``0-1:...``: gas, water, heat meters)."""
+    return obis.a == 0 and obis.b != 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPart:
+    """What a telegram's M-Bus channel objects add to the electricity meter's reading."""
+
+    obis: tuple[tuple[str, FieldValue], ...]
+    units: tuple[tuple[str, str], ...]
+    subs: tuple[MeterReading, ...] = ()
+    """The devices known on exact evidence: meters of their own (:mod:`.submeter`)."""
+
+
+def channel_part(items: list[P1Object]) -> ChannelPart:
+    """The part of the channel objects ``items`` (``0-n:...``, in telegram order).
+
+    Objects of M-Bus channel devices (gas, water, heat meters) are not the electricity meter's:
+    a device known on exact evidence is a meter of its own; the others are kept under their OBIS
+    codes, never mapped to the electricity meter's fields.  A pure function of the objects, so
+    that a compiled plan may keep it while the channel lines do not change.
+    """
+    values = [value for item in items for value in object_values(item)]
+    subs, taken = split_channels(items, values)
+    rest = [value for value in values if value.obis.b not in taken]
+    if not rest:
+        return ChannelPart((), (), tuple(subs))
+    others = build_reading(rest, layout="p1", map_fields=False)
+    return ChannelPart(tuple(others.obis.items()), tuple(others.units.items()), tuple(subs))
+
+
+def fresh_subs(part: ChannelPart) -> list[MeterReading]:
+    """The part's sub-meter readings with dicts of their own (a plan reuses one part)."""
+    return [
+        MeterReading(dict(s.fields), dict(s.obis), dict(s.units), dict(s.field_obis), s.layout)
+        for s in part.subs
+    ]
+
+
+def with_channels(reading: MeterReading, part: ChannelPart) -> MeterReading:
+    """The reading of the meter's own objects completed with its channels' part."""
+    reading.obis.update(part.obis)
+    reading.units.update(part.units)
+    return replace(reading, sub_readings=fresh_subs(part)) if part.subs else reading
 
 
 def decode_telegram(telegram: P1Telegram) -> MeterReading:
@@ -151,19 +221,9 @@ def decode_telegram(telegram: P1Telegram) -> MeterReading:
         FramingError: the telegram has no OBIS line.
     """
     items = parse_telegram(telegram)
-    values = [value for item in items for value in _values(item)]
-    # Objects of M-Bus channel devices (0-1:..., 0-2:...: gas, water, heat meters) are not the
-    # electricity meter's: a device known on exact evidence is a meter of its own; the others
-    # are kept under their OBIS codes, never mapped to the electricity meter's fields.
-    subs, taken = split_channels(items, values)
-    own = [v for v in values if not (v.obis.a == 0 and v.obis.b != 0)]
-    channels = [v for v in values if v.obis.a == 0 and v.obis.b not in taken and v.obis.b != 0]
+    own = [value for item in items if not is_channel(item.obis) for value in object_values(item)]
     extra: dict[str, FieldValue] = {}
     flag = telegram.manufacturer_flag.upper()
     extra[model.FIELD_METER_MANUFACTURER] = MANUFACTURERS.get(flag, flag)
-    reading = build_reading(own, layout="p1", extra=extra, overrides=_OVERRIDES)
-    if channels:
-        others = build_reading(channels, layout="p1", map_fields=False)
-        reading.obis.update(others.obis)
-        reading.units.update(others.units)
-    return replace(reading, sub_readings=subs) if subs else reading
+    reading = build_reading(own, layout="p1", extra=extra, overrides=OVERRIDES)
+    return with_channels(reading, channel_part([i for i in items if is_channel(i.obis)]))

@@ -33,7 +33,17 @@ from han2mqtt.errors import ChecksumError, FramingError
 from han2mqtt.protocol.crc import crc16_arc
 from han2mqtt.protocol.obis import Obis, parse_obis
 
-__all__ = ["P1Object", "P1Telegram", "P1TelegramReader", "p1_timestamp", "parse_telegram"]
+__all__ = [
+    "P1Object",
+    "P1Telegram",
+    "P1TelegramReader",
+    "check_telegram",
+    "is_continuation",
+    "object_line",
+    "object_of",
+    "p1_timestamp",
+    "parse_telegram",
+]
 
 START: Final = ord("/")
 END: Final = ord("!")
@@ -108,12 +118,62 @@ class P1Telegram:
         return self.identification[:3]
 
 
+class _Checked:
+    """The telegrams whose CRC was checked last, so that their decoder need not check again.
+
+    A reader hands ``telegram.raw`` on (``ContentReader``), and the decoder gets that very object:
+    :func:`check_telegram` recognises it by identity (the memo holds it, so no other object can
+    take its id) and reuses the verdict.  One read can complete several telegrams before the
+    first is decoded, hence a few entries; any other content is checked afresh.  A pure memo of
+    a pure function, bounded, with no behaviour of its own.
+    """
+
+    __slots__ = ("telegrams",)
+    SIZE: Final = 64
+
+    def __init__(self) -> None:
+        self.telegrams: dict[int, P1Telegram] = {}
+
+    def add(self, telegram: P1Telegram) -> None:
+        if len(self.telegrams) >= self.SIZE:
+            del self.telegrams[next(iter(self.telegrams))]
+        self.telegrams[id(telegram.raw)] = telegram
+
+    def find(self, content: bytes) -> P1Telegram | None:
+        telegram = self.telegrams.get(id(content))
+        return telegram if telegram is not None and telegram.raw is content else None
+
+
+_CHECKED: Final = _Checked()
+
+
 def _check(raw: bytes, crc_text: bytes) -> P1Telegram:
     end = raw.rfind(b"!")
     if not crc_text:
-        return P1Telegram(raw, crc_present=False, crc_ok=False)
-    expected = int(crc_text, 16)
-    return P1Telegram(raw, crc_present=True, crc_ok=crc16_arc(raw[: end + 1]) == expected)
+        telegram = P1Telegram(raw, crc_present=False, crc_ok=False)
+    else:
+        expected = int(crc_text, 16)
+        telegram = P1Telegram(raw, crc_present=True, crc_ok=crc16_arc(raw[: end + 1]) == expected)
+    _CHECKED.add(telegram)
+    return telegram
+
+
+def check_telegram(content: bytes) -> P1Telegram:
+    """``content`` (a whole telegram, from ``/``) as a :class:`P1Telegram` with its CRC verdict.
+
+    The CRC is computed once per telegram: content that a :class:`P1TelegramReader` has just
+    delivered keeps the verdict the reader found.  Otherwise the content is read as a reader
+    would read it: the verdict of the first telegram in it, or no CRC when there is none.
+    """
+    known = _CHECKED.find(content)
+    if known is not None:
+        return known
+    reader = P1TelegramReader()
+    telegrams = reader.read(content) + reader.flush()
+    if not telegrams:
+        return P1Telegram(content, crc_present=False, crc_ok=False)
+    first = telegrams[0]
+    return P1Telegram(content, crc_present=first.crc_present, crc_ok=first.crc_ok)
 
 
 class P1TelegramReader:
@@ -202,6 +262,9 @@ def _last_start(buf: bytearray, end: int) -> int:
     the start of the telegram after it need not open a line.  0 if there is none.  One regex
     pass from the end (in C): a run of thousands of ``/`` costs no Python loop per ``/``.
     """
+    last = buf.rfind(START, 0, end)
+    if last >= 0 and _IDENTIFICATION.match(buf, last):
+        return last  # the usual case: the last "/" opens the telegram, found without a regex scan
     match = _LAST_IDENTIFICATION.match(buf, 0, end)
     return 0 if match is None else match.start(1)
 
@@ -245,6 +308,31 @@ def _object(line: str) -> P1Object | None:
     except ValueError:
         return None
     return P1Object(obis, tuple(_split(value) for value in _VALUE.findall(match.group(2))))
+
+
+def object_line(line: str) -> tuple[P1Object, list[tuple[int, int]]] | None:
+    """A stripped line read as :func:`parse_telegram` reads it, with each value's span.
+
+    The spans are ``(start, end)`` of the text between each value's parentheses, in ``line``.
+    None for anything that is not an object line.
+    """
+    item = _object(line)
+    if item is None:
+        return None
+    match = _LINE.match(line)
+    assert match is not None
+    spans = [found.span(1) for found in _VALUE.finditer(line, match.start(2), match.end(2))]
+    return item, spans
+
+
+def object_of(obis: Obis, values: str) -> P1Object:
+    """The object of a line with this OBIS code and this values part (``"(...)(...)"``)."""
+    return P1Object(obis, tuple(_split(value) for value in _VALUE.findall(values)))
+
+
+def is_continuation(line: str) -> bool:
+    """True for a stripped line of values only (DSMR 2.2/3.0: continues the object before it)."""
+    return _CONTINUATION.match(line) is not None
 
 
 def _split(value: str) -> tuple[str, str | None]:
