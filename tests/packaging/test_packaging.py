@@ -167,7 +167,14 @@ def test_compose_file_brings_mosquitto_and_han2mqtt_with_the_documented_paths():
             assert (ROOT / source).exists(), source
     # Only the broker comes from the environment: anything else would silently override the
     # config/config.yaml the user edits.
-    assert set(app["environment"]) == {"HAN2MQTT_MQTT__HOST"}
+    assert {key for key in app["environment"] if key.startswith("HAN2MQTT_")} == {
+        "HAN2MQTT_MQTT__HOST"
+    }
+    # The meter's zone (meter.timezone in config.yaml still wins): without it, UTC.
+    assert app["environment"]["TZ"] == "Europe/Oslo"
+    # state.dir on a named volume: the tariff peaks survive a re-created container.
+    assert "han2mqtt-data:/data" in app["volumes"]
+    assert "han2mqtt-data" in compose["volumes"]
     assert "source: {type: tcp" in (ROOT / "docker-compose.yml").read_text()  # the TCP variant
 
 
