@@ -50,6 +50,14 @@ def _interval(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> float:
+    """A number greater than zero (argparse type)."""
+    value = _interval(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: more than 0")
+    return value
+
+
 _HEX_ARGUMENT = re.compile(r"[0-9a-fA-F\s:,-]+")
 
 
@@ -163,7 +171,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     _setup_logging("WARNING" if args.mqtt_host is None else "INFO")
     return asyncio.run(
-        run_demo(args.mqtt_host, args.mqtt_port, args.interval, forever=args.forever)
+        run_demo(
+            args.mqtt_host,
+            args.mqtt_port,
+            args.interval,
+            forever=args.forever,
+            speed=args.speed,
+            hours=args.hours,
+            verbose=args.verbose,
+            discovery=args.discovery,
+        )
     )
 
 
@@ -174,7 +191,19 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(line, flush=True)  # a pipe reader (a test, a script) learns the port at once
 
     try:
-        asyncio.run(simulate(args.host, args.port, args.interval, announce=announce))
+        asyncio.run(
+            simulate(
+                args.host,
+                args.port,
+                args.interval,
+                meters=args.meter,
+                speed=args.speed,
+                replay=args.replay,
+                announce=announce,
+            )
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     except OSError as exc:
         # asyncio's message repeats the address; the errno's text alone says why.
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
@@ -253,27 +282,56 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="run the whole pipeline on built-in real meter frames (no meter needed)",
-        description="Without --mqtt-host, print the MQTT messages that would be published.",
+        help="run the whole pipeline on simulated meters (no meter needed)",
+        description="Simulated Aidon, Kaifa, Kamstrup and P1 meters, their clocks sped up (a day "
+        "in a minute). Without --mqtt-host, print a summary of the MQTT messages that would be "
+        "published (--verbose: every message).",
     )
     demo.add_argument("--mqtt-host", help="publish to this broker instead of printing")
     demo.add_argument("--mqtt-port", type=int, default=1883)
-    demo.add_argument("--interval", type=float, default=0.2, help="seconds between frames")
-    demo.add_argument("--forever", action="store_true", help="repeat the frames until Ctrl-C")
+    demo.add_argument(
+        "--interval", type=_interval, default=0.1, help="real seconds between steps (0.1)"
+    )
+    demo.add_argument(
+        "--speed", type=_positive, default=1440.0, help="meter seconds per second (1440)"
+    )
+    demo.add_argument("--hours", type=_positive, default=3.0, help="meter hours to run (3)")
+    demo.add_argument("--forever", action="store_true", help="run until Ctrl-C (status page on)")
+    demo.add_argument("--verbose", action="store_true", help="print every message in full")
+    demo.add_argument(
+        "--discovery",
+        action="store_true",
+        help="with --mqtt-host: send Home Assistant discovery too (off: no fake meters in HA)",
+    )
     demo.set_defaults(handler=_cmd_demo)
 
     simulate = commands.add_parser(
         "simulate",
-        help="a meter on a TCP port: serve the built-in real frames to han2mqtt run",
-        description="Serve the built-in real meter frames over TCP, as a TCP serial server next "
-        "to a meter would, until Ctrl-C. Point han2mqtt run at it with source.type tcp.",
+        help="meters on a TCP port: simulated meters (or the built-in captures) for han2mqtt run",
+        description="Serve simulated meters whose clocks move (or, with --replay, the built-in "
+        "real captures) over TCP, as a TCP serial server next to a meter would, until Ctrl-C. "
+        "Point han2mqtt run at it with source.type tcp.",
     )
     simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     simulate.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="TCP port (8899; 0: any free)"
     )
     simulate.add_argument(
-        "--interval", type=_interval, default=2.0, help="seconds between frames (2)"
+        "--interval", type=_interval, default=2.0, help="seconds between steps (2)"
+    )
+    simulate.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        help="meter seconds per second (1; 1440: a day a minute)",
+    )
+    simulate.add_argument(
+        "--meter",
+        action="append",
+        help="a simulated meter: aidon, kaifa, kamstrup, p1 (repeatable; default: all)",
+    )
+    simulate.add_argument(
+        "--replay", action="store_true", help="replay the built-in real captures instead"
     )
     simulate.set_defaults(handler=_cmd_simulate)
 

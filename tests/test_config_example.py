@@ -84,6 +84,8 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("source", "connect_timeout"), "10", 10),
         (("source", "octet_stuffing"), "true", True),
         (("source", "demo_interval"), "0.5", 0.5),
+        (("source", "demo_speed"), "1440", 1440.0),
+        (("source", "demo_hours"), "3", 3.0),
         (("source", "topic"), "ams/+/raw", "ams/+/raw"),
         (("source", "payload"), "base64", "base64"),
         (("source", "shared_group"), "h2m", "h2m"),
