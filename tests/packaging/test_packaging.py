@@ -242,10 +242,15 @@ def test_node_red_flow_subscribes_to_real_topics():
             assert set(output) <= ids
 
 
+def _documentation() -> str:
+    """The README and the topic pages under docs/, as one text."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return "\n".join(page.read_text() for page in pages)
+
+
 def test_readme_commands_run_as_written(tmp_path: Path):
-    """Every '$ ' line in the README's sh blocks runs and prints what the README shows."""
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL)
+    """Every '$ ' line in the docs' sh blocks runs and prints what the docs show."""
+    blocks = re.findall(r"```sh\n(.*?)```", _documentation(), flags=re.DOTALL)
     checked = 0
     bin_dir = Path(sys.executable).parent
     for block in blocks:
