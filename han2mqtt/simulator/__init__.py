@@ -108,6 +108,10 @@ class Simulation:
             raise ValueError(f"unknown simulated meter {unknown[0]!r} (one of {', '.join(METERS)})")
         self.start = start or datetime.now(SIMULATED_ZONE).replace(microsecond=0)
         self.meters: list[SimulatedMeter] = [METERS[name](self.start) for name in names]
+        for meter in self.meters:
+            # Several meters on one line: a list 1 names no meter, and would belong to none
+            # (a bridge holds it back); each step sends the lists that name their meter.
+            meter.short_lists = len(self.meters) == 1
         # As fast as possible (interval 0): a minute of meter time per step.
         self.step = timedelta(seconds=interval * speed) if interval > 0 else FAST_STEP
         self.interval = interval

@@ -111,6 +111,8 @@ class SimulatedMeter:
         self.steps = 0
         self.import_wh, self.export_wh, self.q_import, self.q_export = self.registers_start
         self.power = self.household.power(start)
+        self.short_lists = True
+        """Send the short list (no meter id) between the full ones; off for a shared line."""
 
     def advance(self, to: datetime) -> list[bytes]:
         """Move the clock to ``to``; the frames sent meanwhile (the hourly lists included)."""
@@ -123,7 +125,8 @@ class SimulatedMeter:
         if self.time < to:
             self._run_until(to)
             self.steps += 1
-            frames += self.frame(to, full=self.steps % _FULL_LIST_EVERY == 0)
+            full = not self.short_lists or self.steps % _FULL_LIST_EVERY == 0
+            frames += self.frame(to, full=full)
         return frames
 
     def _run_until(self, moment: datetime) -> None:

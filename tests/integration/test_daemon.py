@@ -270,6 +270,11 @@ def test_demo_prints_without_a_broker_and_publishes_with_one(
     published = verbose.stdout.splitlines()
     assert any(line.startswith(f"{BASE}/{AIDON_ID}/energy_import_last_hour ") for line in published)
     assert any(line.startswith("homeassistant/device/han2mqtt_") for line in published)
+    info = [line for line in published if line.startswith(f"{BASE}/bridge/info ")][-1]
+    counters = json.loads(info.split(" ", 1)[1].removesuffix(" (retained)"))
+    # Every simulated frame decodes and names its meter (none held back on the shared line).
+    assert counters["frames"] == counters["decoded"] > 100
+    assert (counters["decode_errors"], counters["bad_checksum"], counters["held_back"]) == (0, 0, 0)
     capture = capture_factory(broker)
     result = han2mqtt(
         "demo", "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--interval", "0"

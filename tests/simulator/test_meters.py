@@ -93,3 +93,17 @@ def test_a_simulation_steps_at_its_speed_and_ends_after_its_duration():
     assert simulation.time == later(START, timedelta(hours=1))
     with pytest.raises(ValueError, match="unknown simulated meter 'linky'"):
         Simulation(["linky"])
+
+
+def test_meters_sharing_a_line_send_only_lists_that_name_them():
+    alone = Simulation(["aidon"], start=START, interval=2)
+    shared = Simulation(["aidon", "kaifa"], start=START, interval=2)
+    decoder = AutoDecoder()
+
+    def ids(simulation: Simulation) -> list[str | None]:
+        frames = [frame for _ in range(10) for frame in simulation.next_frames() or []]
+        contents = [content for frame in frames for content in ContentReader().read(frame)]
+        return [decoder.decode(content).meter_id for content in contents]
+
+    assert None in ids(alone)  # list 1 between the list 2s, as the meter sends them
+    assert None not in ids(shared)
