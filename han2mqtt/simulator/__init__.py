@@ -129,9 +129,58 @@ class Simulation:
 
 
 def demo_start(zone: tzinfo = SIMULATED_ZONE) -> datetime:
-    """Five minutes before the next hour: the demo's first hourly list comes at once."""
+    """Minute 55 of the current hour: the demo's first hourly list comes within a few steps."""
     now = datetime.now(zone).replace(second=0, microsecond=0)
     return now.replace(minute=55)
+
+
+_MAX_BACKLOG = 1 << 20
+"""Octets a client may fall behind before it is dropped (a meter does not wait either)."""
+
+
+class _Line:
+    """One simulation for every client, as one meter behind a serial server.
+
+    Its clock and registers go on whoever connects, so a client that reconnects never sees them
+    go back.
+    """
+
+    def __init__(
+        self, simulation: Callable[[], Simulation], on_done: Callable[[], None] | None
+    ) -> None:
+        self._make = simulation
+        self._on_done = on_done
+        self._clients: set[asyncio.StreamWriter] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.server: asyncio.Server | None = None
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
+        if self._task is None:  # the clocks start with the first client
+            self._task = asyncio.get_running_loop().create_task(self._run(self._make()))
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            while await reader.read(4096):  # nothing is expected: wait until the client goes
+                pass
+        self._clients.discard(writer)
+        writer.close()
+
+    async def _run(self, simulation: Simulation) -> None:
+        while self.server is None or self.server.is_serving():
+            frames = simulation.next_frames()
+            if frames is None:
+                break
+            data = b"".join(frames)
+            for writer in list(self._clients):
+                if writer.transport.get_write_buffer_size() > _MAX_BACKLOG:
+                    self._clients.discard(writer)
+                    writer.close()
+                else:
+                    writer.write(data)
+            await asyncio.sleep(simulation.interval)
+        else:
+            return  # the server was closed
+        if self._on_done is not None:
+            self._on_done()  # the line stays open, silent, like an idle meter
 
 
 async def serve_meters(
@@ -141,25 +190,15 @@ async def serve_meters(
     port: int = 0,
     on_done: Callable[[], None] | None = None,
 ) -> asyncio.Server:
-    """Serve a fresh ``simulation()`` to every client, a step every ``interval`` seconds.
+    """Serve ``simulation()`` to every client, a step every ``interval`` seconds.
 
-    ``on_done`` is called when a client's simulation has reached its ``duration``; the line stays
-    open, silent, like an idle meter.  The caller closes the server.
+    The simulation starts with the first client and is shared: later clients (a bridge that
+    reconnects) get the same meters from where their clocks are.  ``on_done`` is called when
+    it has reached its ``duration``.  The caller closes the server, which stops the meters.
     """
-
-    async def play(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        meters = simulation()
-        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-            while (frames := meters.next_frames()) is not None:
-                writer.write(b"".join(frames))
-                await writer.drain()
-                await asyncio.sleep(meters.interval)
-            if on_done is not None:
-                on_done()
-            await asyncio.sleep(3600)
-        writer.close()
-
-    return await asyncio.start_server(play, host, port)
+    line = _Line(simulation, on_done)
+    line.server = await asyncio.start_server(line.serve, host, port)
+    return line.server
 
 
 async def serve_demo(
