@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from han2mqtt._version import __version__
 from han2mqtt.errors import ConfigError, LayoutError, TransportError
-from han2mqtt.simulator import DEFAULT_PORT
+from han2mqtt.simulator import DEFAULT_PORT, METERS
 
 if TYPE_CHECKING:
     from han2mqtt.config import Settings
@@ -328,7 +328,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--meter",
         action="append",
-        help="a simulated meter: aidon, kaifa, kamstrup, p1 (repeatable; default: all)",
+        help=f"a simulated meter: {', '.join(METERS)} (repeatable; default: all)",
     )
     simulate.add_argument(
         "--replay", action="store_true", help="replay the built-in real captures instead"
