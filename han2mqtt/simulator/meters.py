@@ -46,6 +46,7 @@ __all__ = [
     "KamstrupMeter",
     "MeterFactory",
     "P1Meter",
+    "ReplayMeter",
     "SimulatedMeter",
     "later",
     "register_meter",
@@ -391,6 +392,29 @@ class P1Meter(SimulatedMeter):
     def hourly(self, moment: datetime) -> list[bytes]:
         """A telegram like any other: P1 sends its registers every time."""
         return self.frame(moment, full=True)
+
+
+class ReplayMeter(SimulatedMeter):
+    """A meter whose frames are fixed captures or generated elsewhere: one per step, in a loop.
+
+    For a protocol whose simulated frames come from another module (a list of frames): register
+    it with ``register_meter(name, lambda start: ReplayMeter(start, frames()))``.  Its clock is
+    whatever the frames say.
+    """
+
+    def __init__(self, start: datetime, frames: list[bytes]) -> None:
+        super().__init__(start)
+        self._frames = frames
+
+    def frame(self, moment: datetime, *, full: bool) -> list[bytes]:
+        """The next captured frame."""
+        del moment, full
+        return [self._frames[(self.steps - 1) % len(self._frames)]]
+
+    def hourly(self, moment: datetime) -> list[bytes]:
+        """Nothing extra on the hour: the captures are what they are."""
+        del moment
+        return []
 
 
 MeterFactory = Callable[[datetime], SimulatedMeter]

@@ -10,8 +10,8 @@ import pytest
 from han2mqtt.autodecoder import AutoDecoder
 from han2mqtt.model import MeterReading
 from han2mqtt.protocol.stream import ContentReader
-from han2mqtt.simulator import METERS, Simulation
-from han2mqtt.simulator.meters import later
+from han2mqtt.simulator import METERS, Simulation, load_samples, register_meter
+from han2mqtt.simulator.meters import ReplayMeter, later
 
 OSLO = ZoneInfo("Europe/Oslo")
 START = datetime(2026, 3, 29, 0, 50, tzinfo=OSLO)  # the night summer time begins
@@ -107,3 +107,14 @@ def test_meters_sharing_a_line_send_only_lists_that_name_them():
 
     assert None in ids(alone)  # list 1 between the list 2s, as the meter sends them
     assert None not in ids(shared)
+
+
+def test_a_replayed_meter_registers_and_sends_its_frames_in_a_loop():
+    frames = load_samples()[:2]
+    register_meter("captures", lambda start: ReplayMeter(start, frames))
+    try:
+        simulation = Simulation(["captures"], start=START, interval=2)
+        sent = [frame for _ in range(4) for frame in simulation.next_frames() or []]
+    finally:
+        del METERS["captures"]
+    assert sent == [*frames, *frames]
