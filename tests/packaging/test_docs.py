@@ -9,6 +9,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 COMING = {
     "history.md",
+    "gas-water-heat.md",
     "prices.md",
     "tariffs.md",
     "meter-support.md",
