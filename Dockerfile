@@ -9,7 +9,10 @@
 # Run with a USB M-Bus adapter; the image's user is in dialout (gid 20), which owns the device on
 # Debian-based hosts; --group-add gives it the device's group wherever that is another one:
 #   docker run -d --name han2mqtt --restart unless-stopped --device /dev/ttyUSB0 \
-#     --group-add "$(stat -c %g /dev/ttyUSB0)" -v "$PWD/config:/config:ro" han2mqtt/han2mqtt:latest
+#     --group-add "$(stat -c %g /dev/ttyUSB0)" -e TZ=Europe/Oslo \
+#     -v "$PWD/config:/config:ro" -v han2mqtt-data:/data han2mqtt/han2mqtt:latest
+# (/data is state.dir: without a volume there, the month's tariff peaks are lost on every
+# re-creation; TZ, or meter.timezone, is the meter's zone: the image is on UTC.)
 
 ARG PYTHON_VERSION=3.12
 

@@ -1,7 +1,8 @@
 """The status page's budget: page size, server render time, first paint in Chromium, daemon RSS.
 
-Runs ``han2mqtt run`` on the built-in demo frames (three meters, a frame every 0.5 s) with a real
-mosquitto, once with the page off and once on, and prints:
+Runs ``han2mqtt run`` on the demo source (four simulated meters, a step every 0.5 s; until
+2026-12 three meters replaying the built-in frames) with a real mosquitto, once with the page off
+and once on, and prints:
 - the uncompressed size of the page, its script, style and icon;
 - the server's time for ``GET /`` and ``GET /api/state`` (median of 200, over one connection);
 - first contentful paint in headless Chromium (cold first load, then the median of 10 reloads);

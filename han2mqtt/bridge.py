@@ -86,6 +86,7 @@ __all__ = [
     "Rejected",
     "energy_parameters",
     "tariff_model",
+    "utc_zone_warning",
 ]
 
 _LOGGER = logging.getLogger("han2mqtt")
@@ -272,6 +273,7 @@ class Bridge:
         """Device discovery topic → the component keys this run last published there."""
         self.on_frame: Callable[[], None] | None = None
         self._init_energy_stage(settings)
+        self._zone_checked = False
         self.listeners: list[ReadingListener] = []
         """Called with every published reading (the status page, tests); never for held frames."""
         self.rejects: deque[Rejected] = deque(maxlen=REJECTS_KEPT)
@@ -438,6 +440,8 @@ class Bridge:
         The derived values (CONVENTIONS.md: ``energy_import``, ``power_net``, ``tariff_*`` ...)
         are published beside the reading's fields.
         """
+        if not self._zone_checked:
+            self._check_zone(reading)
         engine = self._engines.get(meter)
         if engine is None:
             engine = self._engines[meter] = EnergyEngine(self._energy_parameters, meter)
@@ -557,6 +561,18 @@ class Bridge:
                 "as a register; further ones are counted in bridge/info",
                 loggable(meter),
             )
+
+    def _check_zone(self, reading: MeterReading) -> None:
+        """Warn once when the meter's local clock is read on UTC (a container without ``TZ``)."""
+        meter_time = reading.fields.get(FIELD_METER_DATETIME)
+        if meter_time is None:
+            return
+        self._zone_checked = True
+        warning = utc_zone_warning(
+            self._energy_parameters.zone, meter_time, explicit=self.settings.meter.timezone
+        )
+        if warning is not None:
+            _LOGGER.warning("%s", warning)
 
     def _guarded(self, meter: str, event: GuardEvent) -> None:
         """Count a register the guard stopped; log the first of each kind, and every exchange."""
@@ -980,3 +996,29 @@ def _number(value: FieldValue | None) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def utc_zone_warning(zone: tzinfo, meter_time: FieldValue, *, explicit: str | None) -> str | None:
+    """Why hours, days and tariff windows will be wrong, or None.
+
+    A meter that sends its clock without a UTC offset sends local time (the Nordic lists do);
+    read on a host whose zone is UTC all year (a container without ``TZ``) and with no
+    ``meter.timezone``, every hour and day boundary lands one or two hours off.
+    """
+    if explicit is not None or not isinstance(meter_time, str):
+        return None
+    try:
+        naive = datetime.fromisoformat(meter_time).tzinfo is None
+    except ValueError:
+        return None
+    year = datetime.now(UTC).year
+    on_utc = all(
+        datetime(year, month, 1, tzinfo=zone).utcoffset() == UTC.utcoffset(None) for month in (1, 7)
+    )
+    if not (naive and on_utc):
+        return None
+    return (
+        f"the meter sends local time ({meter_time}, no UTC offset) but meter.timezone is unset "
+        "and this host's time zone is UTC: hours, days and tariff windows are counted on UTC. "
+        "Set meter.timezone (e.g. Europe/Oslo) or TZ (in Docker: -e TZ=Europe/Oslo)"
+    )

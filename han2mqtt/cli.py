@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from han2mqtt._version import __version__
 from han2mqtt.errors import ConfigError, LayoutError, TransportError
-from han2mqtt.simulator import DEFAULT_PORT
+from han2mqtt.simulator import DEFAULT_PORT, METERS
 
 if TYPE_CHECKING:
     from han2mqtt.config import Settings
@@ -48,6 +48,14 @@ def _interval(text: str) -> float:
         value = -1.0
     if not (value >= 0 and math.isfinite(value)):  # NaN fails the comparison
         raise argparse.ArgumentTypeError(f"{text!r}: seconds, 0 or more")
+    return value
+
+
+def _positive(text: str) -> float:
+    """A number greater than zero (argparse type)."""
+    value = _interval(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: more than 0")
     return value
 
 
@@ -164,7 +172,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     _setup_logging("WARNING" if args.mqtt_host is None else "INFO")
     return asyncio.run(
-        run_demo(args.mqtt_host, args.mqtt_port, args.interval, forever=args.forever)
+        run_demo(
+            args.mqtt_host,
+            args.mqtt_port,
+            args.interval,
+            forever=args.forever,
+            speed=args.speed,
+            hours=args.hours,
+            verbose=args.verbose,
+            discovery=args.discovery,
+        )
     )
 
 
@@ -176,8 +193,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(
-            simulate(args.host, args.port, args.interval, announce=announce, meter=args.meter)
+            simulate(
+                args.host,
+                args.port,
+                args.interval,
+                meters=args.meter,
+                speed=args.speed,
+                replay=args.replay,
+                announce=announce,
+            )
         )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     except OSError as exc:
         # asyncio's message repeats the address; the errno's text alone says why.
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
@@ -260,6 +287,64 @@ def _add_config_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_simulators(commands: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
+    """``demo`` and ``simulate``."""
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole pipeline on simulated meters (no meter needed)",
+        description="Simulated Aidon, Kaifa, Kamstrup and P1 meters, their clocks sped up (a day "
+        "in a minute). Without --mqtt-host, print a summary of the MQTT messages that would be "
+        "published (--verbose: every message).",
+    )
+    demo.add_argument("--mqtt-host", help="publish to this broker instead of printing")
+    demo.add_argument("--mqtt-port", type=int, default=1883)
+    demo.add_argument(
+        "--interval", type=_interval, default=0.1, help="real seconds between steps (0.1)"
+    )
+    demo.add_argument(
+        "--speed", type=_positive, default=1440.0, help="meter seconds per second (1440)"
+    )
+    demo.add_argument("--hours", type=_positive, default=3.0, help="meter hours to run (3)")
+    demo.add_argument("--forever", action="store_true", help="run until Ctrl-C (status page on)")
+    demo.add_argument("--verbose", action="store_true", help="print every message in full")
+    demo.add_argument(
+        "--discovery",
+        action="store_true",
+        help="with --mqtt-host: send Home Assistant discovery too (off: no fake meters in HA)",
+    )
+    demo.set_defaults(handler=_cmd_demo)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="meters on a TCP port: simulated meters (or the built-in captures) for han2mqtt run",
+        description="Serve simulated meters whose clocks move (or, with --replay, the built-in "
+        "real captures) over TCP, as a TCP serial server next to a meter would, until Ctrl-C. "
+        "Point han2mqtt run at it with source.type tcp.",
+    )
+    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    simulate.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="TCP port (8899; 0: any free)"
+    )
+    simulate.add_argument(
+        "--interval", type=_interval, default=2.0, help="seconds between steps (2)"
+    )
+    simulate.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        help="meter seconds per second (1; 1440: a day a minute)",
+    )
+    simulate.add_argument(
+        "--meter",
+        action="append",
+        help=f"a simulated meter: {', '.join(METERS)} (repeatable; default: all)",
+    )
+    simulate.add_argument(
+        "--replay", action="store_true", help="replay the built-in real captures instead"
+    )
+    simulate.set_defaults(handler=_cmd_simulate)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="han2mqtt",
@@ -286,37 +371,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_option(run)
     run.set_defaults(handler=_cmd_run)
 
-    demo = commands.add_parser(
-        "demo",
-        help="run the whole pipeline on built-in real meter frames (no meter needed)",
-        description="Without --mqtt-host, print the MQTT messages that would be published.",
-    )
-    demo.add_argument("--mqtt-host", help="publish to this broker instead of printing")
-    demo.add_argument("--mqtt-port", type=int, default=1883)
-    demo.add_argument("--interval", type=float, default=0.2, help="seconds between frames")
-    demo.add_argument("--forever", action="store_true", help="repeat the frames until Ctrl-C")
-    demo.set_defaults(handler=_cmd_demo)
-
-    simulate = commands.add_parser(
-        "simulate",
-        help="a meter on a TCP port: serve the built-in real frames to han2mqtt run",
-        description="Serve the built-in real meter frames over TCP, as a TCP serial server next "
-        "to a meter would, until Ctrl-C. Point han2mqtt run at it with source.type tcp.",
-    )
-    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    simulate.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="TCP port (8899; 0: any free)"
-    )
-    simulate.add_argument(
-        "--interval", type=_interval, default=2.0, help="seconds between frames (2)"
-    )
-    simulate.add_argument(
-        "--meter",
-        choices=("han", "linky"),
-        default="han",
-        help="han: the built-in real HAN frames (default); linky: a Linky's TIC frames",
-    )
-    simulate.set_defaults(handler=_cmd_simulate)
+    _add_simulators(commands)
 
     probe = commands.add_parser(
         "probe",

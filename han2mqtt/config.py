@@ -167,7 +167,11 @@ class SourceSettings(_Section):
     octet_stuffing: bool = False
     """HDLC with octet stuffing (7D xx): only for links that stuff; meters' HAN ports never do."""
     demo_interval: float = Field(default=2.0, ge=0)
-    """Seconds between frames of the built-in demo source."""
+    """Seconds between the steps of the built-in demo source (simulated meters)."""
+    demo_speed: float = Field(default=1.0, gt=0)
+    """demo: meter seconds per real second (1440: a day in a minute)."""
+    demo_hours: float | None = Field(default=None, gt=0)
+    """demo: meter hours after which the demo ends (None: it runs until stopped)."""
     topic: str | None = None
     """mqtt: the topic (wildcards allowed) on which relays publish the meters' raw bytes."""
     payload: Literal["auto", "binary", "hex", "base64"] = "auto"

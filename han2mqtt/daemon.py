@@ -39,7 +39,7 @@ from han2mqtt.io.relay import Delivery, MqttSource, QueueWriter, RelayFeeder, re
 from han2mqtt.mqtt.publisher import MqttPublisher
 from han2mqtt.protocol.relay import RelayDemux
 from han2mqtt.protocol.stream import ContentReader
-from han2mqtt.simulator import load_samples, serve_frames
+from han2mqtt.simulator import serve_demo
 from han2mqtt.statefile import (
     STATE_FILE,
     check_writable,
@@ -58,6 +58,8 @@ EXIT_FAILED = 1
 """``run`` ends with this when it cannot start (the history database is another process's)."""
 _LOGGER = logging.getLogger("han2mqtt")
 _HOUSEKEEPING_PERIOD = 1.0
+_DEMO_GRACE = 0.5
+"""Seconds the demo waits after its meters' last frame before it stops."""
 _HA_RESEND_DELAY = (1.0, 5.0)
 _REPLAY_WAIT = 0.1
 """Seconds between looks at the broker connection before a replay starts."""
@@ -305,7 +307,18 @@ async def run_daemon(
     stop = stop or asyncio.Event()
     demo: asyncio.Server | None = None
     if settings.source.type == "demo":
-        demo = await serve_frames(load_samples(), interval=settings.source.demo_interval)
+        loop = asyncio.get_running_loop()
+        source = settings.source
+
+        def finished() -> None:
+            loop.call_later(_DEMO_GRACE, stop.set)
+
+        demo = await serve_demo(
+            interval=source.demo_interval,
+            speed=source.demo_speed,
+            hours=source.demo_hours,
+            on_done=finished,  # the simulated time is over: what was sent is handled, then stop
+        )
         port = demo.sockets[0].getsockname()[1]
         settings = settings.model_copy(
             update={
@@ -731,7 +744,7 @@ def _describe_source(settings: Settings) -> str:
         return f"mqtt {source.topic}{group}"
     if source.type == "file":
         return f"file {source.path} at speed {source.speed}"
-    return "built-in demo frames"
+    return "simulated demo meters"
 
 
 describe_source = _describe_source

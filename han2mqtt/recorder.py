@@ -25,7 +25,7 @@ from han2mqtt.errors import ConfigError
 from han2mqtt.io import BackOff, ConnectionManager
 from han2mqtt.io.relay import MqttSource
 from han2mqtt.protocol.recording import Chunk, format_line, header_lines
-from han2mqtt.simulator import load_samples, serve_frames
+from han2mqtt.simulator import serve_demo
 
 __all__ = ["RecordStats", "record"]
 
@@ -87,7 +87,11 @@ async def record(
             loop.add_signal_handler(signum, stop.set)
     demo: asyncio.Server | None = None
     if settings.source.type == "demo":
-        demo = await serve_frames(load_samples(), interval=settings.source.demo_interval)
+        demo = await serve_demo(
+            interval=settings.source.demo_interval,
+            speed=settings.source.demo_speed,
+            hours=settings.source.demo_hours,
+        )
         port = demo.sockets[0].getsockname()[1]
         source = settings.source.model_copy(update={"host": "127.0.0.1", "port": port})
         settings = settings.model_copy(update={"source": source})

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 
 from han2mqtt import daemon
-from han2mqtt.bridge import METER_ID_GRACE, Bridge, PrintPublisher
+from han2mqtt.bridge import METER_ID_GRACE, Bridge, PrintPublisher, utc_zone_warning
 from han2mqtt.config import Settings
 from han2mqtt.daemon import _housekeeping
 from han2mqtt.io.relay import Delivery
@@ -158,7 +159,7 @@ def _last_components(printed: Printed) -> set[str]:
 
 
 def _previous_run_discovery() -> bytes:
-    bridge, printed, _ = _bridge()
+    bridge, printed, _ = _bridge(meter={"timezone": "UTC"})
     for name in ("aidon_list2", "aidon_list3"):
         bridge.handle_content(CONTENTS[name])
     payload = [p for t, p, _ in printed.messages() if t == DEVICE][-1]
@@ -238,7 +239,8 @@ def test_a_deeply_nested_retained_discovery_is_ignored_quietly(
     caplog.set_level("DEBUG")
     retained = _previous_run_discovery()
     nested = b'{"avty":[{"t":"han2mqtt/bridge/state"}],"cmps":' + b"[" * depth + b"]" * depth + b"}"
-    bridge, printed, _ = _bridge()
+    # An explicit zone: on a UTC host the meter's local clock would be warned about.
+    bridge, printed, _ = _bridge(meter={"timezone": "UTC"})
     bridge.handle_content(CONTENTS["aidon_list2"])
     bridge.on_discovery_config(DEVICE, nested, True)
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
@@ -369,3 +371,39 @@ def test_health_follows_valid_frames_whether_they_decode_or_not():
     assert not bridge.healthy()
     bridge.handle_content(CONTENTS["aidon_list2"])
     assert bridge.healthy()
+
+
+@pytest.mark.parametrize(
+    ("tz", "configured", "warned"),
+    [
+        ("UTC", None, True),
+        ("Etc/UTC", None, True),
+        ("Europe/Oslo", None, False),
+        ("Europe/London", None, False),
+        ("UTC", "Europe/Oslo", False),
+        ("UTC", "UTC", False),
+    ],
+)
+def test_local_meter_time_read_on_utc_is_warned_once(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tz: str,
+    configured: str | None,
+    warned: bool,
+):
+    monkeypatch.setenv("TZ", tz)
+    bridge, _, _ = _bridge(meter={"timezone": configured})
+    for _ in range(3):  # list 3 carries the meter's clock, without a UTC offset
+        bridge.handle_content(CONTENTS["aidon_list3"])
+    warnings = [
+        r.getMessage() for r in caplog.records if "meter.timezone is unset" in r.getMessage()
+    ]
+    assert len(warnings) == (1 if warned else 0)
+    if warned:
+        assert "TZ=Europe/Oslo" in warnings[0]
+
+
+def test_a_meter_clock_with_an_offset_needs_no_zone():
+    assert utc_zone_warning(UTC, "2026-12-06T22:00:00+01:00", explicit=None) is None
+    assert utc_zone_warning(UTC, "2026-12-06T22:00:00", explicit=None) is not None
+    assert utc_zone_warning(UTC, "not a time", explicit=None) is None

@@ -85,6 +85,8 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("source", "connect_timeout"), "10", 10),
         (("source", "octet_stuffing"), "true", True),
         (("source", "demo_interval"), "0.5", 0.5),
+        (("source", "demo_speed"), "1440", 1440.0),
+        (("source", "demo_hours"), "3", 3.0),
         (("source", "topic"), "ams/+/raw", "ams/+/raw"),
         (("source", "payload"), "base64", "base64"),
         (("source", "shared_group"), "h2m", "h2m"),
@@ -225,3 +227,37 @@ def test_the_parametrized_table_covers_every_key():
         path for path, _, _ in test_every_key_can_be_set_from_the_environment.pytestmark[0].args[1]
     }
     assert covered == _model_keys(Settings)
+
+
+DOCS = [
+    Path(__file__).parents[1] / "README.md",
+    *sorted((Path(__file__).parents[1] / "docs").glob("*.md")),
+]
+
+
+def _yaml_blocks() -> list[tuple[str, str]]:
+    blocks = []
+    for page in DOCS:
+        text = page.read_text()
+        for number, block in enumerate(text.split("```yaml\n")[1:], start=1):
+            blocks.append((f"{page.name}#{number}", block.split("```", 1)[0]))
+    return blocks
+
+
+@pytest.mark.parametrize(("where", "block"), _yaml_blocks(), ids=lambda value: str(value)[:30])
+def test_every_yaml_example_in_the_docs_is_a_valid_configuration(
+    where: str, block: str, tmp_path: Path
+):
+    path = tmp_path / "config.yaml"
+    path.write_text(block)
+    load_settings(path)  # a misspelt key or a wrong value raises, naming it
+
+
+def test_the_docs_have_yaml_examples():
+    assert {where.split("#")[0] for where, _ in _yaml_blocks()} >= {
+        "README.md",
+        "configuration.md",
+        "meters.md",
+        "energy.md",
+        "fleets.md",
+    }

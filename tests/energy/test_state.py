@@ -145,7 +145,7 @@ def test_the_demo_keeps_no_state_file(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
-    assert asyncio.run(run_demo(None, interval=0)) == 0
+    assert asyncio.run(run_demo(None, interval=0, hours=1.5)) == 0
     assert not (tmp_path / "state").exists()
 
 

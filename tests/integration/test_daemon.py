@@ -253,20 +253,41 @@ def test_healthcheck_fails_when_stale_or_missing(tmp_path: Path):
 def test_demo_prints_without_a_broker_and_publishes_with_one(
     broker: Broker, capture_factory: Callable[..., Capture]
 ):
-    result = han2mqtt("demo")
+    result = han2mqtt("demo", "--interval", "0.02")  # three meter hours, sped up
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert f"{BASE}/bridge/state online (retained)" in lines
-    assert f"{BASE}/{AIDON_ID}/active_power_import 1672" in lines
-    assert f"{BASE}/5706567274389702/active_power_import_total 4272.44" in lines
+    # Readable: one line per meter and meter hour, discovery summarized, none of it long.
+    assert len(lines) < 60, result.stdout
+    assert max(len(line) for line in lines) < 200
+    meters = {AIDON_ID, "6970631401753985", "5706567274389702", "E0044007131650618"}
+    for meter in meters:
+        state = [line for line in lines if line.startswith(f"{BASE}/{meter}/state ")]
+        assert any("last hour " in line and "today " in line for line in state), lines
+    assert any(line.endswith("--verbose shows it)") for line in lines)
+    assert lines[-1].endswith("--verbose prints every message)")
+    verbose = han2mqtt("demo", "--interval", "0", "--hours", "1.5", "--verbose")
+    published = verbose.stdout.splitlines()
+    assert any(line.startswith(f"{BASE}/{AIDON_ID}/energy_import_last_hour ") for line in published)
+    assert any(line.startswith("homeassistant/device/han2mqtt_") for line in published)
+    info = [line for line in published if line.startswith(f"{BASE}/bridge/info ")][-1]
+    counters = json.loads(info.split(" ", 1)[1].removesuffix(" (retained)"))
+    # Every simulated frame decodes and names its meter (none held back on the shared line).
+    assert counters["frames"] == counters["decoded"] > 100
+    assert (counters["decode_errors"], counters["bad_checksum"], counters["held_back"]) == (0, 0, 0)
     capture = capture_factory(broker)
     result = han2mqtt(
-        "demo", "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--interval", "0.05"
+        "demo", "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--interval", "0"
     )
     assert result.returncode == 0, result.stderr
     capture.wait_for(lambda _m: capture.last(f"{DEMO}/{AIDON_ID}/active_power_import") is not None)
+    capture.wait_for(
+        lambda _m: capture.last(f"{DEMO}/{AIDON_ID}/energy_import_last_hour") is not None
+    )
     capture.wait_value(f"{DEMO}/bridge/state", "offline")
     assert not [t for t, _, _ in capture.messages if t.startswith(f"{BASE}/")]
+    # No fake meters in Home Assistant unless asked for.
+    assert not [t for t, _, _ in capture.messages if t.startswith("homeassistant/")]
 
 
 def test_demo_on_a_broker_leaves_a_running_bridge_alone(

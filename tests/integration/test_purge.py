@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from paho.mqtt import publish
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import Broker
-from tests.integration.helpers import han2mqtt, write_config
+from tests.integration.helpers import clean_env, han2mqtt, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
@@ -123,3 +124,44 @@ def test_purge_with_a_wrong_password_says_so(broker_factory: Callable[..., Broke
     assert "not authorized" in lines[-1].lower()
     assert "mqtt.password" in lines[-1]
     assert "wrong" not in result.stderr  # the secret itself is never said
+
+
+def test_the_readme_purge_removes_what_the_demo_left_on_a_broker(broker: Broker, tmp_path: Path):
+    """``demo --mqtt-host`` (with ``--discovery``), then the purge line next to it in the README."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    (line,) = [
+        row for row in readme.splitlines() if row.endswith("han2mqtt purge") and "demo" in row
+    ]
+    env_words = line.split()[:-2]
+    assert env_words == [
+        "HAN2MQTT_MQTT__HOST=localhost",
+        "HAN2MQTT_MQTT__BASE_TOPIC=han2mqtt-demo",
+    ]
+    demo = han2mqtt(
+        "demo",
+        "--mqtt-host",
+        broker.host,
+        "--mqtt-port",
+        str(broker.port),
+        "--interval",
+        "0",
+        "--hours",
+        "1",
+        "--discovery",
+    )
+    assert demo.returncode == 0, demo.stderr
+    left = _retained(broker)
+    assert any(topic.startswith("homeassistant/device/han2mqtt_") for topic in left)
+    assert all(topic.startswith(("han2mqtt-demo/", "homeassistant/")) for topic in left)
+    config = write_config(tmp_path, broker, NO_METER)
+    env = {**clean_env(), "HAN2MQTT_MQTT__BASE_TOPIC": "han2mqtt-demo"}
+    purged = subprocess.run(
+        [sys.executable, "-m", "han2mqtt", "purge", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert purged.returncode == 0, purged.stderr
+    assert _retained(broker) == {}

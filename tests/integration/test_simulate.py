@@ -8,17 +8,20 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from han2mqtt.autodecoder import AutoDecoder
 from han2mqtt.protocol.hdlc import HdlcFrameReader
 from tests.conftest import Broker, Capture, free_port
 from tests.integration.helpers import SAMPLES, clean_env, stop_daemon
 
 ROOT = Path(__file__).resolve().parents[2]
 HAN2MQTT = Path(sys.executable).parent / "han2mqtt"  # the console script, as users run it
-ANNOUNCE = re.compile(r"serving (\d+) built-in meter frames on 127\.0\.0\.1:(\d+), one every ")
+ANNOUNCE = re.compile(r"serving (\d+) built-in meter frames on 127\.0\.0\.1:(\d+), one step every ")
+LIVE = re.compile(r"serving simulated meters (.*) \(meter time (.*)x\) on 127\.0\.0\.1:(\d+), ")
 
 pytestmark = [pytest.mark.integration]
 
@@ -30,12 +33,13 @@ def _start(*command: str) -> tuple[subprocess.Popen[str], int]:
     )
     assert process.stdout is not None
     line = process.stdout.readline()
-    match = ANNOUNCE.match(line)
+    match = ANNOUNCE.match(line) or LIVE.match(line)
     if match is None:
         process.kill()
         raise AssertionError(f"no announcement: {line!r} {process.communicate()[1]}")
-    assert int(match.group(1)) == len(SAMPLES)
-    return process, int(match.group(2))
+    if match.re is ANNOUNCE:
+        assert int(match.group(1)) == len(SAMPLES)
+    return process, int(match.groups()[-1])
 
 
 def _read_frames(port: int, count: int) -> list[bytes]:
@@ -56,7 +60,7 @@ def _read_frames(port: int, count: int) -> list[bytes]:
     ids=["han2mqtt-simulate", "python-m-han2mqtt.simulator"],
 )
 def test_the_simulator_serves_every_built_in_frame_and_stops_cleanly(command: list[str]):
-    process, port = _start(*command, "--port", "0", "--interval", "0.01")
+    process, port = _start(*command, "--replay", "--port", "0", "--interval", "0.01")
     try:
         frames = _read_frames(port, len(SAMPLES) + 2)
         # Every client gets every frame, valid and unchanged, in order, then again from the start.
@@ -142,8 +146,13 @@ def test_the_readme_quick_start_publishes_the_simulated_meters(
         text=True,
     )
     try:
-        # The three meters of the built-in frames: Aidon, Kaifa and Kamstrup.
-        for meter in ("7359992891237028", "6970631401753985", "5706567274389702"):
+        # The simulated meters: Aidon, Kaifa, Kamstrup and a P1 meter.
+        for meter in (
+            "7359992891237028",
+            "6970631401753985",
+            "5706567274389702",
+            "E0044007131650618",
+        ):
             _wait_seen(capture, f"han2mqtt/{meter}/state")
             capture.wait_value(f"han2mqtt/{meter}/availability", "online")
     finally:
@@ -151,3 +160,45 @@ def test_the_readme_quick_start_publishes_the_simulated_meters(
         sim_code, sim_err = stop_daemon(process)
     assert code == 0, err
     assert sim_code == 0, sim_err
+
+
+def test_simulated_meters_clocks_move_at_the_given_speed():
+    process, port = _start(
+        str(HAN2MQTT),
+        "simulate",
+        "--meter",
+        "kaifa",
+        "--port",
+        "0",
+        "--interval",
+        "0.05",
+        "--speed",
+        "1200",
+    )
+    try:
+        frames = _read_frames(port, 6)
+    finally:
+        code, err = stop_daemon(process, signal.SIGINT)
+    assert code == 0, err
+    decoder, reader = AutoDecoder(), HdlcFrameReader()
+    times = []
+    for frame in frames:
+        for found in reader.read(frame):
+            reading = decoder.feed(found.payload)
+            assert reading is not None and reading.layout == "kaifa"
+            times.append(datetime.fromisoformat(str(reading.fields["meter_datetime"])))
+    assert times == sorted(times) and len(set(times)) == len(times)  # the clock moves
+    assert times[-1] - times[0] >= timedelta(minutes=4)  # 0.05 s x 1200 = a minute a step
+
+
+def test_simulate_names_an_unknown_meter():
+    result = subprocess.run(
+        [str(HAN2MQTT), "simulate", "--meter", "linky", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=clean_env(),
+    )
+    assert result.returncode == 2
+    assert "unknown simulated meter 'linky'" in result.stderr

@@ -13,7 +13,9 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -30,6 +32,7 @@ pytestmark = [
 ]
 
 SECRET = "/run/secrets/mqtt__password"
+OSLO = ZoneInfo("Europe/Oslo")
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +208,49 @@ def test_the_compose_secret_recipe(podman: Podman, image: str, broker_factory, t
             podman("rm", "--force", name, check=False, timeout=60)
     finally:
         meter.stop()
+
+
+def _meter_times(capture: Capture) -> dict[str, str]:
+    """The last state that carries the meter's clock: its ``meter_datetime`` and ``meter_time``."""
+    for _topic, payload, _retained in reversed(capture.messages):
+        state = json.loads(payload) if payload.startswith("{") else {}
+        if "meter_time" in state and "meter_datetime" in state:
+            return state
+    return {}
+
+
+def test_data_survives_a_recreated_container_and_tz_sets_the_zone(
+    podman: Podman, image: str, broker: Broker, capture_factory, container_name: str
+):
+    """docker-compose.yml's named volume on /data and its TZ line, as a re-creation meets them."""
+    volume = f"han2mqtt-data-{broker.port}"
+    capture: Capture = capture_factory(broker, (f"han2mqtt/{AIDON_ID}/state",))
+    meter = MeterSimulator(AIDON, interval=0.2)
+    meter.start()
+    common = ["--detach", "--network", "host", "--health-interval", "disable"]
+    common += ["--volume", f"{volume}:/data", *_env(broker, meter.port, free_port())]
+    try:
+        # On UTC (no TZ, no meter.timezone): the Aidon's naive local clock is warned about.
+        podman("run", "--name", container_name, *common, image)
+        capture.wait_for(lambda _m: _meter_times(capture) != {}, 60)
+        podman("stop", "--time", "20", container_name, timeout=60)
+        logs = podman("logs", container_name).stderr
+        assert "meter.timezone is unset and this host's time zone is UTC" in logs, logs
+        state = _meter_times(capture)
+        assert state["meter_time"].endswith("+00:00")
+        podman("rm", container_name)
+        capture.clear()
+        # Re-created with TZ, as the compose file sets it: the state from /data is restored.
+        podman("run", "--name", container_name, "--env", "TZ=Europe/Oslo", *common, image)
+        capture.wait_for(lambda _m: _meter_times(capture) != {}, 60)
+        podman("stop", "--time", "20", container_name, timeout=60)
+        logs = podman("logs", container_name).stderr
+        assert "energy state restored from /data/" in logs, logs
+        assert "time zone is UTC" not in logs, logs
+        state = _meter_times(capture)
+        local = datetime.fromisoformat(state["meter_datetime"]).replace(tzinfo=OSLO)
+        assert state["meter_time"] == local.isoformat()
+    finally:
+        meter.stop()
+        podman("rm", "--force", container_name, check=False, timeout=60)
+        podman("volume", "rm", "--force", volume, check=False, timeout=60)

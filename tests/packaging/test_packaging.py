@@ -167,7 +167,14 @@ def test_compose_file_brings_mosquitto_and_han2mqtt_with_the_documented_paths():
             assert (ROOT / source).exists(), source
     # Only the broker comes from the environment: anything else would silently override the
     # config/config.yaml the user edits.
-    assert set(app["environment"]) == {"HAN2MQTT_MQTT__HOST"}
+    assert {key for key in app["environment"] if key.startswith("HAN2MQTT_")} == {
+        "HAN2MQTT_MQTT__HOST"
+    }
+    # The meter's zone (meter.timezone in config.yaml still wins): without it, UTC.
+    assert app["environment"]["TZ"] == "Europe/Oslo"
+    # state.dir on a named volume: the tariff peaks survive a re-created container.
+    assert "han2mqtt-data:/data" in app["volumes"]
+    assert "han2mqtt-data" in compose["volumes"]
     assert "source: {type: tcp" in (ROOT / "docker-compose.yml").read_text()  # the TCP variant
 
 
@@ -237,10 +244,15 @@ def test_node_red_flow_subscribes_to_real_topics():
             assert set(output) <= ids
 
 
+def _documentation() -> str:
+    """The README and the topic pages under docs/, as one text."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return "\n".join(page.read_text() for page in pages)
+
+
 def test_readme_commands_run_as_written(tmp_path: Path):
-    """Every '$ ' line in the README's sh blocks runs and prints what the README shows."""
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.DOTALL)
+    """Every '$ ' line in the docs' sh blocks runs and prints what the docs show."""
+    blocks = re.findall(r"```sh\n(.*?)```", _documentation(), flags=re.DOTALL)
     checked = 0
     bin_dir = Path(sys.executable).parent
     for block in blocks:
@@ -337,3 +349,88 @@ def test_the_wheel_builds_without_warnings_and_states_its_licence(tmp_path: Path
     with zipfile.ZipFile(wheel) as archive:
         metadata = archive.read(f"han2mqtt-{__version__}.dist-info/METADATA").decode()
     assert "License-Expression: MIT\n" in metadata
+
+
+def _tracked_copy(target: Path) -> Path:
+    """The repository's tracked files, as a fresh clone has them."""
+    listed = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    return target
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(900)
+def test_python_m_build_gives_a_wheel_that_runs_the_demo_in_a_fresh_venv(tmp_path: Path):
+    """The README's pip section: ``python -m build``, the wheel in a new venv, ``han2mqtt demo``."""
+    clone = _tracked_copy(tmp_path / "clone")
+    dist = tmp_path / "dist"
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(clone)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = dist.glob("han2mqtt-*.whl")
+    (sdist,) = dist.glob("han2mqtt-*.tar.gz")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    installed = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    # Every package data file of the source tree is in the installed package.
+    package = ROOT / "han2mqtt"
+    assets = sorted(
+        str(path.relative_to(package))
+        for pattern in ("data/*.hex", "web/assets/*", "py.typed")
+        for path in package.glob(pattern)
+    )
+    probe = (
+        "import sys; from importlib import resources; root = resources.files('han2mqtt'); "
+        "print(all(root.joinpath(name).is_file() for name in sys.argv[1:]), root)"
+    )
+    found = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", probe, *assets],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
+    assert found.startswith("True ") and str(venv) in found, found
+    demo = subprocess.run(
+        [str(venv / "bin" / "han2mqtt"), "demo", "--interval", "0", "--hours", "1.5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("HAN2MQTT_")},
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert "last hour " in demo.stdout
+    # The sdist builds the same wheel.
+    again = tmp_path / "again"
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(again), str(sdist)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    (second,) = again.glob("han2mqtt-*.whl")
+    with zipfile.ZipFile(wheel) as first_archive, zipfile.ZipFile(second) as second_archive:
+        assert sorted(first_archive.namelist()) == sorted(second_archive.namelist())
+        assert f"han2mqtt-{__version__}.dist-info/licenses/LICENSE" in first_archive.namelist()

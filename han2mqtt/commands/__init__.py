@@ -1,19 +1,20 @@
-"""The commands beside the daemon: ``han2mqtt purge`` and ``han2mqtt demo``."""
+"""The commands beside the daemon: ``han2mqtt purge`` here, one module per other command.
+
+``han2mqtt demo`` is :mod:`han2mqtt.commands.demo` (its names are re-exported here, where they
+were first).  New commands get a module of their own in this package.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from typing import Any
 
-from han2mqtt.bridge import PrintPublisher, Publisher
+from han2mqtt.commands.demo import DEMO_BASE_TOPIC, demo_settings, run_demo
 from han2mqtt.config import Settings
-from han2mqtt.daemon import run_daemon
-from han2mqtt.errors import ConfigError, TransportError
+from han2mqtt.errors import TransportError
 from han2mqtt.mqtt.discovery import announces, is_ours, removal_messages
 from han2mqtt.mqtt.publisher import MqttPublisher
-from han2mqtt.simulator import load_samples
 
 __all__ = ["DEMO_BASE_TOPIC", "PurgeIncompleteError", "demo_settings", "purge", "run_demo"]
 
@@ -140,51 +141,3 @@ class _RetainedReader:
             quiet = now - self._last >= _QUIET and now - start >= listen
             if quiet or now - start >= _LISTEN_MAX:
                 return dict(self._found)
-
-
-DEMO_BASE_TOPIC = "han2mqtt-demo"
-"""The demo's base topic on a real broker: it must never touch a running bridge's topics."""
-
-
-def demo_settings(
-    mqtt_host: str | None, mqtt_port: int, interval: float, *, web: bool = False
-) -> Settings:
-    """Defaults with the built-in demo source (no configuration file, no environment).
-
-    Printed, the demo shows the topics exactly as ``han2mqtt run`` names them.  On a broker it
-    uses its own base topic and client id: a live bridge's ``bridge/state`` set to ``offline``
-    by the demo's exit would make all its Home Assistant entities unavailable.  The status page
-    is served only by a demo that runs until stopped (``web``): a few seconds' page is no use.
-    """
-    data: dict[str, Any] = {
-        "source": {"type": "demo", "demo_interval": interval},
-        "web": {"enabled": web},
-    }
-    if mqtt_host is not None:
-        data["mqtt"] = {
-            "host": mqtt_host,
-            "port": mqtt_port,
-            "client_id": "han2mqtt-demo",
-            "base_topic": DEMO_BASE_TOPIC,
-        }
-    return Settings.model_validate(data)
-
-
-async def run_demo(
-    mqtt_host: str | None, mqtt_port: int = 1883, interval: float = 0.5, *, forever: bool = False
-) -> int:
-    """The whole pipeline on the built-in sample frames; printed, or published to a broker.
-
-    Raises:
-        ConfigError: ``mqtt_host`` was given but the broker was never reached.
-    """
-    settings = demo_settings(mqtt_host, mqtt_port, interval, web=forever)
-    publisher: Publisher = (
-        MqttPublisher(settings.mqtt) if mqtt_host else PrintPublisher(settings.mqtt.base_topic)
-    )
-    limit = None if forever else len(load_samples())
-    code = await run_daemon(settings, publisher=publisher, frame_limit=limit)
-    if isinstance(publisher, MqttPublisher) and publisher.stats.connects == 0:
-        reason = publisher.stats.last_error or "no answer"
-        raise ConfigError(f"cannot reach the MQTT broker {mqtt_host}:{mqtt_port}: {reason}")
-    return code
