@@ -337,7 +337,7 @@ def _add_simulators(commands: Any) -> None:  # noqa: ANN401 - argparse's private
     simulate.add_argument(
         "--meter",
         action="append",
-        help=f"a simulated meter: {', '.join(METERS)} (repeatable; default: all)",
+        help=f"a simulated meter: {', '.join(METERS)} (repeatable; default: all but linky)",
     )
     simulate.add_argument(
         "--replay", action="store_true", help="replay the built-in real captures instead"

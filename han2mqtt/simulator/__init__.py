@@ -20,7 +20,13 @@ from datetime import datetime, timedelta, tzinfo
 from importlib import resources
 from zoneinfo import ZoneInfo
 
-from han2mqtt.simulator.meters import METERS, SimulatedMeter, later, register_meter
+from han2mqtt.simulator.meters import (
+    DEFAULT_METERS,
+    METERS,
+    SimulatedMeter,
+    later,
+    register_meter,
+)
 
 __all__ = [
     "DEFAULT_PORT",
@@ -218,7 +224,7 @@ async def serve_demo(
     def simulation() -> Simulation:
         start = demo_start() if speed > 1 else None
         return Simulation(
-            list(METERS), start=start, speed=speed, interval=interval, duration=duration
+            list(DEFAULT_METERS), start=start, speed=speed, interval=interval, duration=duration
         )
 
     return await serve_meters(simulation, on_done=on_done)
@@ -242,7 +248,7 @@ async def simulate(  # noqa: PLR0913 - the command's options, each with its defa
         OSError: the address cannot be bound (in use, not an address of this machine).
         ValueError: a meter name that :data:`METERS` does not know.
     """
-    names = list(meters or METERS)
+    names = list(meters or DEFAULT_METERS)
     if replay:
         frames = load_samples()
         server = await serve_frames(frames, interval=interval, host=host, port=port)

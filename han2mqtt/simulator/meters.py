@@ -39,6 +39,7 @@ from han2mqtt.simulator.encode import (
 )
 
 __all__ = [
+    "DEFAULT_METERS",
     "METERS",
     "AidonMeter",
     "Household",
@@ -430,16 +431,52 @@ METERS: dict[str, MeterFactory] = {
 with :func:`register_meter` from the module that defines them."""
 
 
-def _linky(start: datetime) -> SimulatedMeter:
-    """A Linky in historique mode (TIC): generated frames, a loop (see :mod:`han2mqtt.linky`)."""
-    from han2mqtt.linky import linky_frames  # noqa: PLC0415 - only when asked for
+class LinkyMeter(SimulatedMeter):
+    """A French Linky in historique mode (TIC, HC/HP option), registers following the power.
 
-    return ReplayMeter(start, linky_frames())
+    :mod:`han2mqtt.linky` writes the frame.  TIC sends apparent power; the household's load is
+    taken as resistive (VA = W).  A historique frame carries no clock, so the bridge times it by
+    arrival: sped up, its registers would rise faster than any meter's, and the demo (sped up)
+    leaves it out (:data:`DEFAULT_METERS`); ``simulate --meter linky`` at ``--speed 1`` serves it.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.short_lists = False  # TIC sends its whole frame every time
+        self._hc = 723_392.0
+        self._hp = 1_742_238.0
+        self._counted = self.import_wh
+
+    def frame(self, moment: datetime, *, full: bool) -> list[bytes]:
+        """The frame of this moment: the registers so far, the power now."""
+        from han2mqtt.linky import historique_frame, is_off_peak  # noqa: PLC0415 - on demand
+
+        del full
+        used, self._counted = self.import_wh - self._counted, self.import_wh
+        if is_off_peak(moment.hour):
+            self._hc += used
+        else:
+            self._hp += used
+        apparent = round(self.power[0])
+        return [historique_frame(int(self._hc), int(self._hp), apparent, moment.hour)]
+
+    def hourly(self, moment: datetime) -> list[bytes]:
+        """TIC has no hourly list: its registers come in every frame."""
+        return self.frame(moment, full=True)
 
 
-def register_meter(name: str, factory: MeterFactory) -> None:
-    """Make a simulated meter available by ``name`` (to ``simulate --meter`` and the demo)."""
+DEFAULT_METERS: list[str] = list(METERS)
+"""The meters served when none is named (the demo's): those with a clock of their own."""
+
+
+def register_meter(name: str, factory: MeterFactory, *, default: bool = True) -> None:
+    """Make a simulated meter available by ``name`` (to ``simulate --meter`` and the demo).
+
+    ``default``: served when no meter is named; False for a meter whose frames carry no clock.
+    """
     METERS[name] = factory
+    if default and name not in DEFAULT_METERS:
+        DEFAULT_METERS.append(name)
 
 
-register_meter("linky", _linky)
+register_meter("linky", LinkyMeter, default=False)

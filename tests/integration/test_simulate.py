@@ -193,7 +193,7 @@ def test_simulated_meters_clocks_move_at_the_given_speed():
 
 def test_simulate_names_an_unknown_meter():
     result = subprocess.run(
-        [str(HAN2MQTT), "simulate", "--meter", "linky", "--port", "0"],
+        [str(HAN2MQTT), "simulate", "--meter", "lnky", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -201,4 +201,4 @@ def test_simulate_names_an_unknown_meter():
         env=clean_env(),
     )
     assert result.returncode == 2
-    assert "unknown simulated meter 'linky'" in result.stderr
+    assert "unknown simulated meter 'lnky'" in result.stderr

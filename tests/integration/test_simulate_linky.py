@@ -16,7 +16,7 @@ from han2mqtt.protocol.tic import TicFrame, TicFrameReader
 from tests.integration.helpers import clean_env
 
 HAN2MQTT = Path(sys.executable).parent / "han2mqtt"
-ANNOUNCE = re.compile(r"serving (\d+) built-in meter frames on 127\.0\.0\.1:(\d+), one every ")
+ANNOUNCE = re.compile(r"serving simulated meters linky \(meter time 1x\) on 127\.0\.0\.1:(\d+), ")
 
 pytestmark = [pytest.mark.integration]
 
@@ -32,7 +32,7 @@ def test_the_linky_simulator_serves_tic_frames():
         assert match is not None
         reader = TicFrameReader()
         frames: list[TicFrame] = []
-        with socket.create_connection(("127.0.0.1", int(match.group(2))), timeout=10) as sock:
+        with socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=10) as sock:
             while len(frames) < 5:
                 chunk = sock.recv(4096)
                 assert chunk

@@ -11,7 +11,7 @@ from han2mqtt.autodecoder import AutoDecoder
 from han2mqtt.model import MeterReading
 from han2mqtt.protocol.stream import ContentReader
 from han2mqtt.simulator import METERS, Simulation, load_samples, register_meter
-from han2mqtt.simulator.meters import ReplayMeter, later
+from han2mqtt.simulator.meters import DEFAULT_METERS, ReplayMeter, later
 
 OSLO = ZoneInfo("Europe/Oslo")
 START = datetime(2026, 3, 29, 0, 50, tzinfo=OSLO)  # the night summer time begins
@@ -45,14 +45,14 @@ def _import_register(reading: MeterReading) -> float | None:
     return None
 
 
-@pytest.mark.parametrize("name", sorted(METERS))
+@pytest.mark.parametrize("name", sorted(DEFAULT_METERS))
 def test_every_frame_decodes_in_its_vendors_layout(name: str):
     readings = _readings(name, 40, timedelta(minutes=3))
     assert {reading.layout for reading in readings} == {LAYOUTS[name]}
     assert all("active_power_import" in reading.fields for reading in readings)
 
 
-@pytest.mark.parametrize("name", sorted(METERS))
+@pytest.mark.parametrize("name", sorted(DEFAULT_METERS))
 def test_registers_rise_with_the_power_and_the_clock_moves(name: str):
     readings = _readings(name, 60, timedelta(minutes=2))  # two hours, over the DST change
     registers = [
@@ -69,6 +69,18 @@ def test_registers_rise_with_the_power_and_the_clock_moves(name: str):
     if name != "p1":
         stamps = [str(when)[11:] for when in times]
         assert stamps[:2] == ["01:00:00", "03:00:00"]
+
+
+def test_the_linky_is_served_only_by_name_and_its_registers_follow_the_power():
+    assert "linky" in METERS
+    assert "linky" not in DEFAULT_METERS  # no clock in its frames: not for a sped-up demo
+    readings = _readings("linky", 40, timedelta(minutes=3))  # across 01:00 (HC) and beyond
+    assert {reading.layout for reading in readings} == {"tic-historique"}
+    assert all("active_power_import" not in reading.fields for reading in readings)
+    assert all(float(reading.fields["apparent_power_import"]) >= 0 for reading in readings)
+    totals = [value for reading in readings if (value := _import_register(reading)) is not None]
+    assert len(totals) == len(readings)
+    assert totals == sorted(totals) and totals[-1] > totals[0]
 
 
 def test_the_registers_hold_the_integral_of_the_power():
@@ -91,8 +103,8 @@ def test_a_simulation_steps_at_its_speed_and_ends_after_its_duration():
         steps += 1
     assert steps == 25  # 3600 / 144, the last step cut at the end
     assert simulation.time == later(START, timedelta(hours=1))
-    with pytest.raises(ValueError, match="unknown simulated meter 'linky'"):
-        Simulation(["linky"])
+    with pytest.raises(ValueError, match="unknown simulated meter 'linky2'"):
+        Simulation(["linky2"])
 
 
 def test_meters_sharing_a_line_send_only_lists_that_name_them():
