@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,10 @@ async def test_unplugged_adapter_is_retried_until_it_comes_back(pty: PtyPair):
 async def test_a_port_this_user_may_not_open_gets_a_hint_once_per_outage(pty: PtyPair, broker):
     device = pty.port.resolve()  # /dev/pts/N (the link sits in root's private tmp directory)
     device.chmod(0o000)
+    # A state directory nobody may write in (the daemon checks it at start); pytest's own
+    # temporary directories are root's alone.
+    state = Path(tempfile.mkdtemp(prefix="h2m-nobody-", dir="/tmp"))
+    state.chmod(0o777)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HAN2MQTT_SOURCE__TYPE": "serial",
@@ -145,6 +150,8 @@ async def test_a_port_this_user_may_not_open_gets_a_hint_once_per_outage(pty: Pt
         "HAN2MQTT_MQTT__HOST": broker.host,
         "HAN2MQTT_MQTT__PORT": str(broker.port),
         "HAN2MQTT_MQTT__CLIENT_ID": f"h2m-nobody-{broker.port}",
+        "HAN2MQTT_STATE__DIR": str(state),
+        "HAN2MQTT_WEB__ENABLED": "false",
     }
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     process = subprocess.Popen(
@@ -157,6 +164,7 @@ async def test_a_port_this_user_may_not_open_gets_a_hint_once_per_outage(pty: Pt
     await asyncio.sleep(4)  # dozens of attempts at 0.05-0.1 s
     process.terminate()
     _, err = process.communicate(timeout=15)
+    shutil.rmtree(state, ignore_errors=True)
     assert process.returncode == 0, err
     denied = [line for line in err.splitlines() if "Permission denied" in line]
     assert denied, err
