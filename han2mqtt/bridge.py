@@ -881,6 +881,7 @@ class Bridge:
             "decoded": self.decoder.stats.decoded,
             "decode_errors": self.decode_errors,
             "bad_checksum": self.bad_checksum,
+            "tic_groups_dropped": self.decoder.stats.groups_dropped,
             "internal_errors": self.internal_errors,
             "last_frame_age": None if age is None else round(age, 1),
             "counter_guard": dict(self.guard_counts),

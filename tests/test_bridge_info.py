@@ -102,3 +102,17 @@ def test_a_clean_stop_takes_every_online_meter_offline():
     assert _infos(lines)[-1]["meters"] == {
         AIDON_ID: {"online": False, "frames": 1, "manufacturer": "Aidon", "type": "6534"}
     }
+
+
+def test_tic_groups_with_a_bad_checksum_are_counted_in_info():
+    from han2mqtt.linky import linky_frames  # noqa: PLC0415
+
+    frame = linky_frames(1)[0]
+    # Break one group's checksum (PAPP's value): that group is dropped, the frame still decodes.
+    at = frame.index(b"PAPP ") + 5
+    broken = frame[:at] + bytes([frame[at] ^ 0x01]) + frame[at + 1 :]
+    bridge, _lines, _clock = _bridge()
+    bridge.handle_content(broken)
+    info = json.loads(bridge.info_message().payload)
+    assert info["tic_groups_dropped"] == 1
+    assert info["decoded"] == 1

@@ -25,6 +25,16 @@ _GAUGES = (
     ("active_power_import", "han2mqtt_meter_power_import_watts", "Active power import (W)"),
     ("active_power_export", "han2mqtt_meter_power_export_watts", "Active power export (W)"),
     ("power_net", "han2mqtt_meter_power_net_watts", "Import minus export (W)"),
+    (
+        "apparent_power_import",
+        "han2mqtt_meter_apparent_power_import_volt_amperes",
+        "Apparent power import (VA; a Linky's TIC sends no active power)",
+    ),
+    (
+        "apparent_power_export",
+        "han2mqtt_meter_apparent_power_export_volt_amperes",
+        "Apparent power export (VA)",
+    ),
 )
 _PHASES = (
     ("current_l", "han2mqtt_meter_current_amperes", "Phase current (A)"),

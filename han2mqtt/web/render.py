@@ -69,22 +69,38 @@ def _meter(meter: dict[str, Any], history: dict[str, Any] | None, currency: str 
         f'<section class="card meter" data-meter="{_e(meter["id"])}">'
         f'<h2>{_e(title or "Meter")} <span class="id">{_e(meter["id"])}</span> '
         f'<span class="pill {online}" data-m="online">{online}</span></h2>'
-        '<div class="now">'
-        f"{_big('Import', 'active_power_import', values, 'imp')}"
-        f"{_big('Export', 'active_power_export', values, 'exp')}"
-        f"{_big('Net', 'net', {**values, 'net': _net(values)}, 'net')}"
-        "</div>"
+        f'<div class="now">{_power(values)}</div>'
         f"{_phases(values)}{_chart(history)}{_hours(meter, values)}{_costs(values, currency)}"
         f"{_tariff(values)}</section>"
     )
 
 
-def _big(label: str, key: str, values: dict[str, Any], css: str) -> str:
+def _power(values: dict[str, Any]) -> str:
+    """Import, export and net power (W), or the apparent power (VA) of a meter that sends only that.
+
+    A Linky's TIC sends apparent power: it is shown as such, and no net is made of it.
+    """
+    if (
+        values.get("active_power_import") is None
+        and values.get("apparent_power_import") is not None
+    ):
+        return (
+            f"{_big('Import', 'apparent_power_import', values, 'imp', 'VA')}"
+            f"{_big('Export', 'apparent_power_export', values, 'exp', 'VA')}"
+        )
+    return (
+        f"{_big('Import', 'active_power_import', values, 'imp')}"
+        f"{_big('Export', 'active_power_export', values, 'exp')}"
+        f"{_big('Net', 'net', {**values, 'net': _net(values)}, 'net')}"
+    )
+
+
+def _big(label: str, key: str, values: dict[str, Any], css: str, unit: str = "W") -> str:
     need = "" if key == "net" else f' data-need="{key}"'
     hidden = "" if values.get(key) is not None else " hidden"
     return (
         f'<div class="big {css}"{need}{hidden}><span>{label}</span>'
-        f'<b data-v="{key}" data-dp="0">{_fmt(values.get(key), 0)}</b><i>W</i></div>'
+        f'<b data-v="{key}" data-dp="0">{_fmt(values.get(key), 0)}</b><i>{unit}</i></div>'
     )
 
 

@@ -93,6 +93,20 @@ async def test_net_power_follows_the_newest_import(page):
     assert f'han2mqtt_meter_power_net_watts{{meter="{AIDON_ID}"}} 512.0' in metrics
 
 
+async def test_a_linky_shows_its_apparent_power_in_va_and_no_net(page):
+    from han2mqtt.linky import LINKY_ID, linky_frames  # noqa: PLC0415
+
+    page.feed(linky_frames(1))
+    html = await (await page.get("/")).text()
+    section = html[html.index(f'data-meter="{LINKY_ID}"') :]
+    assert re.search(r'<b data-v="apparent_power_import" data-dp="0">\d+</b><i>VA</i>', section)
+    assert 'data-v="active_power_import"' not in section
+    assert 'data-v="net"' not in section
+    metrics = await (await page.get("/metrics")).text()
+    assert f'han2mqtt_meter_apparent_power_import_volt_amperes{{meter="{LINKY_ID}"}}' in metrics
+    assert f'han2mqtt_meter_power_import_watts{{meter="{LINKY_ID}"}}' not in metrics
+
+
 async def test_page_is_rendered_on_the_server_with_the_values(page):
     page.feed(AIDON)
     response = await page.get("/")
