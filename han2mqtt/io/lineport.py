@@ -34,7 +34,23 @@ def _drain(read: Callable[[], bytes], seconds: float) -> bytes:
     return b"".join(chunks)
 
 
-class SerialLinePort:
+class _ClosingPort:
+    """A port that is closed when its ``with`` block ends; subclasses say how to close it."""
+
+    def close(self) -> None:
+        """Release the port."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class SerialLinePort(_ClosingPort):
     """A serial device; each setting is applied to the open port, its input buffer emptied."""
 
     def __init__(self, device: str) -> None:
@@ -65,16 +81,8 @@ class SerialLinePort:
         """Close the device."""
         self._serial.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-
-class TcpLinePort:
+class TcpLinePort(_ClosingPort):
     """A TCP serial server: its line is set on the server, so only :data:`AS_SET` is read."""
 
     def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
@@ -106,11 +114,3 @@ class TcpLinePort:
     def close(self) -> None:
         """Close the connection."""
         self._socket.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
