@@ -1,5 +1,7 @@
 """The energy state file on disk: read it back, write it atomically, move a bad one aside.
 
+:func:`move_aside` also serves the history database (:mod:`han2mqtt.history.db`).
+
 The format is :mod:`han2mqtt.energy.state`'s; this module only does the file I/O, for the
 daemon.  A write goes to a temporary file in the same directory, is flushed to the disk
 (``fsync``) and renamed over the old file, so a crash or power cut leaves either the old or the
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -64,14 +67,21 @@ def read_state(path: Path) -> bytes | None:
         return None
 
 
-def move_aside(path: Path) -> Path | None:
-    """Rename a bad state file to ``<name>.bad-<UTC time>``; return the new name (None: failed)."""
+def move_aside(path: Path, companions: Sequence[str] = ()) -> Path | None:
+    """Rename a bad file to ``<name>.bad-<UTC time>``; return the new name (None: failed).
+
+    Each ``<name><suffix>`` of ``companions`` that exists (a database's ``-wal`` and ``-shm``)
+    follows it to ``<new name><suffix>``; one that cannot be moved stays where it is.
+    """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.bad-{stamp}")
     try:
         path.rename(target)
     except OSError:
         return None
+    for suffix in companions:
+        with contextlib.suppress(OSError):
+            path.with_name(path.name + suffix).rename(target.with_name(target.name + suffix))
     return target
 
 

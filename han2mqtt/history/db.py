@@ -13,11 +13,11 @@ import fcntl
 import os
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
 from han2mqtt.errors import StateError
+from han2mqtt.statefile import move_aside
 
 __all__ = [
     "HISTORY_FILE",
@@ -201,13 +201,4 @@ def move_aside_database(path: Path) -> Path | None:
 
     Returns the new name, None when it could not be moved.
     """
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.name}.bad-{stamp}")
-    try:
-        path.rename(target)
-    except OSError:
-        return None
-    for suffix in ("-wal", "-shm"):
-        with contextlib.suppress(OSError):
-            path.with_name(path.name + suffix).rename(target.with_name(target.name + suffix))
-    return target
+    return move_aside(path, companions=("-wal", "-shm"))

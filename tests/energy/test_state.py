@@ -178,3 +178,14 @@ def test_a_restart_in_the_repeated_autumn_hour_keeps_the_clock():
     naive = moment.astimezone(OSLO).replace(tzinfo=None)
     result = second.feed(reading(naive, power=1000), moment + timedelta(seconds=2))
     assert result.values["meter_time"] == "2026-10-25T02:20:10+01:00"
+
+
+def test_a_file_moved_aside_takes_its_companions_along(tmp_path):
+    path = tmp_path / "history.sqlite"
+    for name, content in (("history.sqlite", b"db"), ("history.sqlite-wal", b"wal")):
+        (tmp_path / name).write_bytes(content)
+    moved = move_aside(path, companions=("-wal", "-shm"))  # no -shm: it is skipped, not an error
+    assert moved is not None
+    assert moved.read_bytes() == b"db"
+    assert moved.with_name(moved.name + "-wal").read_bytes() == b"wal"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [moved.name, moved.name + "-wal"]
