@@ -26,6 +26,18 @@ LIVE = re.compile(r"serving simulated meters (.*) \(meter time (.*)x\) on 127\.0
 pytestmark = [pytest.mark.integration]
 
 
+def _simulate(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``han2mqtt simulate`` through the console script, as users do, to its end."""
+    return subprocess.run(
+        [str(HAN2MQTT), "simulate", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=clean_env(),
+    )
+
+
 def _start(*command: str) -> tuple[subprocess.Popen[str], int]:
     """Start a simulator command and read the port from its first line."""
     process = subprocess.Popen(
@@ -77,25 +89,12 @@ def test_simulate_says_why_it_cannot_listen():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run(
-            [str(HAN2MQTT), "simulate", "--port", str(port)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-            env=clean_env(),
-        )
+        result = _simulate("--port", str(port))
     assert result.returncode == 2
     assert result.stderr == (
         f"han2mqtt: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     )
-    bad = subprocess.run(
-        [str(HAN2MQTT), "simulate", "--interval", "-1"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    bad = _simulate("--interval", "-1")
     assert bad.returncode == 2
     assert "--interval" in bad.stderr
 
@@ -192,13 +191,6 @@ def test_simulated_meters_clocks_move_at_the_given_speed():
 
 
 def test_simulate_names_an_unknown_meter():
-    result = subprocess.run(
-        [str(HAN2MQTT), "simulate", "--meter", "lnky", "--port", "0"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        env=clean_env(),
-    )
+    result = _simulate("--meter", "lnky", "--port", "0")
     assert result.returncode == 2
     assert "unknown simulated meter 'lnky'" in result.stderr
