@@ -363,32 +363,26 @@ def _tracked_copy(target: Path) -> Path:
     return target
 
 
+def _succeeds(command: list[str]) -> None:
+    """Run a build or install step (up to 10 minutes); fail with the end of its stderr."""
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 @pytest.mark.integration
 @pytest.mark.timeout(900)
 def test_python_m_build_gives_a_wheel_that_runs_the_demo_in_a_fresh_venv(tmp_path: Path):
     """The README's pip section: ``python -m build``, the wheel in a new venv, ``han2mqtt demo``."""
     clone = _tracked_copy(tmp_path / "clone")
     dist = tmp_path / "dist"
-    built = subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(dist), str(clone)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert built.returncode == 0, built.stderr[-3000:]
+    _succeeds([sys.executable, "-m", "build", "--outdir", str(dist), str(clone)])
     (wheel,) = dist.glob("han2mqtt-*.whl")
     (sdist,) = dist.glob("han2mqtt-*.tar.gz")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    installed = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    _succeeds(
+        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)]
     )
-    assert installed.returncode == 0, installed.stderr[-3000:]
     # Every package data file of the source tree is in the installed package.
     package = ROOT / "han2mqtt"
     assets = sorted(
@@ -422,14 +416,9 @@ def test_python_m_build_gives_a_wheel_that_runs_the_demo_in_a_fresh_venv(tmp_pat
     assert "last hour " in demo.stdout
     # The sdist builds the same wheel.
     again = tmp_path / "again"
-    rebuilt = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(again), str(sdist)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    _succeeds(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(again), str(sdist)]
     )
-    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     (second,) = again.glob("han2mqtt-*.whl")
     with zipfile.ZipFile(wheel) as first_archive, zipfile.ZipFile(second) as second_archive:
         assert sorted(first_archive.namelist()) == sorted(second_archive.namelist())
