@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import shutil
 import socket
 import subprocess
@@ -185,3 +186,13 @@ def capture_factory() -> Iterator[Callable[..., Capture]]:
     for client in clients:
         client.disconnect()
         client.loop_stop()
+
+
+@pytest.fixture
+def config_environment_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``HAN2MQTT_`` variable, no systemd credentials, no secret directory: a config file's
+    content alone decides the settings (for tests that load documented examples)."""
+    for name in list(os.environ):
+        if name.upper().startswith("HAN2MQTT_") or name == "CREDENTIALS_DIRECTORY":
+            monkeypatch.delenv(name)
+    monkeypatch.setattr("han2mqtt.config.SECRET_DIRECTORIES", ())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,7 @@ from han2mqtt.config import EnergyRuleSettings, Settings, TariffWeight, load_set
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.yaml"
 
-
-@pytest.fixture(autouse=True)
-def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("HAN2MQTT_") or name == "CREDENTIALS_DIRECTORY":
-            monkeypatch.delenv(name)
-    monkeypatch.setattr("han2mqtt.config.SECRET_DIRECTORIES", ())
+pytestmark = [pytest.mark.usefixtures("config_environment_cleared")]
 
 
 def _leaves(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -13,13 +12,7 @@ from han2mqtt.config import load_settings
 DOC = Path(__file__).resolve().parents[2] / "docs" / "prices.md"
 BLOCKS = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
 
-
-@pytest.fixture(autouse=True)
-def _no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith("HAN2MQTT_") or name == "CREDENTIALS_DIRECTORY":
-            monkeypatch.delenv(name)
-    monkeypatch.setattr("han2mqtt.config.SECRET_DIRECTORIES", ())
+pytestmark = [pytest.mark.usefixtures("config_environment_cleared")]
 
 
 def test_there_are_examples():
