@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+import pytest
 import yaml
 
 from han2mqtt.simulator import load_samples, serve_frames
@@ -82,6 +84,54 @@ def pty_pair(directory: Path, port_name: str = "ttyHAN") -> Iterator[tuple[Path,
         socat.wait(5)
 
 
+SERIAL_DAEMON: Final = [
+    pytest.mark.integration,
+    pytest.mark.broker,
+    pytest.mark.serial,
+    pytest.mark.skipif(
+        shutil.which("socat") is None, reason="socat is not installed (scripts/test.sh installs it)"
+    ),
+]
+"""The marks of a test that runs the daemon on a socat pty and a real broker."""
+
+
+@contextlib.contextmanager
+def daemon_on_pty(
+    directory: Path,
+    broker: Broker,
+    source: dict[str, Any],
+    port_name: str = "ttyHAN",
+    **sections: Any,
+) -> Iterator[Path]:
+    """``han2mqtt run`` reading a serial ``source`` on a pty: yields the meter end to write.
+
+    The daemon must then stop cleanly (exit 0) on SIGTERM.
+    """
+    with pty_pair(directory, port_name) as (meter_end, port_end):
+        config = write_config(directory, broker, {**source, "device": str(port_end)}, **sections)
+        daemon = start_daemon(config)
+        try:
+            yield meter_end
+        finally:
+            code, err = stop_daemon(daemon)
+        assert code == 0, err
+
+
+def write_until(
+    meter_end: Path, chunks: tuple[bytes, ...], done: Callable[[], bool], seconds: float
+) -> None:
+    """Write ``chunks`` to a pty's meter end every 0.3 s until ``done()`` or ``seconds`` pass."""
+    fd = os.open(meter_end, os.O_WRONLY | os.O_NOCTTY)
+    try:
+        deadline = time.monotonic() + seconds
+        while not done() and time.monotonic() < deadline:
+            for chunk in chunks:
+                os.write(fd, chunk)
+            time.sleep(0.3)
+    finally:
+        os.close(fd)
+
+
 def write_config(directory: Path, broker: Broker, source: dict[str, Any], **sections: Any) -> Path:
     config: dict[str, Any] = {
         "source": {"watchdog": 5, "reconnect_min": 0.1, "reconnect_max": 0.5, **source},
@@ -139,11 +189,14 @@ __all__ = [
     "AIDON",
     "AIDON_ID",
     "SAMPLES",
+    "SERIAL_DAEMON",
     "MeterSimulator",
+    "daemon_on_pty",
     "han2mqtt",
     "pty_pair",
     "signal",
     "start_daemon",
     "stop_daemon",
     "write_config",
+    "write_until",
 ]

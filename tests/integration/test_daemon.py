@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -20,11 +19,12 @@ from tests.integration.helpers import (
     AIDON,
     AIDON_ID,
     MeterSimulator,
+    daemon_on_pty,
     han2mqtt,
-    pty_pair,
     start_daemon,
     stop_daemon,
     write_config,
+    write_until,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.broker]
@@ -151,29 +151,11 @@ def test_unclean_death_leaves_the_last_will(
 def test_serial_source_on_a_socat_pty(
     broker: Broker, capture_factory: Callable[..., Capture], tmp_path: Path
 ):
-    with pty_pair(tmp_path) as (meter_end, port_end):
-        capture = capture_factory(broker)
-        daemon = start_daemon(
-            write_config(
-                tmp_path, broker, {"type": "serial", "device": str(port_end), "baudrate": 2400}
-            )
-        )
-        try:
-            fd = os.open(meter_end, os.O_WRONLY | os.O_NOCTTY)
-            try:
-                deadline = time.monotonic() + 15
-                while (
-                    capture.last(f"{BASE}/{AIDON_ID}/active_power_import") is None
-                    and time.monotonic() < deadline
-                ):
-                    os.write(fd, AIDON[0] + AIDON[1])
-                    time.sleep(0.3)
-            finally:
-                os.close(fd)
-            assert capture.last(f"{BASE}/{AIDON_ID}/active_power_import") in ("1672", "512")
-        finally:
-            code, err = stop_daemon(daemon)
-        assert code == 0, err
+    power = f"{BASE}/{AIDON_ID}/active_power_import"
+    capture = capture_factory(broker)
+    with daemon_on_pty(tmp_path, broker, {"type": "serial", "baudrate": 2400}) as meter_end:
+        write_until(meter_end, (AIDON[0] + AIDON[1],), lambda: capture.last(power) is not None, 15)
+        assert capture.last(power) in ("1672", "512")
 
 
 def test_purge_removes_every_retained_message(

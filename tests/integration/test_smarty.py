@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Broker, Capture
-from tests.integration.helpers import pty_pair, start_daemon, stop_daemon, write_config
+from tests.integration.helpers import SERIAL_DAEMON, daemon_on_pty, write_until
 from tests.protocol.test_encrypted_p1 import AUTH, KEY, _telegram, smarty_frame
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.broker,
-    pytest.mark.serial,
-    pytest.mark.skipif(
-        shutil.which("socat") is None, reason="socat is not installed (scripts/test.sh installs it)"
-    ),
-]
+pytestmark = SERIAL_DAEMON
 
 METER = "K8EG004046395507"
 POWER = f"han2mqtt/{METER}/active_power_import"
@@ -30,25 +18,13 @@ POWER = f"han2mqtt/{METER}/active_power_import"
 def test_smarty_frames_on_a_pty_are_published(
     broker: Broker, capture_factory: Callable[..., Capture], tmp_path: Path
 ):
-    with pty_pair(tmp_path, "ttyP1") as (meter_end, port_end):
-        capture = capture_factory(broker)
-        source = {"type": "serial", "device": str(port_end), "baudrate": 115200, "format": "apdu"}
-        meter = {"encryption_key": KEY.hex(), "authentication_key": AUTH.hex()}
-        daemon = start_daemon(write_config(tmp_path, broker, source, meter=meter))
-        try:
-            fd = os.open(meter_end, os.O_WRONLY | os.O_NOCTTY)
-            try:
-                frame = smarty_frame(_telegram())
-                deadline = time.monotonic() + 15
-                while capture.last(POWER) is None and time.monotonic() < deadline:
-                    # A frame cut short before each whole one, as a re-plugged adapter gives.
-                    os.write(fd, b"\x00\xff\x13" + frame[:40])
-                    os.write(fd, frame)
-                    time.sleep(0.3)
-            finally:
-                os.close(fd)
-            assert capture.last(POWER) == "244"
-            assert capture.last(f"han2mqtt/{METER}/availability") == "online"
-        finally:
-            code, err = stop_daemon(daemon)
-        assert code == 0, err
+    capture = capture_factory(broker)
+    source = {"type": "serial", "baudrate": 115200, "format": "apdu"}
+    meter = {"encryption_key": KEY.hex(), "authentication_key": AUTH.hex()}
+    with daemon_on_pty(tmp_path, broker, source, "ttyP1", meter=meter) as meter_end:
+        frame = smarty_frame(_telegram())
+        # A frame cut short before each whole one, as a re-plugged adapter gives.
+        chunks = (b"\x00\xff\x13" + frame[:40], frame)
+        write_until(meter_end, chunks, lambda: capture.last(POWER) is not None, 15)
+        assert capture.last(POWER) == "244"
+        assert capture.last(f"han2mqtt/{METER}/availability") == "online"
