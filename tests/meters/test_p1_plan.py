@@ -61,6 +61,23 @@ def _outcome(decode: object, telegram: P1Telegram) -> MeterReading | type[Except
     return reading
 
 
+def _learned(original: bytes) -> TelegramPlans:
+    """Plans that have learned ``original``'s plan (the full path decoded it once)."""
+    plans = TelegramPlans()
+    plans.decode(check_telegram(original))
+    return plans
+
+
+def _same_outcome(plans: TelegramPlans, telegram: P1Telegram) -> None:
+    """``plans`` decode ``telegram`` as the full decoder does: the same reading or error."""
+    fast, full = _outcome(plans.decode, telegram), _outcome(decode_telegram, telegram)
+    if isinstance(full, MeterReading):
+        assert isinstance(fast, MeterReading)
+        _same(fast, full)
+    else:
+        assert fast == full
+
+
 @pytest.mark.parametrize("name", sorted(VECTORS))
 def test_the_fast_path_equals_the_full_decoder_on_every_p1_vector(name: str):
     telegram = check_telegram(VECTORS[name])
@@ -109,15 +126,9 @@ VALUE_TEXT = b"0123456789000000.*+- SWkWhVAm3"
 )
 def test_changed_values_decode_as_the_full_decoder_decodes_them(name: str, seed: int, count: int):
     original = _with_crc(VECTORS[name])
-    plans = TelegramPlans()
-    plans.decode(check_telegram(original))  # learn
+    plans = _learned(original)
     changed = check_telegram(_with_crc(_mutate(original, random.Random(seed), VALUE_TEXT, count)))
-    fast, full = _outcome(plans.decode, changed), _outcome(decode_telegram, changed)
-    if isinstance(full, MeterReading):
-        assert isinstance(fast, MeterReading)
-        _same(fast, full)
-    else:
-        assert fast == full
+    _same_outcome(plans, changed)
 
 
 _NUMBER = re.compile(rb"\((\d+(?:\.\d+)?)(\*[^()\r\n]*)?\)")
@@ -146,16 +157,9 @@ def _renumber(raw: bytes, rng: random.Random, *, reshape: bool | None = None) ->
 @given(name=st.sampled_from(sorted(VECTORS)), seed=st.integers(0, 2**32))
 def test_new_numbers_of_any_width_decode_as_the_full_decoder_decodes_them(name: str, seed: int):
     original = _with_crc(VECTORS[name])
-    plans = TelegramPlans()
-    plans.decode(check_telegram(original))
+    plans = _learned(original)
     changed = check_telegram(_with_crc(_renumber(original, random.Random(seed))))
-    fast, full = _outcome(plans.decode, changed), _outcome(decode_telegram, changed)
-
-    if isinstance(full, MeterReading):
-        assert isinstance(fast, MeterReading)
-        _same(fast, full)
-    else:
-        assert fast == full
+    _same_outcome(plans, changed)
 
 
 @settings(max_examples=300, deadline=None)
@@ -165,19 +169,13 @@ def test_new_numbers_of_any_width_decode_as_the_full_decoder_decodes_them(name: 
 )
 def test_any_changed_bytes_decode_as_the_full_decoder_decodes_them(name, flips):
     original = _with_crc(VECTORS[name])
-    plans = TelegramPlans()
-    plans.decode(check_telegram(original))
+    plans = _learned(original)
     data = bytearray(original)
     end = data.rindex(b"!")
     for position, value in flips:
         data[1 + position % (end - 1)] = value  # keep "/" and the last "!" where they are
     changed = check_telegram(_with_crc(bytes(data)))
-    fast, full = _outcome(plans.decode, changed), _outcome(decode_telegram, changed)
-    if isinstance(full, MeterReading):
-        assert isinstance(fast, MeterReading)
-        _same(fast, full)
-    else:
-        assert fast == full
+    _same_outcome(plans, changed)
 
 
 @settings(max_examples=100, deadline=None)
@@ -263,8 +261,7 @@ def test_the_reader_verdict_is_reused_and_other_content_is_checked():
 @pytest.mark.parametrize("name", sorted(set(VECTORS) - NOT_COMPILED))
 def test_new_digits_in_the_same_decimals_always_take_the_fast_path(name: str):
     original = _with_crc(VECTORS[name])
-    plans = TelegramPlans()
-    plans.decode(check_telegram(original))
+    plans = _learned(original)
     rng = random.Random(name)
     for _ in range(40):
         changed = check_telegram(_with_crc(_renumber(original, rng, reshape=False)))
@@ -311,13 +308,7 @@ def test_plans_learned_from_odd_telegrams_still_equal_the_full_decoder(name, see
     learned = _with_crc(_mutate(bytes(data), rng, VALUE_TEXT, 2))
     plans = TelegramPlans()
     for raw in (learned, learned, _with_crc(_renumber(learned, rng, reshape=False))):
-        telegram = check_telegram(raw)
-        fast, full = _outcome(plans.decode, telegram), _outcome(decode_telegram, telegram)
-        if isinstance(full, MeterReading):
-            assert isinstance(fast, MeterReading)
-            _same(fast, full)
-        else:
-            assert fast == full
+        _same_outcome(plans, check_telegram(raw))
 
 
 def test_sub_meters_behind_the_port_come_from_the_plan_as_from_the_full_decoder():
