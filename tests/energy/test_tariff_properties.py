@@ -52,17 +52,34 @@ def _start(day: int, hour: int) -> datetime:
     return datetime(2026, 12, day, hour, tzinfo=ZONE)
 
 
-@settings(max_examples=400, deadline=None)
-@given(models(), recorded, st.lists(windows, max_size=40), windows)
-def test_spending_the_headroom_lands_on_the_boundary(model, history, closed, current):
+Window = tuple[int, int, float]
+
+
+def _month_so_far(
+    model: TariffModel,
+    closed: list[Window],
+    current: Window,
+    history: dict[str, float] | None = None,
+) -> tuple[CapacityTariff, datetime, float]:
+    """December under ``model``: ``history`` kept, the ``closed`` windows closed but the open one.
+
+    Returns the tariff, the open window's start and the energy it has used so far.
+    """
     tariff = CapacityTariff(model, ZONE)
     tariff.roll(_start(1, 0))
-    tariff.history = dict(history)  # months han2mqtt kept (the state file)
+    tariff.history = dict(history or {})  # months han2mqtt kept (the state file)
     day, hour, used = current
     start = _start(day, hour)
     for other_day, other_hour, energy in closed:
         if _start(other_day, other_hour) != start:  # the open window has not closed yet
             tariff.close(_start(other_day, other_hour), energy)
+    return tariff, start, used
+
+
+@settings(max_examples=400, deadline=None)
+@given(models(), recorded, st.lists(windows, max_size=40), windows)
+def test_spending_the_headroom_lands_on_the_boundary(model, history, closed, current):
+    tariff, start, used = _month_so_far(model, closed, current, history)
     boundary = tariff.boundary()
     room = tariff.headroom(start, used)
     if room is None:
@@ -78,13 +95,7 @@ def test_spending_the_headroom_lands_on_the_boundary(model, history, closed, cur
 @settings(max_examples=200, deadline=None)
 @given(models(), st.lists(windows, max_size=40), windows, st.floats(0.01, 5.0))
 def test_a_little_more_than_the_headroom_crosses_the_boundary(model, closed, current, extra):
-    tariff = CapacityTariff(model, ZONE)
-    tariff.roll(_start(1, 0))
-    day, hour, used = current
-    start = _start(day, hour)
-    for other_day, other_hour, energy in closed:
-        if _start(other_day, other_hour) != start:  # the open window has not closed yet
-            tariff.close(_start(other_day, other_hour), energy)
+    tariff, start, used = _month_so_far(model, closed, current)
     boundary = tariff.boundary()
     room = tariff.headroom(start, used)
     if room is None or boundary is None:
