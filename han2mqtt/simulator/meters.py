@@ -19,7 +19,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, NamedTuple
 
 from han2mqtt.simulator.encode import (
     array,
@@ -43,6 +43,7 @@ __all__ = [
     "METERS",
     "AidonMeter",
     "Household",
+    "Instant",
     "KaifaMeter",
     "KamstrupMeter",
     "MeterFactory",
@@ -95,6 +96,17 @@ class Household:
 
 def _bump(hour: float, centre: float, width: float) -> float:
     return math.exp(-(((hour - centre) / width) ** 2))
+
+
+class Instant(NamedTuple):
+    """What a simulated meter measures now: W and var (whole numbers), A and V per phase."""
+
+    active_import: int
+    active_export: int
+    reactive_import: int
+    reactive_export: int
+    currents: list[float]
+    voltages: list[float]
 
 
 class SimulatedMeter:
@@ -159,6 +171,13 @@ class SimulatedMeter:
         ]
         return currents, voltages
 
+    def instant(self) -> Instant:
+        """The instantaneous values of a NEK list for the current power, rounded to whole W/var."""
+        currents, voltages = self.phases()
+        active_import, active_export = (round(value) for value in self.power)
+        reactive = (round(0.05 * active_export), round(0.2 * active_import))
+        return Instant(active_import, active_export, *reactive, currents, voltages)
+
 
 def _next_hour(moment: datetime) -> datetime:
     utc = moment.astimezone(UTC)
@@ -189,19 +208,18 @@ class AidonMeter(SimulatedMeter):
         ]
 
     def _list2(self) -> list[bytes]:
-        currents, voltages = self.phases()
-        active_import, active_export = (round(value) for value in self.power)
+        now = self.instant()
         elements = [
-            self._value("1-0:1.7.0.255", u32(active_import), 0, _UNIT_W),
-            self._value("1-0:2.7.0.255", u32(active_export), 0, _UNIT_W),
-            self._value("1-0:3.7.0.255", u32(round(0.05 * active_export)), 0, _UNIT_VAR),
-            self._value("1-0:4.7.0.255", u32(round(0.2 * active_import)), 0, _UNIT_VAR),
+            self._value("1-0:1.7.0.255", u32(now.active_import), 0, _UNIT_W),
+            self._value("1-0:2.7.0.255", u32(now.active_export), 0, _UNIT_W),
+            self._value("1-0:3.7.0.255", u32(now.reactive_import), 0, _UNIT_VAR),
+            self._value("1-0:4.7.0.255", u32(now.reactive_export), 0, _UNIT_VAR),
         ]
-        for code, current in zip(("31", "51", "71"), currents, strict=True):
+        for code, current in zip(("31", "51", "71"), now.currents, strict=True):
             elements.append(
                 self._value(f"1-0:{code}.7.0.255", i16(round(current * 10)), -1, _UNIT_A)
             )
-        for code, voltage in zip(("32", "52", "72"), voltages, strict=True):
+        for code, voltage in zip(("32", "52", "72"), now.voltages, strict=True):
             elements.append(
                 self._value(f"1-0:{code}.7.0.255", u16(round(voltage * 10)), -1, _UNIT_V)
             )
@@ -245,18 +263,17 @@ class KaifaMeter(SimulatedMeter):
     registers_start = (8_765_432.0, 0.0, 54_321.0, 98_765.0)
 
     def _list2(self) -> list[bytes]:
-        currents, voltages = self.phases()
-        active_import, active_export = (round(value) for value in self.power)
+        now = self.instant()
         return [
             octets(b"KFM_001"),
             octets(self.meter_id.encode("ascii")),
             octets(b"MA304H3E"),
-            u32(active_import),
-            u32(active_export),
-            u32(round(0.05 * active_export)),
-            u32(round(0.2 * active_import)),
-            *(u32(round(current * 1000)) for current in currents),
-            *(u32(round(voltage * 10)) for voltage in voltages),
+            u32(now.active_import),
+            u32(now.active_export),
+            u32(now.reactive_import),
+            u32(now.reactive_export),
+            *(u32(round(current * 1000)) for current in now.currents),
+            *(u32(round(voltage * 10)) for voltage in now.voltages),
         ]
 
     def _send(self, moment: datetime, elements: list[bytes]) -> list[bytes]:
@@ -287,8 +304,7 @@ class KamstrupMeter(SimulatedMeter):
     registers_start = (4_272_440.0, 0.0, 800.0, 618_130.0)
 
     def _list(self) -> list[bytes]:
-        currents, voltages = self.phases()
-        active_import, active_export = (round(value) for value in self.power)
+        now = self.instant()
         elements = [
             visible("Kamstrup_V0001"),
             obis("1-1:0.0.5.255"),
@@ -297,17 +313,17 @@ class KamstrupMeter(SimulatedMeter):
             visible("6841121BN243101040"),
         ]
         values = [
-            ("1-1:1.7.0.255", u32(active_import)),
-            ("1-1:2.7.0.255", u32(active_export)),
-            ("1-1:3.7.0.255", u32(round(0.05 * active_export))),
-            ("1-1:4.7.0.255", u32(round(0.2 * active_import))),
+            ("1-1:1.7.0.255", u32(now.active_import)),
+            ("1-1:2.7.0.255", u32(now.active_export)),
+            ("1-1:3.7.0.255", u32(now.reactive_import)),
+            ("1-1:4.7.0.255", u32(now.reactive_export)),
             *(
                 (f"1-1:{c}.7.0.255", u32(round(i * 100)))
-                for c, i in zip(("31", "51", "71"), currents, strict=True)
+                for c, i in zip(("31", "51", "71"), now.currents, strict=True)
             ),
             *(
                 (f"1-1:{c}.7.0.255", u16(round(v)))
-                for c, v in zip(("32", "52", "72"), voltages, strict=True)
+                for c, v in zip(("32", "52", "72"), now.voltages, strict=True)
             ),
         ]
         for code, value in values:
