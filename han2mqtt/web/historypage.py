@@ -2,7 +2,8 @@
 
 Server-rendered HTML, no script: a day shows its hours (each hour's quarters in a ``<details>``
 element, opened on demand), a month its days, a year its months, each with import, export and
-cost, estimated intervals marked (``≈``, class ``est``), and links to the period before and after
+cost, (from the cached prices, :mod:`han2mqtt.history.costing`; ``—`` where a price is not known),
+estimated intervals marked (``≈``, class ``est``), and links to the period before and after
 and into each row.  Bars are SVG attributes (the Content-Security-Policy forbids inline styles).
 """
 
@@ -16,7 +17,9 @@ from typing import Final
 from urllib.parse import urlencode
 
 from han2mqtt.energy.clock import window_start
+from han2mqtt.history.costing import HistoryCosts
 from han2mqtt.history.ledger import LedgerRow, LedgerStore
+from han2mqtt.history.query import Money
 
 __all__ = ["HistoryView", "parse_view", "render_history"]
 
@@ -92,14 +95,22 @@ def parse_view(view: str | None, when: str | None, meter: str | None, today: dat
 
 
 def render_history(
-    view: HistoryView, store: LedgerStore | None, meters: Sequence[str], zone: tzinfo
+    view: HistoryView,
+    store: LedgerStore | None,
+    meters: Sequence[str],
+    zone: tzinfo,
+    costs: HistoryCosts | None = None,
 ) -> str:
-    """The whole page for ``view`` (``store`` None: no history yet)."""
+    """The whole page for ``view`` (``store`` None: no history yet; ``costs`` None: no prices).
+
+    Raises:
+        StateError: the database cannot be read.
+    """
     if store is None or view.meter is None:
         body = '<section class="card"><p>No history yet: intervals appear as they close.</p>'
         body += _meter_links(view, meters) + "</section>"
     else:
-        body = _period(view, store, zone)
+        body = _period(view, store, zone, costs)
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
@@ -123,16 +134,18 @@ def _meter_links(view: HistoryView, meters: Sequence[str]) -> str:
     return f'<p class="meters">Meters: {links}</p>'
 
 
-def _period(view: HistoryView, store: LedgerStore, zone: tzinfo) -> str:
+def _period(view: HistoryView, store: LedgerStore, zone: tzinfo, costs: HistoryCosts | None) -> str:
     assert view.meter is not None
     start, end = _midnight(view.first, zone), _midnight(view.after(), zone)
     resolution = {"day": "hour", "month": "day", "year": "month"}[view.view]
     rows = store.read(view.meter, resolution, start, end)
+    money = _money(costs, store, view.meter, resolution, rows)
     quarters: dict[datetime, list[LedgerRow]] = {}
     if view.view == "day":
         for quarter in store.read(view.meter, "quarter", start, end):
             hour = window_start(quarter.start, zone, 60)
             quarters.setdefault(hour, []).append(quarter)
+    currency = "" if costs is None else f" {costs.currency}"
     up = ""
     if view.view != "year":
         parent = HistoryView("year" if view.view == "month" else "month", view.first, view.meter)
@@ -145,10 +158,22 @@ def _period(view: HistoryView, store: LedgerStore, zone: tzinfo) -> str:
         "earlier</a> · "
         f'<a rel="next" href="{_href(HistoryView(view.view, view.after(), view.meter))}">later '
         f"→</a>{up}</nav>"
-        f"{_bars(rows)}{_table(view, rows, quarters, zone)}"
+        f"{_bars(rows)}{_table(view, rows, money, quarters, zone, currency)}"
         '<p class="legend"><span class="est">≈</span> estimated: registers do not bracket it '
         "(or hours of it are missing)</p></section>"
     )
+
+
+def _money(
+    costs: HistoryCosts | None,
+    store: LedgerStore,
+    meter: str,
+    resolution: str,
+    rows: Sequence[LedgerRow],
+) -> list[Money]:
+    if costs is None:
+        return [(None, None)] * len(rows)
+    return costs.money(store, meter, resolution, rows)
 
 
 def _midnight(day: date, zone: tzinfo) -> datetime:
@@ -174,27 +199,42 @@ def _bars(rows: Sequence[LedgerRow]) -> str:
     )
 
 
-def _table(
+def _table(  # noqa: PLR0913, PLR0917 - the rows, their money and how to show them
     view: HistoryView,
     rows: Sequence[LedgerRow],
+    money: Sequence[Money],
     quarters: dict[datetime, list[LedgerRow]],
     zone: tzinfo,
+    currency: str,
 ) -> str:
     if not rows:
         return '<p class="empty">No intervals in this period.</p>'
     heading = {"day": "Hour", "month": "Day", "year": "Month"}[view.view]
-    body = "".join(_row(view, row, quarters.get(row.start, []), zone) for row in rows)
+    body = "".join(
+        _row(view, row, cost, quarters.get(row.start, []), zone)
+        for row, cost in zip(rows, money, strict=True)
+    )
     imported = sum(row.import_kwh or 0.0 for row in rows)
     exported = sum(row.export_kwh or 0.0 for row in rows)
+    costs = [cost for cost, _ in money]
+    total = None if any(cost is None for cost in costs) else sum(c or 0.0 for c in costs)
     return (
         '<table class="ledger"><thead><tr>'
-        f"<th>{heading}</th><th>Import kWh</th><th>Export kWh</th><th>Cost</th><th></th>"
-        f"</tr></thead><tbody>{body}</tbody><tfoot><tr><th>Total</th>"
-        f"<td>{imported:.3f}</td><td>{exported:.3f}</td><td>—</td><td></td></tr></tfoot></table>"
+        f"<th>{heading}</th><th>Import kWh</th><th>Export kWh</th><th>Cost{_e(currency)}</th>"
+        f"<th></th></tr></thead><tbody>{body}</tbody><tfoot><tr><th>Total</th>"
+        f"<td>{imported:.3f}</td><td>{exported:.3f}</td><td>{_cost(total)}</td><td></td>"
+        "</tr></tfoot></table>"
     )
 
 
-def _row(view: HistoryView, row: LedgerRow, parts: list[LedgerRow], zone: tzinfo) -> str:
+def _cost(value: float | None) -> str:
+    """A cost as shown (two decimals; the API has it unrounded), ``—`` when not known."""
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _row(
+    view: HistoryView, row: LedgerRow, money: Money, parts: list[LedgerRow], zone: tzinfo
+) -> str:
     local = row.start.astimezone(zone)
     if view.view == "day":
         label = local.strftime("%H:%M%z")
@@ -213,7 +253,7 @@ def _row(view: HistoryView, row: LedgerRow, parts: list[LedgerRow], zone: tzinfo
     mark = '<span title="estimated">≈</span>' if row.estimated else ""
     return (
         f"<tr{css}><td>{label}</td><td>{_kwh(row.import_kwh)}</td>"
-        f"<td>{_kwh(row.export_kwh)}</td><td>—</td><td>{mark}</td></tr>"
+        f"<td>{_kwh(row.export_kwh)}</td><td>{_cost(money[0])}</td><td>{mark}</td></tr>"
     )
 
 
