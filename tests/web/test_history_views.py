@@ -125,3 +125,35 @@ async def test_navigating_the_views_in_chromium(history_page: Page, tmp_path: Pa
         )
         rows = "document.querySelectorAll('table.ledger > tbody > tr').length"
         assert await browser.evaluate(rows) == 24
+
+
+async def test_the_views_show_cost_from_the_cached_prices(page_factory: Any, tmp_path: Path):
+    """A fixed price kept for 25 October only: its hours and day are costed, 26 October is not."""
+    from han2mqtt.history import open_database  # noqa: PLC0415
+    from han2mqtt.history.prices import PriceCache  # noqa: PLC0415
+    from han2mqtt.prices.areas import area  # noqa: PLC0415
+    from han2mqtt.prices.table import fixed_day  # noqa: PLC0415
+
+    state = tmp_path / "state"
+    writer = HistoryWriter(state / "history.sqlite", OSLO, Retention())
+    writer.open()
+    writer.submit(day_of_hours(utc(2026, 10, 25)))  # 0.5 kWh an hour, 25 hours
+    writer.submit(day_of_hours(utc(2026, 10, 26), 0.25))
+    writer.close()
+    connection = open_database(state / "history.sqlite")
+    day = fixed_day(area("NO1"), utc(2026, 10, 25).astimezone(OSLO).date(), "NOK", 1.2)
+    PriceCache(connection).store_day(day, "entsoe")
+    connection.close()
+    settings = make_settings(
+        meter={"timezone": "Europe/Oslo"},
+        state={"dir": str(state)},
+        prices={"source": "entsoe", "token": "t", "area": "NO1", "vat": 0.25},
+    )
+    page: Page = await page_factory(settings)
+    html = await (await page.get("/history?view=day&date=2026-10-25")).text()
+    assert "<th>Cost NOK</th>" in html
+    assert html.count("<td>0.75</td>") == 25  # 0.5 kWh × 1.2 × 1.25 each hour
+    assert "<td>18.75</td>" in html  # the day
+    month = await (await page.get("/history?view=month&date=2026-10")).text()
+    assert "<td>18.75</td>" in month
+    assert month.count("<td>—</td>") == 2  # 26 October has no price, so the month's total neither
