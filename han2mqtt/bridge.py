@@ -462,15 +462,20 @@ class Bridge:
             engine.ledger.jumps = 0
         if self.money is None:
             return result.reading, result.values
-        return result.reading, {**result.values, **self._money(meter, result.values, stamp)}
+        money = self._money(meter, result.values, stamp, result.intervals)
+        return result.reading, {**result.values, **money}
 
     def _money(
-        self, meter: str, values: dict[str, FieldValue], stamp: datetime
+        self,
+        meter: str,
+        values: dict[str, FieldValue],
+        stamp: datetime,
+        intervals: Sequence[LedgerInterval],
     ) -> dict[str, FieldValue]:
         """The money fields; a bug there costs them (counted, logged once), never the reading."""
         assert self.money is not None
         try:
-            return self.money.values(meter, values, stamp)
+            return self.money.values(meter, values, stamp, intervals)
         except Exception:  # any bug: the frame's reading and energy still go out
             self.internal_errors += 1
             if not self._money_failed:
