@@ -17,6 +17,7 @@ from typing import TextIO
 from han2mqtt.config import Settings
 from han2mqtt.errors import ConfigError, StateError
 from han2mqtt.history.costing import HistoryCosts
+from han2mqtt.history.ledger import UNITS
 from han2mqtt.history.query import csv_text, document, parse_query, resolve_meter
 from han2mqtt.history.settings import history_path
 from han2mqtt.history.writer import open_reader
@@ -63,8 +64,9 @@ def run_export(  # noqa: PLR0913 - the command's options
         rows = [] if found is None else store.read(found, query.resolution, query.start, query.end)
         if not rows or found is None:
             return EXIT_NOTHING
+        kind = store.kind(found)
         costs = HistoryCosts.of(settings, store)
-        money = None if costs is None else costs.money(store, found, query.resolution, rows)
+        money = None if costs is None else costs.money(store, found, query.resolution, rows, kind)
     except (ValueError, StateError) as exc:
         raise ConfigError(str(exc)) from exc
     if output_format == "json":
@@ -75,6 +77,7 @@ def run_export(  # noqa: PLR0913 - the command's options
             zone,
             money=money,
             currency=None if costs is None else costs.currency,
+            unit=UNITS[kind],
         )
         out.write(json.dumps(answer, indent=1) + "\n")
     else:

@@ -54,40 +54,61 @@ class HistoryCosts:
 
     def __init__(self, settings: Settings, cache: PriceCache | None) -> None:
         prices = settings.prices
-        assert prices.area is not None
         self.currency = currency_of(settings)
+        self.gas = prices.gas
+        """``prices.gas``: a gas meter's price per m³ (all included)."""
         self._prices = prices
-        self._area = area(prices.area)
-        table = PriceTable(self._area, self.currency, prices.resolution)
-        self.pricing = Pricing(table, price_rules(settings))
         self._cache = cache
         self._tried: set[date] = set()
+        self.pricing: Pricing | None = None
+        """Electricity's prices (None without ``prices.source``)."""
+        if prices.source != "none" and prices.area is not None:
+            self._area = area(prices.area)
+            table = PriceTable(self._area, self.currency, prices.resolution)
+            self.pricing = Pricing(table, price_rules(settings))
 
     @classmethod
     def of(cls, settings: Settings, store: LedgerStore | None) -> HistoryCosts | None:
-        """The costs of ``store``'s intervals; ``None`` when no price source is set.
+        """The costs of ``store``'s intervals; ``None`` when no price is configured.
 
         Raises:
             StateError: the database cannot be read.
         """
-        if settings.prices.source == "none" or settings.prices.area is None:
+        if settings.prices.source == "none" and settings.prices.gas is None:
             return None
         cache = None if store is None else PriceCache.reader(store.connection)
         return cls(settings, cache)
 
     def money(
-        self, store: LedgerStore, meter: str, resolution: str, rows: Sequence[LedgerRow]
+        self,
+        store: LedgerStore,
+        meter: str,
+        resolution: str,
+        rows: Sequence[LedgerRow],
+        kind: str = "electricity",
     ) -> list[Money]:
         """``(cost, revenue)`` of each of ``rows`` (``meter``'s intervals of ``resolution``).
+
+        ``kind``: the meter's (:meth:`LedgerStore.kinds`): a gas meter's intervals cost their
+        m³ × ``prices.gas``; a water meter's are not costed.
 
         Raises:
             StateError: the database cannot be read.
         """
+        if kind == "gas":
+            gas = self.gas
+            return [
+                (None if gas is None or row.import_kwh is None else row.import_kwh * gas, None)
+                for row in rows
+            ]
+        if kind != "electricity" or self.pricing is None:
+            return [(None, None)] * len(rows)
         if not rows:
             return []
         billing = "quarter" if self._prices.resolution == 15 or resolution == "quarter" else "hour"
         key = _bucket(resolution, store.zone)
         first, end = rows[0].start, _end(resolution, rows[-1].start, store.zone)
+        assert self.pricing is not None
         scheme = self.pricing.rules.subsidy
         volume = None
         if isinstance(scheme, Norgespris):  # the month's volume counts from its first interval
@@ -103,8 +124,9 @@ class HistoryCosts:
         return [_checked(row, sums.get(row.start)) for row in rows]
 
     def _part(self, part: LedgerRow, volume: _Volume | None) -> Money:
+        assert self.pricing is not None
         within = None if volume is None else volume.left(part)
-        self._load(part.start)
+        self._load(part.start, self.pricing)
         price = self.pricing.at(part.start)
         if price is None:
             return None, None
@@ -119,7 +141,7 @@ class HistoryCosts:
         inside = min(imported, within)
         return inside * price.import_ + (imported - inside) * price.import_beyond, revenue
 
-    def _load(self, moment: datetime) -> None:
+    def _load(self, moment: datetime, pricing: Pricing) -> None:
         """Bring the local day holding ``moment`` into the table, once (from the cache)."""
         day = moment.astimezone(self._area.zone).date()
         if day in self._tried:
@@ -136,7 +158,7 @@ class HistoryCosts:
             if rate is None:
                 return  # not known in this currency: the day's costs stay unknown
             prices = convert(prices, self.currency, rate)
-        self.pricing.table.add(prices)
+        pricing.table.add(prices)
 
     def _rate(self, source: str, day: date) -> float | None:
         """Units of the table's currency per unit of ``source`` (as the fetcher converts)."""

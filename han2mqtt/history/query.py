@@ -131,6 +131,8 @@ def _default_end(resolution: str, start: datetime, zone: tzinfo) -> datetime:
 def resolve_meter(store: LedgerStore | None, meter: str | None) -> str | None:
     """The meter asked for, or the only one stored; None when nothing is stored.
 
+    Gas and water meters do not count when there is one electricity meter: it is the default.
+
     Raises:
         ValueError: the meter is not in the database, or several are and none was named.
     """
@@ -139,7 +141,10 @@ def resolve_meter(store: LedgerStore | None, meter: str | None) -> str | None:
         if meter not in meters:
             raise ValueError(f"no intervals for meter {meter!r}")
         return meter
-    if len(meters) > 1:
+    if len(meters) > 1 and store is not None:  # a P1 meter and its gas meter: the P1 meter
+        electricity = [m for m, kind in store.kinds().items() if kind == "electricity"]
+        if len(electricity) == 1:
+            return electricity[0]
         raise ValueError(f"give meter: one of {', '.join(meters)}")
     return meters[0] if meters else None
 
@@ -152,17 +157,18 @@ def document(  # noqa: PLR0913 - the answer's parts
     *,
     money: Sequence[Money] | None = None,
     currency: str | None = None,
+    unit: str = "kWh",
 ) -> dict[str, Any]:
     """The ``/api/history`` answer (and ``export --format json``).
 
     ``money``: each row's ``(cost, revenue)`` (:class:`~han2mqtt.history.costing.HistoryCosts`),
-    ``None`` without prices.
+    ``None`` without prices; ``unit``: the meter's (``m³`` for gas and water).
     """
     money = money if money is not None else [(None, None)] * len(rows)
     return {
         "meter": meter,
         "resolution": resolution,
-        "unit": "kWh",
+        "unit": unit,
         "currency": currency,
         "intervals": [
             {

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from han2mqtt.energy.clock import window_start
 from han2mqtt.history.costing import HistoryCosts
-from han2mqtt.history.ledger import LedgerRow, LedgerStore
+from han2mqtt.history.ledger import UNITS, LedgerRow, LedgerStore
 from han2mqtt.history.query import Money
 
 __all__ = ["HistoryView", "parse_view", "render_history"]
@@ -139,13 +139,24 @@ def _period(view: HistoryView, store: LedgerStore, zone: tzinfo, costs: HistoryC
     start, end = _midnight(view.first, zone), _midnight(view.after(), zone)
     resolution = {"day": "hour", "month": "day", "year": "month"}[view.view]
     rows = store.read(view.meter, resolution, start, end)
-    money = _money(costs, store, view.meter, resolution, rows)
+    kinds = store.kinds()
+    kind = kinds.get(view.meter, "electricity")
+    money = _money(costs, store, view.meter, resolution, rows, kind)
+    beside = [  # an electricity meter's gas and water meters, in columns of their own
+        (f"{other.capitalize()} {UNITS[other]}", _by_start(store.read(m, resolution, start, end)))
+        for m, other in sorted(kinds.items())
+        if kind == "electricity" and other in ("gas", "water")
+    ]
     quarters: dict[datetime, list[LedgerRow]] = {}
     if view.view == "day":
         for quarter in store.read(view.meter, "quarter", start, end):
             hour = window_start(quarter.start, zone, 60)
             quarters.setdefault(hour, []).append(quarter)
-    currency = "" if costs is None else f" {costs.currency}"
+    layout = _Layout(
+        _LABELS.get(kind, _LABELS["electricity"]),
+        "" if costs is None else f" {costs.currency}",
+        beside,
+    )
     up = ""
     if view.view != "year":
         parent = HistoryView("year" if view.view == "month" else "month", view.first, view.meter)
@@ -157,23 +168,44 @@ def _period(view: HistoryView, store: LedgerStore, zone: tzinfo, costs: HistoryC
         f'<a rel="prev" href="{_href(HistoryView(view.view, view.before(), view.meter))}">← '
         "earlier</a> · "
         f'<a rel="next" href="{_href(HistoryView(view.view, view.after(), view.meter))}">later '
-        f"→</a>{up}</nav>"
-        f"{_bars(rows)}{_table(view, rows, money, quarters, zone, currency)}"
+        f"→</a>{up}</nav>{_meter_links(view, list(kinds))}"
+        f"{_bars(rows)}{_table(view, rows, money, quarters, zone, layout)}"
         '<p class="legend"><span class="est">≈</span> estimated: registers do not bracket it '
         "(or hours of it are missing)</p></section>"
     )
 
 
-def _money(
+_LABELS: Final = {
+    "electricity": ("Import kWh", "Export kWh"),
+    "gas": ("Gas m³", "Export"),
+    "water": ("Water m³", "Export"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """The table's columns: the meter's own labels, the currency, and meters shown beside."""
+
+    labels: tuple[str, str]
+    currency: str
+    beside: list[tuple[str, dict[datetime, LedgerRow]]]
+
+
+def _by_start(rows: Sequence[LedgerRow]) -> dict[datetime, LedgerRow]:
+    return {row.start: row for row in rows}
+
+
+def _money(  # noqa: PLR0913, PLR0917 - the query's parts
     costs: HistoryCosts | None,
     store: LedgerStore,
     meter: str,
     resolution: str,
     rows: Sequence[LedgerRow],
+    kind: str,
 ) -> list[Money]:
     if costs is None:
         return [(None, None)] * len(rows)
-    return costs.money(store, meter, resolution, rows)
+    return costs.money(store, meter, resolution, rows, kind)
 
 
 def _midnight(day: date, zone: tzinfo) -> datetime:
@@ -205,26 +237,36 @@ def _table(  # noqa: PLR0913, PLR0917 - the rows, their money and how to show th
     money: Sequence[Money],
     quarters: dict[datetime, list[LedgerRow]],
     zone: tzinfo,
-    currency: str,
+    layout: _Layout,
 ) -> str:
     if not rows:
         return '<p class="empty">No intervals in this period.</p>'
     heading = {"day": "Hour", "month": "Day", "year": "Month"}[view.view]
     body = "".join(
-        _row(view, row, cost, quarters.get(row.start, []), zone)
+        _row(view, row, cost, quarters.get(row.start, []), zone, layout)
         for row, cost in zip(rows, money, strict=True)
     )
     imported = sum(row.import_kwh or 0.0 for row in rows)
     exported = sum(row.export_kwh or 0.0 for row in rows)
     costs = [cost for cost, _ in money]
     total = None if any(cost is None for cost in costs) else sum(c or 0.0 for c in costs)
+    first, second = layout.labels
+    beside_heads = "".join(f"<th>{_e(label)}</th>" for label, _ in layout.beside)
+    beside_totals = "".join(f"<td>{_kwh(_sum_of(rows, other))}</td>" for _, other in layout.beside)
     return (
         '<table class="ledger"><thead><tr>'
-        f"<th>{heading}</th><th>Import kWh</th><th>Export kWh</th><th>Cost{_e(currency)}</th>"
+        f"<th>{heading}</th><th>{_e(first)}</th><th>{_e(second)}</th>"
+        f"<th>Cost{_e(layout.currency)}</th>{beside_heads}"
         f"<th></th></tr></thead><tbody>{body}</tbody><tfoot><tr><th>Total</th>"
-        f"<td>{imported:.3f}</td><td>{exported:.3f}</td><td>{_cost(total)}</td><td></td>"
-        "</tr></tfoot></table>"
+        f"<td>{imported:.3f}</td><td>{exported:.3f}</td><td>{_cost(total)}</td>{beside_totals}"
+        "<td></td></tr></tfoot></table>"
     )
+
+
+def _sum_of(rows: Sequence[LedgerRow], other: dict[datetime, LedgerRow]) -> float | None:
+    """The total of a meter shown beside, over the rows shown (None: an interval missing)."""
+    values = [other[row.start].import_kwh if row.start in other else None for row in rows]
+    return None if any(v is None for v in values) else sum(v or 0.0 for v in values)
 
 
 def _cost(value: float | None) -> str:
@@ -232,8 +274,13 @@ def _cost(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def _row(
-    view: HistoryView, row: LedgerRow, money: Money, parts: list[LedgerRow], zone: tzinfo
+def _row(  # noqa: PLR0913, PLR0917 - one row and how to show it
+    view: HistoryView,
+    row: LedgerRow,
+    money: Money,
+    parts: list[LedgerRow],
+    zone: tzinfo,
+    layout: _Layout,
 ) -> str:
     local = row.start.astimezone(zone)
     if view.view == "day":
@@ -251,10 +298,18 @@ def _row(
         label = f'<a href="{_href(child)}">{_e(local.strftime("%Y-%m"))}</a>'
     css = ' class="est"' if row.estimated else ""
     mark = '<span title="estimated">≈</span>' if row.estimated else ""
+    beside = "".join(f"<td>{_beside(other.get(row.start))}</td>" for _, other in layout.beside)
     return (
         f"<tr{css}><td>{label}</td><td>{_kwh(row.import_kwh)}</td>"
-        f"<td>{_kwh(row.export_kwh)}</td><td>{_cost(money[0])}</td><td>{mark}</td></tr>"
+        f"<td>{_kwh(row.export_kwh)}</td><td>{_cost(money[0])}</td>{beside}<td>{mark}</td></tr>"
     )
+
+
+def _beside(row: LedgerRow | None) -> str:
+    if row is None:
+        return "—"
+    mark = '<span title="estimated">≈</span>' if row.estimated else ""
+    return f"{_kwh(row.import_kwh)}{mark}"
 
 
 def _quarters(parts: list[LedgerRow], zone: tzinfo) -> str:
