@@ -21,6 +21,7 @@ from han2mqtt.config import EnergyRuleSettings, Settings
 from han2mqtt.energy.calendar import PublicHolidays
 from han2mqtt.energy.ledger import LedgerInterval
 from han2mqtt.energy.tariff import WEEKDAYS
+from han2mqtt.energy.volume import VolumeLedger
 from han2mqtt.model import FieldValue
 from han2mqtt.mqtt.topics import Message
 from han2mqtt.prices.areas import Area, area
@@ -29,11 +30,13 @@ from han2mqtt.prices.grid import EnergyRule, GridRates, Norgespris, Stromstotte,
 from han2mqtt.prices.table import PriceTable
 
 __all__ = [
+    "GAS_MONEY_FIELDS",
     "MONEY_FIELDS",
     "Money",
     "area_prices",
     "area_prices_message",
     "currency_of",
+    "gas_costs",
     "price_rules",
     "prices_topic",
 ]
@@ -50,6 +53,7 @@ MONEY_FIELDS: Final = (
     "revenue_today",
     "revenue_month",
 )
+GAS_MONEY_FIELDS: Final = ("cost_gas_today", "cost_gas_month")
 TOMORROW_DUE: Final = 13
 """Local hour from which tomorrow's prices are looked for (the day-ahead auction's results are
 published at about 12:45 CET)."""
@@ -96,6 +100,23 @@ def _rule(settings: EnergyRuleSettings) -> EnergyRule:
         months=frozenset(settings.months or ()),
         holidays=settings.holidays,
     )
+
+
+def gas_costs(volume: VolumeLedger, price: float, now: datetime) -> dict[str, FieldValue]:
+    """``cost_gas_today`` and ``cost_gas_month`` of a gas meter (``prices.gas`` per m³).
+
+    The volume of the day's (month's) closed quarters × the price; absent while the quarters
+    since the period's start are not all known (the first day after the meter was first seen).
+    """
+    if volume.kind != "gas":
+        return {}
+    today, month = volume.totals(now)
+    values: dict[str, FieldValue] = {}
+    if today is not None:
+        values["cost_gas_today"] = today * price
+    if month is not None:
+        values["cost_gas_month"] = month * price
+    return values
 
 
 def prices_topic(base: str, area_name: str) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Final
 
-from han2mqtt.energy.clock import window_start
+from han2mqtt.energy.clock import day_start, window_start
 from han2mqtt.energy.ledger import LedgerInterval
 
 __all__ = ["MAX_SPAN", "SNAP", "VOLUME_FIELDS", "VolumeLedger"]
@@ -65,6 +65,13 @@ class VolumeLedger:
         self.open: dict[datetime, _Quarter] = {}
         self.hours: dict[datetime, list[tuple[float, bool, bool]]] = {}
         """Closed quarters of hours not yet whole: (volume, estimated, beyond its hour)."""
+        self.since: datetime | None = None
+        """The start of the unbroken run of closed quarters (sums from it on are whole)."""
+        self.expected: datetime | None = None
+        """The end of the last closed quarter."""
+        self.day: tuple[datetime, float] | None = None
+        """(local day's start, volume of its closed quarters) of the last closed quarter."""
+        self.month: tuple[datetime, float] | None = None
 
     def feed(self, capture: datetime, register: float) -> list[LedgerInterval]:
         """One reading (capture time aware, register in the meter's unit); the closed intervals."""
@@ -74,6 +81,7 @@ class VolumeLedger:
             return []  # the telegram repeats the last reading (or an older one)
         if point is None or capture - point[0] > MAX_SPAN or register < point[1]:
             self.point, self.open, self.hours = (capture, register), {}, {}
+            self.since = None
             return []
         self._spread(point[0], capture, register - point[1])
         self.point = (capture, register)
@@ -107,8 +115,10 @@ class VolumeLedger:
             hour = window_start(start, self.zone, 60)
             if entry.covered < _QUARTER_SECONDS - 1e-6:
                 self.hours.pop(hour, None)
+                self.since = None
                 continue  # seen in part (the first reading fell inside it): absent
             out.append(self._interval(start, entry.volume, entry.beyond_quarter, 15))
+            self._count(start, entry.volume)
             parts = self.hours.setdefault(hour, [])
             parts.append((entry.volume, entry.beyond_quarter, entry.beyond_hour))
             if start + _QUARTER == hour + timedelta(hours=1):
@@ -117,6 +127,26 @@ class VolumeLedger:
                     estimated = any(beyond for _, _, beyond in parts)
                     out.append(self._interval(hour, sum(v for v, _, _ in parts), estimated, 60))
         return out
+
+    def _count(self, start: datetime, volume: float) -> None:
+        """Add a closed quarter to the run and to its day's and month's sums."""
+        if self.since is None or start != self.expected:
+            self.since = start
+        self.expected = start + _QUARTER
+        day, month = day_start(start, self.zone), month_start(start, self.zone)
+        self.day = (day, volume + (self.day[1] if self.day and self.day[0] == day else 0.0))
+        self.month = (
+            month,
+            volume + (self.month[1] if self.month and self.month[0] == month else 0.0),
+        )
+
+    def totals(self, now: datetime) -> tuple[float | None, float | None]:
+        """The volume of today's and this month's closed quarters at ``now`` (None: not whole).
+
+        Known when the run of closed quarters reaches back to the period's start unbroken.
+        """
+        day, month = day_start(now, self.zone), month_start(now, self.zone)
+        return _sum(self.since, self.day, day), _sum(self.since, self.month, month)
 
     def _interval(
         self, start: datetime, volume: float, estimated: bool, minutes: int
@@ -132,7 +162,14 @@ class VolumeLedger:
                 [s.isoformat(), q.volume, q.covered, q.beyond_quarter, q.beyond_hour]
                 for s, q in self.open.items()
             ],
-            "hours": [[h.isoformat(), [list(p) for p in parts]] for h, parts in self.hours.items()],
+            "hours": [
+                [hour.isoformat(), [list(part) for part in parts]]
+                for hour, parts in self.hours.items()
+            ],
+            "since": None if self.since is None else self.since.isoformat(),
+            "expected": None if self.expected is None else self.expected.isoformat(),
+            "day": _iso(self.day),
+            "month": _iso(self.month),
         }
 
     def load(self, saved: Mapping[str, Any]) -> None:
@@ -148,6 +185,34 @@ class VolumeLedger:
             _time(hour): [(float(v), bool(q), bool(h)) for v, q, h in parts]
             for hour, parts in saved["hours"]
         }
+        self.since = None if saved["since"] is None else _time(saved["since"])
+        self.expected = None if saved["expected"] is None else _time(saved["expected"])
+        self.day, self.month = _pair(saved["day"]), _pair(saved["month"])
+
+
+def _sum(
+    since: datetime | None, total: tuple[datetime, float] | None, start: datetime
+) -> float | None:
+    if since is None or since > start:
+        return None
+    return total[1] if total is not None and total[0] == start else 0.0
+
+
+def month_start(moment: datetime, zone: tzinfo) -> datetime:
+    """Local midnight on the first of ``moment``'s month, in UTC."""
+    local = moment.astimezone(zone)
+    return datetime(local.year, local.month, 1, tzinfo=zone).astimezone(UTC)
+
+
+def _pair(value: object) -> tuple[datetime, float] | None:
+    if value is None:
+        return None
+    moment, volume = list(value)  # type: ignore[call-overload]
+    return _time(moment), float(volume)
+
+
+def _iso(pair: tuple[datetime, float] | None) -> list[Any] | None:
+    return None if pair is None else [pair[0].isoformat(), pair[1]]
 
 
 def _time(text: object) -> datetime:
