@@ -142,3 +142,54 @@ async def _api(config: Path) -> dict[str, Any]:
     finally:
         stop_daemon(daemon)
         idle.close()
+
+
+@pytest.mark.timeout(300)
+def test_quarter_prices_cost_the_ledgers_quarters_live_and_in_the_history(
+    broker: Broker, capture_factory: Callable[..., Capture], tmp_path: Path
+):
+    """``prices.resolution: 15``: each closed hour's ``cost_last_hour`` is the sum of the
+    ledger's quarters × their own prices, and the history's hour costs say the same."""
+    from han2mqtt.prices.entsoe import parse_entsoe  # noqa: PLC0415
+    from tests.energy.kamstrup import LIST3_DELAY, METER_ID  # noqa: PLC0415
+    from tests.integration.test_prices_day import ECB_NOK  # noqa: PLC0415
+    from tests.prices.server import FIXTURES  # noqa: PLC0415
+
+    recording = tmp_path / "day.rec"
+    _recording(recording)
+    document = (FIXTURES / "entsoe_NO1_2025-10-01_PT15M_A03.xml").read_bytes()
+    spots = [point.price * ECB_NOK for point in parse_entsoe(document)]
+    capture = capture_factory(broker, (f"han2mqtt/{METER_ID}/state",))
+    with PriceServerThread(PriceServer()) as prices:
+        config = _config(tmp_path, broker, recording, prices.base)
+        settings = yaml.safe_load(config.read_text())
+        settings["prices"]["resolution"] = 15
+        settings["history"] = {"retention": {"quarter": None}}  # 1 October 2025 is old
+        config.write_text(yaml.safe_dump(settings))
+        process = start_daemon(config)
+        try:
+            _, err = process.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            _, err = stop_daemon(process)
+            raise AssertionError(f"the replay did not end by itself:\n{err}") from None
+        assert process.returncode == 0, err
+        quarters = _export(config, "quarter")["intervals"]
+        hours = _export(config, "hour")["intervals"]
+    with capture.lock:
+        states = [json.loads(p) for _, p, _ in capture.messages]
+    closing = {str(s["meter_time"]): s for s in states if "cost_last_hour" in s}
+    by_start = {datetime.fromisoformat(q["start"]).replace(tzinfo=None): q for q in quarters}
+    hourly = {datetime.fromisoformat(h["start"]).replace(tzinfo=None): h for h in hours}
+    for hour in range(1, 24):
+        start = DAY + timedelta(hours=hour)
+        expected = sum(
+            by_start[start + timedelta(minutes=15 * index)]["import"]
+            * _import_price(hour, spots[hour * 4 + index])
+            for index in range(4)
+        )
+        state = closing[(start + timedelta(hours=1) + LIST3_DELAY).replace(tzinfo=OSLO).isoformat()]
+        assert state["cost_last_hour"] == pytest.approx(expected, rel=1e-9), hour
+        assert hourly[start]["cost"] == pytest.approx(expected, rel=1e-9), hour
+    five = DAY + timedelta(hours=5)
+    shares = [by_start[five + timedelta(minutes=15 * i)]["import"] for i in range(4)]
+    assert max(shares) - min(shares) > 0.01  # uneven quarters: their own prices mattered
