@@ -20,6 +20,7 @@ from han2mqtt.energy.guard import CounterGuard, Register, Verdict
 from han2mqtt.energy.ledger import Ledger, LedgerInterval
 from han2mqtt.energy.tariff import CapacityTariff, Peak, TariffModel
 from han2mqtt.energy.volume import VOLUME_FIELDS, VolumeLedger
+from han2mqtt.meters.submeter import SUB_METER_FIELDS
 from han2mqtt.model import (
     FIELD_ACTIVE_POWER_EXPORT,
     FIELD_ACTIVE_POWER_EXPORT_TOTAL,
@@ -134,7 +135,7 @@ class EnergyEngine:
         self.meter = meter
         self.ledger = Ledger(meter, parameters.zone) if parameters.ledger else None
         self.volume: VolumeLedger | None = None
-        """A gas or water meter's ledger (made at its first reading, with the ledger on)."""
+        """A gas or water meter's ledger (made at its first reading)."""
         zone, model = parameters.zone, parameters.tariff
         self.counters = {
             "import": LiveCounter(zone, model.window if model else None),
@@ -192,8 +193,10 @@ class EnergyEngine:
         intervals = (
             [] if self.ledger is None else self._book(reading.fields, moment, stamp, exchanged)
         )
-        if self.parameters.ledger and timed:  # a repeated reading carries no time any more
-            intervals += self._book_volume(reading.fields, moment)
+        if timed:  # a repeated reading carries no time any more
+            volume = self._book_volume(reading.fields, moment)
+            if self.parameters.ledger:  # kept for the gas costs even without the history
+                intervals += volume
         return EnergyResult(
             sent if repeated else reading, values, tuple(events), repeated, tuple(intervals)
         )
@@ -235,8 +238,8 @@ class EnergyEngine:
         A meter without a clock can send the same registers twice in earnest (nothing used), so
         only a repeated clock makes a repeat.
         """
-        if not registers:
-            return False
+        if not registers or not SUB_METER_FIELDS.isdisjoint(fields):
+            return False  # a gas or water meter's reading is repeated in every telegram: no fault
         clock = fields.get(FIELD_METER_DATETIME)
         previous, self._last_list = self._last_list, (clock, registers)
         return clock is not None and previous == (clock, registers)

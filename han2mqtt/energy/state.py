@@ -132,7 +132,7 @@ def _restore(meter: str, saved: object, parameters: EnergyParameters) -> EnergyE
     if engine.ledger is not None and ledger is not None:
         engine.ledger.load(_mapping(ledger))
     volume = saved.get("volume")  # a gas or water meter's ledger; absent in older files
-    if parameters.ledger and volume is not None:
+    if volume is not None:
         engine.volume = VolumeLedger(meter, parameters.zone, str(_mapping(volume)["kind"]))
         engine.volume.load(_mapping(volume))
     for name, register in _mapping(saved["guards"]).items():

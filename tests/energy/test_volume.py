@@ -128,3 +128,32 @@ def test_gas_costs_of_today_and_the_month_and_the_state_round_trip():
     assert june == {"cost_gas_today": pytest.approx(2.0), "cost_gas_month": pytest.approx(2.0)}
     water = VolumeLedger("W1", BRUSSELS, "water")
     assert gas_costs(water, 1.0, local(12, 1)) == {}
+
+
+def test_the_bridge_costs_gas_without_the_history_and_counts_no_repeated_lists(tmp_path):
+    """A Fluvius telegram every 5 minutes from 23:00: the gas meter's costs, and no fault."""
+    from han2mqtt.bridge import Bridge, PrintPublisher  # noqa: PLC0415
+    from han2mqtt.config import Settings  # noqa: PLC0415
+    from tests.integration.test_gas_ledger import GAS, START, gas_at, telegram  # noqa: PLC0415
+
+    printed: list[str] = []
+    settings = Settings.model_validate(
+        {
+            "meter": {"timezone": "Europe/Brussels"},
+            "history": {"enabled": False},
+            "prices": {"gas": 2.0},
+            "state": {"dir": str(tmp_path)},
+        }
+    )
+    bridge = Bridge(settings, PrintPublisher("han2mqtt", printed.append))
+    moment = START
+    while moment <= START + timedelta(hours=2, minutes=30):
+        bridge.handle_content(telegram(moment, 5), moment)
+        moment += timedelta(minutes=5)
+    states = [line for line in printed if line.startswith(f"han2mqtt/{GAS}/state ")]
+    last = json.loads(states[-1].split(" ", 1)[1])
+    used = gas_at(START + timedelta(hours=2, minutes=30)) - gas_at(START + timedelta(hours=1))
+    assert last["cost_gas_today"] == pytest.approx(used * 2.0, rel=1e-9)
+    assert last["cost_gas_month"] == last["cost_gas_today"]
+    assert not any(key.startswith(("price_", "cost_hour")) for key in last)
+    assert bridge.guard_counts["repeated"] == 0  # a sub-meter repeats its reading by design
