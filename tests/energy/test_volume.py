@@ -157,3 +157,13 @@ def test_the_bridge_costs_gas_without_the_history_and_counts_no_repeated_lists(t
     assert last["cost_gas_month"] == last["cost_gas_today"]
     assert not any(key.startswith(("price_", "cost_hour")) for key in last)
     assert bridge.guard_counts["repeated"] == 0  # a sub-meter repeats its reading by design
+    device = f"homeassistant/device/han2mqtt_{GAS.lower()}/config "
+    (*_, discovery) = [line for line in printed if line.startswith(device)]
+    components = json.loads(discovery[len(device) :].removesuffix(" (retained)\n"))["cmps"]
+    for name in ("cost_gas_today", "cost_gas_month"):
+        found = components[name]
+        assert (found["dev_cla"], found["stat_cla"], found["unit_of_meas"]) == (
+            "monetary",
+            "total",
+            "EUR",
+        )
