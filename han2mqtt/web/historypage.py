@@ -1,10 +1,11 @@
 """The history views of the status page (``/history``): a day, a month or a year of the ledger.
 
 Server-rendered HTML, no script: a day shows its hours (each hour's quarters in a ``<details>``
-element, opened on demand), a month its days, a year its months, each with import, export and
-cost, (from the cached prices, :mod:`han2mqtt.history.costing`; ``—`` where a price is not known),
-estimated intervals marked (``≈``, class ``est``), and links to the period before and after
-and into each row.  Bars are SVG attributes (the Content-Security-Policy forbids inline styles).
+element, opened on demand), a month its days, a year its months, each with import, export, cost
+and revenue (from the cached prices, :mod:`han2mqtt.history.costing`; ``—`` where a price is not
+known), an electricity meter's gas and water meters in columns beside, estimated intervals
+marked (``≈``, class ``est``), and links to the period before and after and into each row.
+Bars are SVG attributes (the Content-Security-Policy forbids inline styles).
 """
 
 from __future__ import annotations
@@ -248,19 +249,24 @@ def _table(  # noqa: PLR0913, PLR0917 - the rows, their money and how to show th
     )
     imported = sum(row.import_kwh or 0.0 for row in rows)
     exported = sum(row.export_kwh or 0.0 for row in rows)
-    costs = [cost for cost, _ in money]
-    total = None if any(cost is None for cost in costs) else sum(c or 0.0 for c in costs)
+    total = _total([cost for cost, _ in money])
+    revenue = _total([revenue for _, revenue in money])
     first, second = layout.labels
     beside_heads = "".join(f"<th>{_e(label)}</th>" for label, _ in layout.beside)
     beside_totals = "".join(f"<td>{_kwh(_sum_of(rows, other))}</td>" for _, other in layout.beside)
     return (
         '<table class="ledger"><thead><tr>'
         f"<th>{heading}</th><th>{_e(first)}</th><th>{_e(second)}</th>"
-        f"<th>Cost{_e(layout.currency)}</th>{beside_heads}"
+        f"<th>Cost{_e(layout.currency)}</th><th>Revenue{_e(layout.currency)}</th>{beside_heads}"
         f"<th></th></tr></thead><tbody>{body}</tbody><tfoot><tr><th>Total</th>"
-        f"<td>{imported:.3f}</td><td>{exported:.3f}</td><td>{_cost(total)}</td>{beside_totals}"
-        "<td></td></tr></tfoot></table>"
+        f"<td>{imported:.3f}</td><td>{exported:.3f}</td><td>{_cost(total)}</td>"
+        f"<td>{_cost(revenue)}</td>{beside_totals}<td></td></tr></tfoot></table>"
     )
+
+
+def _total(values: Sequence[float | None]) -> float | None:
+    """The sum of the rows' money; None when one of them is not known."""
+    return None if any(value is None for value in values) else sum(v or 0.0 for v in values)
 
 
 def _sum_of(rows: Sequence[LedgerRow], other: dict[datetime, LedgerRow]) -> float | None:
@@ -301,7 +307,8 @@ def _row(  # noqa: PLR0913, PLR0917 - one row and how to show it
     beside = "".join(f"<td>{_beside(other.get(row.start))}</td>" for _, other in layout.beside)
     return (
         f"<tr{css}><td>{label}</td><td>{_kwh(row.import_kwh)}</td>"
-        f"<td>{_kwh(row.export_kwh)}</td><td>{_cost(money[0])}</td>{beside}<td>{mark}</td></tr>"
+        f"<td>{_kwh(row.export_kwh)}</td><td>{_cost(money[0])}</td><td>{_cost(money[1])}</td>"
+        f"{beside}<td>{mark}</td></tr>"
     )
 
 

@@ -156,7 +156,9 @@ async def test_the_views_show_cost_from_the_cached_prices(page_factory: Any, tmp
     assert "<td>18.75</td>" in html  # the day
     month = await (await page.get("/history?view=month&date=2026-10")).text()
     assert "<td>18.75</td>" in month
-    assert month.count("<td>—</td>") == 2  # 26 October has no price, so the month's total neither
+    assert month.count("<td>—</td>") == 4  # 26 October has no price: cost, revenue, totals
+    assert "<th>Revenue NOK</th>" in html
+    assert html.count("<td>0.05</td>") == 25  # 0.04 kWh exported × 1.2 (no VAT on export)
 
 
 async def test_gas_is_shown_beside_electricity_and_costed_on_its_own_page(
@@ -184,7 +186,7 @@ async def test_gas_is_shown_beside_electricity_and_costed_on_its_own_page(
     assert "<td>2.300</td>" in html  # the gas meter's 23:00 hour, beside the electricity's
     assert "<td>27.600</td>" in html  # the gas day's total
     own = await (await page.get("/history?view=day&date=2026-10-26&meter=G1")).text()
-    assert "<th>Gas m³</th><th>Export</th><th>Cost EUR</th>" in own
+    assert "<th>Gas m³</th><th>Export</th><th>Cost EUR</th><th>Revenue EUR</th>" in own
     assert "<td>4.60</td>" in own  # 2.3 m³ × 2.0
     api = await (await page.get("/api/history?resolution=day&from=2026-10-26&meter=G1")).json()
     assert (api["unit"], api["currency"]) == ("m³", "EUR")
