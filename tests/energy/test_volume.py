@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -167,3 +168,31 @@ def test_the_bridge_costs_gas_without_the_history_and_counts_no_repeated_lists(t
             "total",
             "EUR",
         )
+
+
+def test_a_restart_through_the_state_file_loses_no_gas_hour():
+    """The gas meter's ledger lives in ``energy.json``: the hour open at the stop closes whole."""
+    from han2mqtt.energy import EnergyEngine, EnergyParameters  # noqa: PLC0415
+    from han2mqtt.energy.state import decode_state, encode_state  # noqa: PLC0415
+    from han2mqtt.model import MeterReading  # noqa: PLC0415
+
+    parameters = EnergyParameters(zone=BRUSSELS, ledger=True)
+
+    def gas(moment: datetime, value: float) -> MeterReading:
+        fields: dict[str, Any] = {
+            "meter_id": "G1",
+            "meter_type": "gas",
+            "gas_total": value,
+            "meter_datetime": moment.replace(tzinfo=None).isoformat(),
+        }
+        return MeterReading(fields=fields)
+
+    first = EnergyEngine(parameters, "G1")
+    first.feed(gas(local(12, 13), 10.0), local(12, 13, 0, 30))
+    first.feed(gas(local(12, 13, 30), 10.2), local(12, 13, 30, 30))  # stopped here
+    engines = decode_state(encode_state({"G1": first}), parameters)
+    result = engines["G1"].feed(gas(local(12, 14), 10.5), local(12, 14, 0, 30))
+    (hour,) = [i for i in result.intervals if i.minutes == 60]
+    assert hour.start == local(12, 13).astimezone(UTC)
+    assert hour.import_kwh == pytest.approx(0.5)
+    assert (hour.kind, hour.estimated) == ("gas", False)
