@@ -28,6 +28,7 @@ from han2mqtt.energy import (
     WEEKDAYS,
     EnergyEngine,
     EnergyParameters,
+    EnergyResult,
     GuardEvent,
     LedgerInterval,
     SeasonPrice,
@@ -45,10 +46,12 @@ from han2mqtt.energy.resolution import (
     assumed_resolution,
     rescaled,
 )
+from han2mqtt.energy.volume import VolumeLedger
 from han2mqtt.errors import DecodeError
 from han2mqtt.io import ConnectionState
 from han2mqtt.logsafe import loggable
 from han2mqtt.meters import kamstrup
+from han2mqtt.meters.submeter import SUB_METER_FIELDS
 from han2mqtt.model import (
     FIELD_ACTIVE_POWER_IMPORT,
     FIELD_ACTIVE_POWER_IMPORT_TOTAL,
@@ -57,7 +60,7 @@ from han2mqtt.model import (
     FieldValue,
     MeterReading,
 )
-from han2mqtt.money import Money
+from han2mqtt.money import Money, currency_of, gas_costs
 from han2mqtt.mqtt.discovery import (
     device_topic,
     discovery_messages,
@@ -460,17 +463,37 @@ class Bridge:
         if engine.ledger is not None and engine.ledger.jumps:
             self._clock_jumped(meter, engine.ledger.jumps)
             engine.ledger.jumps = 0
+        money = self._money_of(meter, engine, result, stamp)
+        return result.reading, {**result.values, **money} if money else result.values
+
+    def _money_of(
+        self, meter: str, engine: EnergyEngine, result: EnergyResult, stamp: datetime
+    ) -> dict[str, FieldValue]:
+        """The money fields: a gas or water meter's gas costs, an electricity meter's prices."""
+        if not SUB_METER_FIELDS.isdisjoint(result.reading.fields):
+            return self._gas_money(engine.volume)  # never electricity prices on a gas meter
         if self.money is None:
-            return result.reading, result.values
-        return result.reading, {**result.values, **self._money(meter, result.values, stamp)}
+            return {}
+        return self._money(meter, result.values, stamp, result.intervals)
+
+    def _gas_money(self, volume: VolumeLedger | None) -> dict[str, FieldValue]:
+        """``cost_gas_today`` / ``cost_gas_month`` with ``prices.gas``, as of the last reading."""
+        price = self.settings.prices.gas
+        if price is None or volume is None or volume.point is None:
+            return {}
+        return gas_costs(volume, price, volume.point[0])
 
     def _money(
-        self, meter: str, values: dict[str, FieldValue], stamp: datetime
+        self,
+        meter: str,
+        values: dict[str, FieldValue],
+        stamp: datetime,
+        intervals: Sequence[LedgerInterval],
     ) -> dict[str, FieldValue]:
         """The money fields; a bug there costs them (counted, logged once), never the reading."""
         assert self.money is not None
         try:
-            return self.money.values(meter, values, stamp)
+            return self.money.values(meter, values, stamp, intervals)
         except Exception:  # any bug: the frame's reading and energy still go out
             self.internal_errors += 1
             if not self._money_failed:
@@ -702,8 +725,16 @@ class Bridge:
             obis=self.settings.publish.obis,
             keep=self._retained_components.get(device_topic(state.meter_id, ha)),
             derived=sorted(state.derived_seen),
-            currency=self.settings.tariff.currency if self.money is None else self.money.currency,
+            currency=self._currency(),
         )
+
+    def _currency(self) -> str | None:
+        """The unit of the money values: the prices' currency, else ``tariff.currency``."""
+        if self.money is not None:
+            return self.money.currency
+        if self.settings.prices.gas is not None:
+            return currency_of(self.settings)
+        return self.settings.tariff.currency
 
     def on_discovery_config(self, topic: str, payload: bytes, retained: bool) -> None:
         """The broker's copy of one of our device discovery messages (sent on subscribing).

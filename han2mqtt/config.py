@@ -754,6 +754,9 @@ class PricesSettings(_Section):
     vat: float = Field(default=0.0, ge=0, lt=1)
     exchange_rate: float | None = Field(default=None, gt=0)
     """Units of ``currency`` per EUR for EUR prices; unset: the ECB's daily reference rate."""
+    gas: float | None = Field(default=None, ge=0)
+    """The price of gas per m³ as paid (all included): ``cost_gas_today`` / ``cost_gas_month`` on
+    a gas meter behind a P1 port, and the gas meter's history costs (``currency``)."""
 
     @field_validator("area")
     @classmethod

@@ -2,8 +2,10 @@
 
 The same intervals as ``GET /api/history`` (:mod:`han2mqtt.history.query`), read from
 ``<state.dir>/history.sqlite`` without disturbing a running daemon (a read-only connection).
-Exit codes: 0 intervals written, 1 nothing matched (no database, or no interval in the period),
-2 a bad argument or configuration (one line on standard error).
+Each interval's cost and revenue come from the prices cached in the same database
+(:mod:`han2mqtt.history.costing`).  Exit codes: 0 intervals written, 1 nothing matched (no
+database, or no interval in the period), 2 a bad argument or configuration (one line on
+standard error).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import TextIO
 
 from han2mqtt.config import Settings
 from han2mqtt.errors import ConfigError, StateError
+from han2mqtt.history.costing import HistoryCosts
+from han2mqtt.history.ledger import UNITS
 from han2mqtt.history.query import csv_text, document, parse_query, resolve_meter
 from han2mqtt.history.settings import history_path
 from han2mqtt.history.writer import open_reader
@@ -58,12 +62,24 @@ def run_export(  # noqa: PLR0913 - the command's options
                 return EXIT_NOTHING  # a meter the database does not hold: nothing matched
             raise
         rows = [] if found is None else store.read(found, query.resolution, query.start, query.end)
+        if not rows or found is None:
+            return EXIT_NOTHING
+        kind = store.kind(found)
+        costs = HistoryCosts.of(settings, store)
+        money = None if costs is None else costs.money(store, found, query.resolution, rows, kind)
     except (ValueError, StateError) as exc:
         raise ConfigError(str(exc)) from exc
-    if not rows:
-        return EXIT_NOTHING
     if output_format == "json":
-        out.write(json.dumps(document(found, query.resolution, rows, zone), indent=1) + "\n")
+        answer = document(
+            found,
+            query.resolution,
+            rows,
+            zone,
+            money=money,
+            currency=None if costs is None else costs.currency,
+            unit=UNITS[kind],
+        )
+        out.write(json.dumps(answer, indent=1) + "\n")
     else:
-        out.write(csv_text(rows, zone))
+        out.write(csv_text(rows, zone, money))
     return 0

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from han2mqtt.config import EnergyRuleSettings, Settings
 from han2mqtt.energy.calendar import PublicHolidays
+from han2mqtt.energy.ledger import LedgerInterval
 from han2mqtt.energy.tariff import WEEKDAYS
+from han2mqtt.energy.volume import VolumeLedger
 from han2mqtt.model import FieldValue
 from han2mqtt.mqtt.topics import Message
 from han2mqtt.prices.areas import Area, area
@@ -28,11 +30,13 @@ from han2mqtt.prices.grid import EnergyRule, GridRates, Norgespris, Stromstotte,
 from han2mqtt.prices.table import PriceTable
 
 __all__ = [
+    "GAS_MONEY_FIELDS",
     "MONEY_FIELDS",
     "Money",
     "area_prices",
     "area_prices_message",
     "currency_of",
+    "gas_costs",
     "price_rules",
     "prices_topic",
 ]
@@ -49,6 +53,7 @@ MONEY_FIELDS: Final = (
     "revenue_today",
     "revenue_month",
 )
+GAS_MONEY_FIELDS: Final = ("cost_gas_today", "cost_gas_month")
 TOMORROW_DUE: Final = 13
 """Local hour from which tomorrow's prices are looked for (the day-ahead auction's results are
 published at about 12:45 CET)."""
@@ -95,6 +100,23 @@ def _rule(settings: EnergyRuleSettings) -> EnergyRule:
         months=frozenset(settings.months or ()),
         holidays=settings.holidays,
     )
+
+
+def gas_costs(volume: VolumeLedger, price: float, now: datetime) -> dict[str, FieldValue]:
+    """``cost_gas_today`` and ``cost_gas_month`` of a gas meter (``prices.gas`` per m³).
+
+    The volume of the day's (month's) closed quarters × the price; absent while the quarters
+    since the period's start are not all known (the first day after the meter was first seen).
+    """
+    if volume.kind != "gas":
+        return {}
+    today, month = volume.totals(now)
+    values: dict[str, FieldValue] = {}
+    if today is not None:
+        values["cost_gas_today"] = today * price
+    if month is not None:
+        values["cost_gas_month"] = month * price
+    return values
 
 
 def prices_topic(base: str, area_name: str) -> str:
@@ -144,6 +166,8 @@ class _Meter:
     hour_import: float = 0.0
     hour_export: float = 0.0
     exports: bool = False
+    settled: datetime | None = None
+    """The last hour settled with its exact energy: the ledger's quarters leave it alone."""
 
 
 class Money:
@@ -171,9 +195,17 @@ class Money:
         """The meter clock of the latest reading."""
 
     def values(
-        self, meter: str, energy: Mapping[str, FieldValue], stamp: datetime
+        self,
+        meter: str,
+        energy: Mapping[str, FieldValue],
+        stamp: datetime,
+        intervals: Sequence[LedgerInterval] = (),
     ) -> dict[str, FieldValue]:
-        """The money fields of one reading (absent: not known)."""
+        """The money fields of one reading (absent: not known).
+
+        ``intervals``: the ledger's intervals this reading closed; with ``prices.resolution: 15``
+        its quarters replace the live counter's split of their hour (see :meth:`_book`).
+        """
         moment = _moment(energy, stamp)
         offset = self._offsets.get(meter)
         if moment is None:
@@ -185,7 +217,7 @@ class Money:
         self.latest = moment
         self._ask(moment)
         state = self._meter(meter, energy, moment)
-        self._count(meter, state, energy, moment)
+        self._count(meter, state, energy, moment, intervals)
         return self._fields(state, moment)
 
     @property
@@ -219,6 +251,8 @@ class Money:
             for start, (imported, exported) in saved[1].items():
                 costs.add(start, imported, exported)
         state = self._meters[meter] = _Meter(costs)
+        if saved is not None and saved[1]:
+            state.settled = _hour(max(saved[1]))
         if len(self._meters) > MAX_METERS:  # a fleet: the meter seen first goes
             oldest = next(iter(self._meters))
             del self._meters[oldest]
@@ -226,7 +260,12 @@ class Money:
         return state
 
     def _count(
-        self, meter: str, state: _Meter, energy: Mapping[str, FieldValue], moment: datetime
+        self,
+        meter: str,
+        state: _Meter,
+        energy: Mapping[str, FieldValue],
+        moment: datetime,
+        intervals: Sequence[LedgerInterval],
     ) -> None:
         hour = _hour(moment)
         imported, exported = energy.get("energy_import_hour"), energy.get("energy_export_hour")
@@ -244,7 +283,25 @@ class Money:
             state.hour_export = max(state.hour_export, float(exported))  # type: ignore[arg-type]
         if increment[0] or increment[1]:
             state.costs.add(moment, increment[0], increment[1])
+        self._book(state, intervals)
         self._settle(meter, state, energy)
+
+    def _book(self, state: _Meter, intervals: Sequence[LedgerInterval]) -> None:
+        """Quarter prices: cost each closed quarter on the ledger's energy of it.
+
+        The ledger's quarters are exact where registers bracket them (a P1 meter's register in
+        every frame), else its power-integral estimate scaled to the hour's registers: closer
+        to each quarter's real share than the live counter's frame-by-frame split.  Quarters of
+        an hour already settled are left alone: a closed hour's published cost never changes.
+        """
+        if self.pricing.table.resolution != 15:
+            return
+        for interval in intervals:
+            if interval.minutes != 15 or interval.import_kwh is None:
+                continue
+            if state.settled is not None and _hour(interval.start) <= state.settled:
+                continue
+            state.costs.replace(interval.start, interval.import_kwh, interval.export_kwh)
 
     def _settle(self, meter: str, state: _Meter, energy: Mapping[str, FieldValue]) -> None:
         start = energy.get("energy_import_last_hour_start")
@@ -253,6 +310,7 @@ class Money:
             return
         exported = energy.get("energy_export_last_hour")
         hour = datetime.fromisoformat(start)
+        state.settled = _hour(hour)
         state.costs.settle(
             hour,
             float(imported),  # type: ignore[arg-type]

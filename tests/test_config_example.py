@@ -180,6 +180,7 @@ def test_the_example_loads_and_states_the_true_defaults():
         (("prices", "export_markup"), "-0.02", -0.02),
         (("prices", "vat"), "0.25", 0.25),
         (("prices", "exchange_rate"), "11.5", 11.5),
+        (("prices", "gas"), "1.42", 1.42),
         (("state", "dir"), "/var/lib/h2m", Path("/var/lib/h2m")),
         (("history", "enabled"), "false", False),
         (("history", "retention", "quarter"), "30", 30),

@@ -19,6 +19,8 @@ from han2mqtt.energy.counter import HOUR, LiveCounter
 from han2mqtt.energy.guard import CounterGuard, Register, Verdict
 from han2mqtt.energy.ledger import Ledger, LedgerInterval
 from han2mqtt.energy.tariff import CapacityTariff, Peak, TariffModel
+from han2mqtt.energy.volume import VOLUME_FIELDS, VolumeLedger
+from han2mqtt.meters.submeter import SUB_METER_FIELDS
 from han2mqtt.model import (
     FIELD_ACTIVE_POWER_EXPORT,
     FIELD_ACTIVE_POWER_EXPORT_TOTAL,
@@ -130,7 +132,10 @@ class EnergyEngine:
 
     def __init__(self, parameters: EnergyParameters, meter: str = "") -> None:
         self.parameters = parameters
+        self.meter = meter
         self.ledger = Ledger(meter, parameters.zone) if parameters.ledger else None
+        self.volume: VolumeLedger | None = None
+        """A gas or water meter's ledger (made at its first reading)."""
         zone, model = parameters.zone, parameters.tariff
         self.counters = {
             "import": LiveCounter(zone, model.window if model else None),
@@ -186,8 +191,12 @@ class EnergyEngine:
         if self.tariff is not None:
             self._tariff_values(moment, values)
         intervals = (
-            () if self.ledger is None else self._book(reading.fields, moment, stamp, exchanged)
+            [] if self.ledger is None else self._book(reading.fields, moment, stamp, exchanged)
         )
+        if timed:  # a repeated reading carries no time any more
+            volume = self._book_volume(reading.fields, moment)
+            if self.parameters.ledger:  # kept for the gas costs even without the history
+                intervals += volume
         return EnergyResult(
             sent if repeated else reading, values, tuple(events), repeated, tuple(intervals)
         )
@@ -211,6 +220,16 @@ class EnergyEngine:
                     exchanges.append(direction)
         return self.ledger.feed(moment, powers, registers, stamp, exchanges)
 
+    def _book_volume(self, fields: dict[str, FieldValue], moment: datetime) -> list[LedgerInterval]:
+        """A gas or water meter's accepted register, at its capture time (``moment``)."""
+        for name, kind in VOLUME_FIELDS.items():
+            value = fields.get(name)
+            if _number(value):
+                if self.volume is None or self.volume.kind != kind:
+                    self.volume = VolumeLedger(self.meter, self.parameters.zone, kind)
+                return self.volume.feed(moment, float(value))  # type: ignore[arg-type]
+        return []
+
     def _repeats(
         self, fields: dict[str, FieldValue], registers: list[tuple[str, FieldValue]]
     ) -> bool:
@@ -219,8 +238,8 @@ class EnergyEngine:
         A meter without a clock can send the same registers twice in earnest (nothing used), so
         only a repeated clock makes a repeat.
         """
-        if not registers:
-            return False
+        if not registers or not SUB_METER_FIELDS.isdisjoint(fields):
+            return False  # a gas or water meter's reading is repeated in every telegram: no fault
         clock = fields.get(FIELD_METER_DATETIME)
         previous, self._last_list = self._last_list, (clock, registers)
         return clock is not None and previous == (clock, registers)

@@ -76,6 +76,8 @@ class LedgerInterval(NamedTuple):
         export_kwh: energy exported (kWh, unrounded); None when not known (no export data).
         estimated: False when registers bracket the interval, else True.
         minutes: 15 (a quarter) or 60 (an hour, emitted after its fourth quarter).
+        kind: what is measured: ``electricity`` (kWh), or ``gas`` / ``water`` (the volume in
+            m³ in ``import_kwh``, :mod:`han2mqtt.energy.volume`).
     """
 
     meter: str
@@ -84,6 +86,7 @@ class LedgerInterval(NamedTuple):
     export_kwh: float | None
     estimated: bool
     minutes: int = 15
+    kind: str = "electricity"
 
 
 @dataclass(slots=True)

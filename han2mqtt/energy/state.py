@@ -20,6 +20,7 @@ from han2mqtt.energy.counter import Interval, LiveCounter
 from han2mqtt.energy.engine import EnergyEngine, EnergyParameters
 from han2mqtt.energy.guard import CounterGuard, Register
 from han2mqtt.energy.tariff import CapacityTariff, Peak
+from han2mqtt.energy.volume import VolumeLedger
 from han2mqtt.errors import StateError
 
 __all__ = ["TARIFF_VERSION", "VERSION", "decode_state", "encode_state"]
@@ -67,6 +68,7 @@ def _engine(engine: EnergyEngine) -> dict[str, Any]:
         },
         "counters": {name: _counter(counter) for name, counter in engine.counters.items()},
         "ledger": None if engine.ledger is None else engine.ledger.dump(),
+        "volume": None if engine.volume is None else engine.volume.dump(),
         "clock": [
             None if engine.latest is None else engine.latest.isoformat(),
             None if engine.clock_offset is None else engine.clock_offset.total_seconds(),
@@ -129,6 +131,10 @@ def _restore(meter: str, saved: object, parameters: EnergyParameters) -> EnergyE
     ledger = saved.get("ledger")  # absent in files written before the ledger
     if engine.ledger is not None and ledger is not None:
         engine.ledger.load(_mapping(ledger))
+    volume = saved.get("volume")  # a gas or water meter's ledger; absent in older files
+    if volume is not None:
+        engine.volume = VolumeLedger(meter, parameters.zone, str(_mapping(volume)["kind"]))
+        engine.volume.load(_mapping(volume))
     for name, register in _mapping(saved["guards"]).items():
         engine.guards[str(name)] = CounterGuard(
             parameters.max_rate(str(name)), _read_register(register)

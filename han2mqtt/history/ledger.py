@@ -25,6 +25,7 @@ __all__ = [
     "COMPONENT",
     "MIGRATIONS",
     "RESOLUTIONS",
+    "UNITS",
     "LedgerRow",
     "LedgerStore",
     "Retention",
@@ -47,8 +48,16 @@ MIGRATIONS: Final[Sequence[Migration]] = (
         PRIMARY KEY (meter, resolution, start)
     ) WITHOUT ROWID;
     """,
+    """
+    CREATE TABLE ledger_meters (
+        meter TEXT PRIMARY KEY NOT NULL,
+        kind TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
-"""Version 1: the intervals table."""
+"""Version 1: the intervals table; 2: what each meter measures (gas and water in m³)."""
+UNITS: Final = {"electricity": "kWh", "gas": "m³", "water": "m³"}
+"""The unit of each kind of meter's intervals (``import_kwh`` holds a gas meter's m³)."""
 
 _UPSERT: Final = (
     "INSERT INTO ledger_intervals (meter, resolution, start, import_kwh, export_kwh, estimated) "
@@ -107,6 +116,8 @@ class LedgerStore:
     def __init__(self, connection: sqlite3.Connection, zone: tzinfo) -> None:
         self.connection = connection
         self.zone = zone
+        self._kinds: dict[str, str] = {}
+        """Kinds written already (by this writer)."""
 
     def migrate(self) -> int:
         """Bring the ledger's tables to this version (raises StateError)."""
@@ -135,10 +146,14 @@ class LedgerStore:
         if not rows:
             return 0
         days = {(i.meter, day_start(i.start, self.zone)) for i in intervals if i.minutes == 60}
+        kinds = {i.meter: i.kind for i in intervals if self._kinds.get(i.meter) != i.kind}
         connection = self.connection
         connection.execute("BEGIN IMMEDIATE")
         try:
             connection.executemany(_UPSERT, rows)
+            connection.executemany(
+                "INSERT OR REPLACE INTO ledger_meters (meter, kind) VALUES (?, ?)", kinds.items()
+            )
             months = set()
             for meter, day in sorted(days):
                 self._roll(meter, "day", "hour", day, next_day_start(day, self.zone))
@@ -146,6 +161,7 @@ class LedgerStore:
             for meter, month in sorted(months):
                 self._roll(meter, "month", "day", month, month_end(month, self.zone))
             connection.execute("COMMIT")
+            self._kinds.update(kinds)
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
@@ -183,6 +199,24 @@ class LedgerStore:
             "SELECT DISTINCT meter FROM ledger_intervals ORDER BY meter"
         ).fetchall()
         return [str(row[0]) for row in rows]
+
+    def kind(self, meter: str) -> str:
+        """What ``meter`` measures: ``electricity``, ``gas`` or ``water``."""
+        try:
+            row = self.connection.execute(
+                "SELECT kind FROM ledger_meters WHERE meter = ?", (meter,)
+            ).fetchone()
+        except sqlite3.OperationalError:  # a database of version 1, read without migrating
+            return "electricity"
+        return "electricity" if row is None else str(row[0])
+
+    def kinds(self) -> dict[str, str]:
+        """What each meter with stored intervals measures (``electricity`` unless told)."""
+        try:
+            known = dict(self.connection.execute("SELECT meter, kind FROM ledger_meters"))
+        except sqlite3.OperationalError:  # a database of version 1, read without migrating
+            known = {}
+        return {meter: str(known.get(meter, "electricity")) for meter in self.meters()}
 
     def purge(self, now: datetime, retention: Retention) -> int:
         """Delete intervals older than their resolution's retention; returns how many."""

@@ -59,9 +59,24 @@ class PriceCache:
         StateError: the database cannot be read or written.
     """
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, writable: bool = True) -> None:
         self.connection = connection
-        migrate(connection, COMPONENT, MIGRATIONS)
+        if writable:
+            migrate(connection, COMPONENT, MIGRATIONS)
+
+    @classmethod
+    def reader(cls, connection: sqlite3.Connection) -> PriceCache | None:
+        """The cache on a read-only connection (the status page, ``export``).
+
+        ``None``: no prices were ever kept in this database.
+        """
+        try:
+            found = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'price_days'"
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read the history database: {exc}") from exc
+        return None if found is None else cls(connection, writable=False)
 
     def store_day(self, prices: DayPrices, source: str) -> None:
         """Keep (or replace) a whole day."""

@@ -10,8 +10,9 @@ Shared by ``GET /api/history`` and ``han2mqtt export`` so that both say the same
 * ``meter``: may be omitted when the database holds one meter.
 
 Every interval: ``start`` (local time with its offset), ``import`` and ``export`` (kWh,
-unrounded, null where not known), ``cost`` and ``revenue`` (null until prices are known: the
-prices part fills them), ``estimated``.
+unrounded, null where not known), ``cost`` and ``revenue`` (in ``currency``, from the cached
+prices: :mod:`han2mqtt.history.costing`; null where a price is not known, or without
+``prices.source``), ``estimated``.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ from typing import Any, Final
 from han2mqtt.energy.clock import day_start, local_iso
 from han2mqtt.history.ledger import RESOLUTIONS, LedgerRow, LedgerStore, month_start
 
+Money = tuple[float | None, float | None]
+"""``(cost, revenue)`` of one interval (``None``: not known)."""
+
 __all__ = [
     "CSV_HEADER",
     "MAX_INTERVALS",
     "HistoryQuery",
+    "Money",
     "csv_text",
     "document",
     "parse_query",
@@ -126,6 +131,8 @@ def _default_end(resolution: str, start: datetime, zone: tzinfo) -> datetime:
 def resolve_meter(store: LedgerStore | None, meter: str | None) -> str | None:
     """The meter asked for, or the only one stored; None when nothing is stored.
 
+    Gas and water meters do not count when there is one electricity meter: it is the default.
+
     Raises:
         ValueError: the meter is not in the database, or several are and none was named.
     """
@@ -134,48 +141,68 @@ def resolve_meter(store: LedgerStore | None, meter: str | None) -> str | None:
         if meter not in meters:
             raise ValueError(f"no intervals for meter {meter!r}")
         return meter
-    if len(meters) > 1:
+    if len(meters) > 1 and store is not None:  # a P1 meter and its gas meter: the P1 meter
+        electricity = [m for m, kind in store.kinds().items() if kind == "electricity"]
+        if len(electricity) == 1:
+            return electricity[0]
         raise ValueError(f"give meter: one of {', '.join(meters)}")
     return meters[0] if meters else None
 
 
-def document(
-    meter: str | None, resolution: str, rows: Sequence[LedgerRow], zone: tzinfo
+def document(  # noqa: PLR0913 - the answer's parts
+    meter: str | None,
+    resolution: str,
+    rows: Sequence[LedgerRow],
+    zone: tzinfo,
+    *,
+    money: Sequence[Money] | None = None,
+    currency: str | None = None,
+    unit: str = "kWh",
 ) -> dict[str, Any]:
-    """The ``/api/history`` answer (and ``export --format json``)."""
+    """The ``/api/history`` answer (and ``export --format json``).
+
+    ``money``: each row's ``(cost, revenue)`` (:class:`~han2mqtt.history.costing.HistoryCosts`),
+    ``None`` without prices; ``unit``: the meter's (``m³`` for gas and water).
+    """
+    money = money if money is not None else [(None, None)] * len(rows)
     return {
         "meter": meter,
         "resolution": resolution,
-        "unit": "kWh",
-        "currency": None,
+        "unit": unit,
+        "currency": currency,
         "intervals": [
             {
                 "start": local_iso(row.start, zone),
                 "import": row.import_kwh,
                 "export": row.export_kwh,
-                "cost": None,
-                "revenue": None,
+                "cost": cost,
+                "revenue": revenue,
                 "estimated": row.estimated,
             }
-            for row in rows
+            for row, (cost, revenue) in zip(rows, money, strict=True)
         ],
     }
 
 
-def csv_text(rows: Sequence[LedgerRow], zone: tzinfo) -> str:
+def csv_text(rows: Sequence[LedgerRow], zone: tzinfo, money: Sequence[Money] | None = None) -> str:
     """``export --format csv``: the header, then one line an interval (empty: not known)."""
+    money = money if money is not None else [(None, None)] * len(rows)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    for row in rows:
+    for row, (cost, revenue) in zip(rows, money, strict=True):
         writer.writerow(
             [
                 local_iso(row.start, zone),
-                "" if row.import_kwh is None else repr(row.import_kwh),
-                "" if row.export_kwh is None else repr(row.export_kwh),
-                "",
-                "",
+                _number(row.import_kwh),
+                _number(row.export_kwh),
+                _number(cost),
+                _number(revenue),
                 "true" if row.estimated else "false",
             ]
         )
     return out.getvalue()
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else repr(value)

@@ -27,7 +27,7 @@ from han2mqtt.errors import PriceError, PriceFormatError, StateError
 from han2mqtt.history.prices import PriceCache
 from han2mqtt.io.reconnect import BackOff, Clock, SystemClock
 from han2mqtt.prices.areas import Area
-from han2mqtt.prices.ecb import parse_ecb_rates, rate_on
+from han2mqtt.prices.ecb import RATE_MAX_AGE, parse_ecb_rates, rate_on
 from han2mqtt.prices.entsoe import parse_entsoe
 from han2mqtt.prices.jsonsources import (
     parse_elprisetjustnu,
@@ -36,7 +36,7 @@ from han2mqtt.prices.jsonsources import (
     parse_mqtt_prices,
 )
 from han2mqtt.prices.model import DayPrices, PricePoint
-from han2mqtt.prices.table import PriceTable, convert, day_bounds, whole_day
+from han2mqtt.prices.table import PriceTable, convert, day_bounds, fixed_day, whole_day
 
 __all__ = ["MAX_BODY", "PUBLIC_URLS", "PriceFetcher", "request_for"]
 
@@ -61,9 +61,6 @@ about 12:45 CET; the sources publish them within the next hour or so)."""
 _FAULT_LIMIT: Final = 32
 KEEP_DAYS: Final = timedelta(days=62)
 """Days kept in memory before the newest one added: this month and the last, for the costs."""
-RATE_MAX_AGE: Final = timedelta(days=6)
-"""The oldest ECB rate used for a day: Easter (Good Friday to Easter Monday, no rates) and
-tomorrow's prices before the day's rate is out fit in it; an older one is fetched anew."""
 
 
 class _HttpError(PriceError):
@@ -282,11 +279,7 @@ class PriceFetcher:
         return (self.prices.urls or {}).get(source) or PUBLIC_URLS[source]
 
     def _fixed_day(self, day: date) -> DayPrices:
-        start, end = day_bounds(self.area, day)
-        price = self.prices.fixed or 0.0
-        hours = int((end - start) / timedelta(hours=1))
-        points = [PricePoint(start + timedelta(hours=h), 60, price) for h in range(hours)]
-        return DayPrices(self.area.name, day, self.table.currency, tuple(points))
+        return fixed_day(self.area, day, self.table.currency, self.prices.fixed or 0.0)
 
     # -- faults ---------------------------------------------------------------------------
 
@@ -400,7 +393,9 @@ class PriceFetcher:
             merged = {p.start: p for p in (known.points if known else ())}
             merged.update({p.start: p for p in found})
             ordered = tuple(merged[s] for s in sorted(merged))
-            self.table.add(DayPrices(self.area.name, day, self.table.currency, ordered))
+            merged_day = DayPrices(self.area.name, day, self.table.currency, ordered)
+            self.table.add(merged_day)
+            self._store(merged_day, "mqtt")  # the history's costs read the cache
             self.on_day(day)
         self._recovered("mqtt")
 

@@ -213,6 +213,8 @@ def money_classes(currency: str) -> dict[str, SensorClass]:
         "cost_month": money,
         "revenue_today": money,
         "revenue_month": money,
+        "cost_gas_today": money,
+        "cost_gas_month": money,
     }
 
 

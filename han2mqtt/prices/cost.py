@@ -169,6 +169,19 @@ class CostAccumulator:
         if self._closed is not None and key < self._closed.key[0]:
             self._revision += 1
 
+    def replace(self, start: datetime, import_kwh: float, export_kwh: float | None) -> None:
+        """Set the energy of the interval holding ``start`` (the ledger's closed quarter).
+
+        ``export_kwh`` None keeps the export counted so far.
+        """
+        key = self.pricing.table.interval_start(start)
+        entry = self._energy.setdefault(key, [0.0, 0.0])
+        entry[0] = import_kwh
+        if export_kwh is not None:
+            entry[1] = export_kwh
+        if self._closed is not None and key < self._closed.key[0]:
+            self._revision += 1
+
     def settle(
         self, hour: datetime, import_kwh: float | None, export_kwh: float | None = None
     ) -> None:

@@ -15,7 +15,11 @@ from datetime import date, timedelta
 
 from han2mqtt.errors import PriceFormatError
 
-__all__ = ["parse_ecb_rates", "rate_on"]
+__all__ = ["RATE_MAX_AGE", "parse_ecb_rates", "rate_on"]
+
+RATE_MAX_AGE = timedelta(days=6)
+"""The oldest ECB rate used for a day: Easter (Good Friday to Easter Monday, no rates) and
+tomorrow's prices before the day's rate is out fit in it; an older one is fetched anew."""
 
 
 def parse_ecb_rates(document: bytes) -> dict[date, dict[str, float]]:

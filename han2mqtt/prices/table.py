@@ -17,7 +17,7 @@ from han2mqtt.errors import PriceFormatError
 from han2mqtt.prices.areas import Area
 from han2mqtt.prices.model import DayPrices, PricePoint
 
-__all__ = ["PriceTable", "convert", "day_bounds", "whole_day"]
+__all__ = ["PriceTable", "convert", "day_bounds", "fixed_day", "whole_day"]
 
 RESOLUTIONS: Final = (15, 60)
 
@@ -50,6 +50,14 @@ def whole_day(area: Area, day: date, currency: str, points: Iterable[PricePoint]
     if expected != end:
         raise PriceFormatError(f"{area.name} {day}: prices end at {expected}, the day at {end}")
     return DayPrices(area.name, day, currency, tuple(mine))
+
+
+def fixed_day(area: Area, day: date, currency: str, price: float) -> DayPrices:
+    """``prices.fixed``: every hour of the local ``day`` at ``price``."""
+    start, end = day_bounds(area, day)
+    hours = int((end - start) / timedelta(hours=1))
+    points = tuple(PricePoint(start + timedelta(hours=h), 60, price) for h in range(hours))
+    return DayPrices(area.name, day, currency, points)
 
 
 def convert(prices: DayPrices, currency: str, rate: float) -> DayPrices:

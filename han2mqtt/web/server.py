@@ -30,7 +30,8 @@ from aiohttp import web
 from han2mqtt.bridge import Bridge
 from han2mqtt.config import WebSettings
 from han2mqtt.errors import StateError
-from han2mqtt.history.ledger import LedgerStore
+from han2mqtt.history.costing import HistoryCosts
+from han2mqtt.history.ledger import UNITS, LedgerStore
 from han2mqtt.history.query import document, parse_query, resolve_meter
 from han2mqtt.history.settings import history_path
 from han2mqtt.history.writer import open_reader
@@ -144,6 +145,22 @@ def _credentials(request: web.Request) -> bytes:
         return b""
 
 
+def _page_meter(store: LedgerStore | None, meter: str | None) -> str | None:
+    """The meter a history view shows: the one asked for, else the default one.
+
+    None when there are several electricity meters: the page lists them.
+
+    Raises:
+        ValueError: a meter the database does not hold.
+    """
+    if meter is not None:
+        return resolve_meter(store, meter)
+    try:
+        return resolve_meter(store, None)
+    except ValueError:
+        return None
+
+
 def _json(data: dict[str, Any], status: int = 200) -> web.Response:
     return web.Response(
         text=json.dumps(data, separators=(",", ":")),
@@ -182,6 +199,7 @@ class StatusPage:
         self._registry: CollectorRegistry | None = None
         """Made at the first scrape: prometheus-client costs 1 MiB, and few users scrape."""
         settings_all = bridge.settings
+        self._settings_all = settings_all
         self.zone = settings_all.meter.zone()
         self._ledger_path = (
             history_path(settings_all)
@@ -310,12 +328,13 @@ class StatusPage:
             view = parse_view(given.get("view"), given.get("date"), given.get("meter"), today)
             store = self.ledger()
             meters = [] if store is None else store.meters()
-            meter = resolve_meter(store, view.meter) if len(meters) < 2 or view.meter else None
+            meter = _page_meter(store, view.meter)
+            costs = HistoryCosts.of(self._settings_all, store)
+            page = render_history(replace(view, meter=meter), store, meters, self.zone, costs)
         except ValueError as exc:
             return web.Response(text=f"{exc}\n", status=400)
         except StateError as exc:
             return web.Response(text=f"{exc}\n", status=503)
-        page = render_history(replace(view, meter=meter), store, meters, self.zone)
         return web.Response(
             text=page, content_type="text/html", headers={"Cache-Control": "no-store"}
         )
@@ -339,16 +358,33 @@ class StatusPage:
             )
             store = self.ledger()
             meter = resolve_meter(store, query.meter)
+            rows = (
+                []
+                if store is None or meter is None
+                else store.read(meter, query.resolution, query.start, query.end)
+            )
+            kind = "electricity" if store is None or meter is None else store.kind(meter)
+            costs = HistoryCosts.of(self._settings_all, store)
+            money = (
+                None
+                if costs is None or store is None or meter is None
+                else costs.money(store, meter, query.resolution, rows, kind)
+            )
         except ValueError as exc:
             return _json({"error": str(exc)}, status=400)
         except StateError as exc:
             return _json({"error": str(exc)}, status=503)
-        rows = (
-            []
-            if store is None or meter is None
-            else store.read(meter, query.resolution, query.start, query.end)
+        currency = None if costs is None else costs.currency
+        answer = document(
+            meter,
+            query.resolution,
+            rows,
+            self.zone,
+            money=money,
+            currency=currency,
+            unit=UNITS[kind],
         )
-        return _json(document(meter, query.resolution, rows, self.zone))
+        return _json(answer)
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415

@@ -17,7 +17,7 @@ import json
 from han2mqtt.config import HomeAssistantSettings, MqttSettings
 from han2mqtt.meters.normalize import _FIELDS
 from han2mqtt.model import MeterReading
-from han2mqtt.money import MONEY_FIELDS
+from han2mqtt.money import GAS_MONEY_FIELDS, MONEY_FIELDS
 from han2mqtt.mqtt.discovery import DERIVED_CLASSES, discovery_messages
 
 HA_2024_12_DEVICE_CLASSES = frozenset(
@@ -165,7 +165,7 @@ def _components(mode: str) -> list[dict[str, object]]:
         _everything(),
         MqttSettings(),
         HomeAssistantSettings(mode=mode),
-        derived=sorted({*DERIVED_CLASSES, *MONEY_FIELDS}),
+        derived=sorted({*DERIVED_CLASSES, *MONEY_FIELDS, *GAS_MONEY_FIELDS}),
         currency="NOK",
     )
     if mode == "device":
@@ -204,7 +204,8 @@ def test_prices_are_currency_per_kwh_without_a_class_and_costs_monetary_totals()
     price = by_name["price_import"]
     assert "dev_cla" not in price
     assert price["unit_of_meas"] == "NOK/kWh"
-    for name in ("cost_hour", "cost_last_hour", "cost_today", "cost_month", "revenue_month"):
+    costs = ("cost_hour", "cost_last_hour", "cost_today", "cost_month", "revenue_month")
+    for name in (*costs, "cost_gas_today", "cost_gas_month"):
         component = by_name[name]
         assert (component["dev_cla"], component["stat_cla"], component["unit_of_meas"]) == (
             "monetary",

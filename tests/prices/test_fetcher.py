@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -189,3 +190,20 @@ async def test_energidataservice_keeps_the_days_own_quarters_in_dkk():
     assert len(day.points) == 96
     assert fetcher.faults == {}
     assert any("PriceArea" in r for r in server.requests)
+
+
+def test_prices_from_mqtt_are_kept_in_the_cache_for_the_history():
+    config = Settings.model_validate(
+        {"prices": {"source": "mqtt", "topic": "nordpool/prices", "area": "NO1"}}
+    )
+    cache = PriceCache(open_database(":memory:"))
+    table = PriceTable(area("NO1"), "NOK", 60)
+    fetcher = PriceFetcher(config, table, cache)
+    now = datetime(2025, 10, 1, 10, 20, tzinfo=ZoneInfo("Europe/Oslo"))
+    fetcher.on_mqtt(b'[{"start": "2025-10-01T10:00:00+02:00", "price": 1.25}]', now)
+    fetcher.on_mqtt(b"1.5", now.replace(hour=11))
+    kept = cache.load_day("NO1", DAY)
+    assert kept is not None
+    day, source = kept
+    assert source == "mqtt"
+    assert [p.price for p in day.points] == [1.25, 1.5]  # both messages merged

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -124,3 +125,56 @@ def test_a_clock_going_back_across_the_hour_counts_nothing_twice():
     assert price is not None
     assert price.import_ is not None
     assert values["cost_hour"] == pytest.approx(0.03 * price.import_)
+
+
+def quarter_table() -> PriceTable:
+    body = (FIXTURES / "hvakosterstrommen_2025-10-01_NO1.json").read_bytes()
+    prices = PriceTable(area("NO1"), "NOK", 15)
+    prices.add(whole_day(area("NO1"), DAY, "NOK", parse_hvakosterstrommen(body)))
+    return prices
+
+
+def quarters_of(hour: int, kwh: tuple[float, ...], *, estimated: bool = False) -> list[Any]:
+    from han2mqtt.energy.ledger import LedgerInterval  # noqa: PLC0415
+
+    return [
+        LedgerInterval("m", at(hour, 15 * i).astimezone(UTC), k, 0.0, estimated)
+        for i, k in enumerate(kwh)
+    ]
+
+
+def test_quarter_prices_cost_the_ledgers_quarters_and_never_change_a_closed_hour():
+    settings = SETTINGS.model_copy(
+        update={"prices": SETTINGS.prices.model_copy(update={"resolution": 15})}
+    )
+    money = Money(settings, quarter_table())
+
+    def price(hour: int, minute: int) -> float:
+        found = money.pricing.at(at(hour, minute))
+        assert found is not None
+        assert found.import_ is not None
+        return found.import_
+
+    # The live counter sees the hour's 1.0 kWh evenly; the ledger knows 0.1/0.2/0.3/0.4.
+    shares = (0.1, 0.2, 0.3, 0.4)
+    for minute in range(0, 60, 5):
+        money.values("m", frame(at(10, minute, 1), (minute + 5) / 60), at(10, minute, 1))
+        if minute in (15, 30, 45):  # the ledger closes the quarter before
+            index = minute // 15 - 1
+            closed = quarters_of(10, shares[: index + 1])[index:]
+            live = money.values(
+                "m", frame(at(10, minute, 2), (minute + 5) / 60), at(10, minute, 2), closed
+            )
+            known = sum(shares[i] * price(10, 15 * i) for i in range(index + 1))
+            running = (5 / 60) * price(10, minute)
+            assert live["cost_hour"] == pytest.approx(known + running, rel=1e-9)
+    values = money.values("m", closing(at(11, 0, 5), 1.0), at(11, 0, 5), quarters_of(10, shares))
+    expected = sum(k * price(10, 15 * i) for i, k in enumerate(shares))
+    assert values["cost_last_hour"] == pytest.approx(expected, rel=1e-12)
+    evenly = sum(0.25 * price(10, 15 * i) for i in range(4))
+    assert values["cost_last_hour"] != pytest.approx(evenly, rel=1e-6)  # the split mattered
+    # The ledger re-closing the hour later (a repeated list) changes nothing closed.
+    late = money.values(
+        "m", closing(at(11, 2, 5), 1.0), at(11, 2, 5), quarters_of(10, (0.4, 0.3, 0.2, 0.1))
+    )
+    assert late["cost_last_hour"] == values["cost_last_hour"]

@@ -125,3 +125,71 @@ async def test_navigating_the_views_in_chromium(history_page: Page, tmp_path: Pa
         )
         rows = "document.querySelectorAll('table.ledger > tbody > tr').length"
         assert await browser.evaluate(rows) == 24
+
+
+async def test_the_views_show_cost_from_the_cached_prices(page_factory: Any, tmp_path: Path):
+    """A fixed price kept for 25 October only: its hours and day are costed, 26 October is not."""
+    from han2mqtt.history import open_database  # noqa: PLC0415
+    from han2mqtt.history.prices import PriceCache  # noqa: PLC0415
+    from han2mqtt.prices.areas import area  # noqa: PLC0415
+    from han2mqtt.prices.table import fixed_day  # noqa: PLC0415
+
+    state = tmp_path / "state"
+    writer = HistoryWriter(state / "history.sqlite", OSLO, Retention())
+    writer.open()
+    writer.submit(day_of_hours(utc(2026, 10, 25)))  # 0.5 kWh an hour, 25 hours
+    writer.submit(day_of_hours(utc(2026, 10, 26), 0.25))
+    writer.close()
+    connection = open_database(state / "history.sqlite")
+    day = fixed_day(area("NO1"), utc(2026, 10, 25).astimezone(OSLO).date(), "NOK", 1.2)
+    PriceCache(connection).store_day(day, "entsoe")
+    connection.close()
+    settings = make_settings(
+        meter={"timezone": "Europe/Oslo"},
+        state={"dir": str(state)},
+        prices={"source": "entsoe", "token": "t", "area": "NO1", "vat": 0.25},
+    )
+    page: Page = await page_factory(settings)
+    html = await (await page.get("/history?view=day&date=2026-10-25")).text()
+    assert "<th>Cost NOK</th>" in html
+    assert html.count("<td>0.75</td>") == 25  # 0.5 kWh × 1.2 × 1.25 each hour
+    assert "<td>18.75</td>" in html  # the day
+    month = await (await page.get("/history?view=month&date=2026-10")).text()
+    assert "<td>18.75</td>" in month
+    assert month.count("<td>—</td>") == 4  # 26 October has no price: cost, revenue, totals
+    assert "<th>Revenue NOK</th>" in html
+    assert html.count("<td>0.05</td>") == 25  # 0.04 kWh exported × 1.2 (no VAT on export)
+
+
+async def test_gas_is_shown_beside_electricity_and_costed_on_its_own_page(
+    page_factory: Any, tmp_path: Path
+):
+    from han2mqtt.energy.ledger import LedgerInterval  # noqa: PLC0415
+
+    state = tmp_path / "state"
+    writer = HistoryWriter(state / "history.sqlite", OSLO, Retention())
+    writer.open()
+    writer.submit(day_of_hours(utc(2026, 10, 26)))
+    gas = [
+        LedgerInterval("G1", utc(2026, 10, 26, hour), 0.1 * hour, None, False, 60, "gas")
+        for hour in range(24)
+    ]
+    writer.submit(gas)
+    writer.close()
+    settings = make_settings(
+        meter={"timezone": "Europe/Oslo"}, state={"dir": str(state)}, prices={"gas": 2.0}
+    )
+    page: Page = await page_factory(settings)
+    html = await (await page.get("/history?view=day&date=2026-10-26")).text()
+    assert 'data-meter="m"' in html  # the electricity meter is the default beside its gas meter
+    assert "<th>Gas m³</th>" in html
+    assert "<td>2.300</td>" in html  # the gas meter's 23:00 hour, beside the electricity's
+    assert "<td>27.600</td>" in html  # the gas day's total
+    own = await (await page.get("/history?view=day&date=2026-10-26&meter=G1")).text()
+    assert "<th>Gas m³</th><th>Export</th><th>Cost EUR</th><th>Revenue EUR</th>" in own
+    assert "<td>4.60</td>" in own  # 2.3 m³ × 2.0
+    api = await (await page.get("/api/history?resolution=day&from=2026-10-26&meter=G1")).json()
+    assert (api["unit"], api["currency"]) == ("m³", "EUR")
+    assert api["intervals"][0]["cost"] == pytest.approx(27.6 * 2.0)
+    default = await (await page.get("/api/history?resolution=day&from=2026-10-26")).json()
+    assert (default["meter"], default["unit"]) == ("m", "kWh")
