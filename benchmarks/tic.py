@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from han2mqtt import AutoDecoder
-from han2mqtt.linky import linky_frames
 from han2mqtt.protocol.stream import ContentReader
 from han2mqtt.protocol.tic import checksum, frames_from_text
+from han2mqtt.simulator.linky import linky_frames
 
 ROOT = Path(__file__).resolve().parent
 VECTORS = ROOT.parent / "tests" / "vectors" / "tic.json"

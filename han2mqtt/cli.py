@@ -213,7 +213,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_probe(args: argparse.Namespace) -> int:
-    from han2mqtt.probe import run_probe  # noqa: PLC0415
+    from han2mqtt.commands.probe import run_probe  # noqa: PLC0415
 
     if (args.device is None) == (args.host is None) or (args.host is None) != (args.port is None):
         raise ConfigError("probe needs --device, or --host and --port")

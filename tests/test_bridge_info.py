@@ -105,7 +105,7 @@ def test_a_clean_stop_takes_every_online_meter_offline():
 
 
 def test_tic_groups_with_a_bad_checksum_are_counted_in_info():
-    from han2mqtt.linky import linky_frames  # noqa: PLC0415
+    from han2mqtt.simulator.linky import linky_frames  # noqa: PLC0415
 
     frame = linky_frames(1)[0]
     # Break one group's checksum (PAPP's value): that group is dropped, the frame still decodes.

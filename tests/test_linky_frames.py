@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from han2mqtt import AutoDecoder
-from han2mqtt.linky import LINKY_ID, linky_frames
 from han2mqtt.protocol.stream import ContentReader
+from han2mqtt.simulator.linky import LINKY_ID, linky_frames
 
 
 def test_every_frame_decodes_with_every_group_good():

@@ -11,8 +11,7 @@ import random
 
 import pytest
 
-from han2mqtt.config import load_settings
-from han2mqtt.probe import (
+from han2mqtt.commands.probe import (
     AS_SET,
     SETTINGS,
     LineSetting,
@@ -22,6 +21,7 @@ from han2mqtt.probe import (
     probe,
     report,
 )
+from han2mqtt.config import load_settings
 from tests import tic
 from tests.corpus import by_id, raw
 

@@ -10,6 +10,7 @@ import socket
 import termios
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Self
 
@@ -17,9 +18,8 @@ import serial
 
 from han2mqtt.errors import TransportError
 from han2mqtt.io.connections import serial_open_error
-from han2mqtt.probe import AS_SET, LineSetting
 
-__all__ = ["SerialLinePort", "TcpLinePort"]
+__all__ = ["AS_SET", "LineSetting", "SerialLinePort", "TcpLinePort"]
 
 _POLL: Final = 0.1
 """Seconds one read waits at most: the deadline is checked this often."""
@@ -32,6 +32,24 @@ def _drain(read: Callable[[], bytes], seconds: float) -> bytes:
     while time.monotonic() < deadline:
         chunks.append(read())
     return b"".join(chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class LineSetting:
+    """Baud rate, parity and data bits (one stop bit)."""
+
+    baudrate: int
+    parity: str
+    bytesize: int
+
+    def __str__(self) -> str:
+        if self.baudrate == 0:
+            return f"the serial server's setting ({self.bytesize}{self.parity}1 as read)"
+        return f"{self.baudrate} {self.bytesize}{self.parity}1"
+
+
+AS_SET: Final = LineSetting(0, "N", 8)
+"""A TCP serial server's line, which the probe cannot change: read as it is."""
 
 
 class _ClosingPort:

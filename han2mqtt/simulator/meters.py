@@ -450,9 +450,9 @@ with :func:`register_meter` from the module that defines them."""
 class LinkyMeter(SimulatedMeter):
     """A French Linky in historique mode (TIC, HC/HP option), registers following the power.
 
-    :mod:`han2mqtt.linky` writes the frame.  TIC sends apparent power; the household's load is
-    taken as resistive (VA = W).  A historique frame carries no clock, so the bridge times it by
-    arrival: sped up, its registers would rise faster than any meter's, and the demo (sped up)
+    :mod:`han2mqtt.simulator.linky` writes the frame.  TIC sends apparent power; the household's
+    load is taken as resistive (VA = W).  A historique frame carries no clock, so the bridge
+    times it by arrival: sped up, its registers would rise faster than any meter's, and the demo
     leaves it out (:data:`DEFAULT_METERS`); ``simulate --meter linky`` at ``--speed 1`` serves it.
     """
 
@@ -465,7 +465,7 @@ class LinkyMeter(SimulatedMeter):
 
     def frame(self, moment: datetime, *, full: bool) -> list[bytes]:
         """The frame of this moment: the registers so far, the power now."""
-        from han2mqtt.linky import historique_frame, is_off_peak  # noqa: PLC0415 - on demand
+        from han2mqtt.simulator.linky import historique_frame, is_off_peak  # noqa: PLC0415 - on demand
 
         del full
         used, self._counted = self.import_wh - self._counted, self.import_wh

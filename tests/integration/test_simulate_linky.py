@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from han2mqtt import AutoDecoder
-from han2mqtt.linky import LINKY_ID
 from han2mqtt.protocol.tic import TicFrame, TicFrameReader
+from han2mqtt.simulator.linky import LINKY_ID
 from tests.integration.helpers import clean_env
 
 HAN2MQTT = Path(sys.executable).parent / "han2mqtt"

@@ -94,7 +94,7 @@ async def test_net_power_follows_the_newest_import(page):
 
 
 async def test_a_linky_shows_its_apparent_power_in_va_and_no_net(page):
-    from han2mqtt.linky import LINKY_ID, linky_frames  # noqa: PLC0415
+    from han2mqtt.simulator.linky import LINKY_ID, linky_frames  # noqa: PLC0415
 
     page.feed(linky_frames(1))
     html = await (await page.get("/")).text()

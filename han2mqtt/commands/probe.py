@@ -23,6 +23,7 @@ from typing import IO, Final, Protocol
 
 from han2mqtt.autodecoder import AutoDecoder
 from han2mqtt.errors import DecodeError, MissingKeyError, SecurityError
+from han2mqtt.io.lineport import AS_SET, LineSetting
 from han2mqtt.meters.p1 import MANUFACTURERS
 from han2mqtt.protocol.apdu import ApduTag, strip_llc
 from han2mqtt.protocol.security import parse_ciphered_apdu
@@ -45,22 +46,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class LineSetting:
-    """Baud rate, parity and data bits (one stop bit)."""
-
-    baudrate: int
-    parity: str
-    bytesize: int
-
-    def __str__(self) -> str:
-        if self.baudrate == 0:
-            return f"the serial server's setting ({self.bytesize}{self.parity}1 as read)"
-        return f"{self.baudrate} {self.bytesize}{self.parity}1"
-
-
-AS_SET: Final = LineSetting(0, "N", 8)
-"""A TCP serial server's line, which the probe cannot change: read as it is."""
 SETTINGS: Final = (
     LineSetting(2400, "N", 8),  # HAN: Kaifa, Kamstrup (Norway, Sweden, Denmark)
     LineSetting(2400, "E", 8),  # HAN: Aidon; Austrian M-Bus ports
