@@ -4,7 +4,8 @@ Used by scripts/setup.sh to install a compiler only where it is needed. The evid
 a dry-run install of the requirements in pyproject.toml with ``--only-binary=:all:`` fails on the
 first requirement (direct, or one of theirs) that has no wheel for this interpreter and platform.
 A direct requirement found so is set aside and the dry run repeated, so every direct one without a
-wheel is named; a dependency of a dependency ends the search, since pip cannot resolve past it.
+wheel is named; one that other requirements need ends the search, since pip cannot resolve past
+it.
 
 Usage: ``.venv/bin/python scripts/missing_wheels.py [EXTRA ...]``. Prints the names found, one
 line, space-separated (empty when everything comes as a wheel); exits 2 when pip fails for another
@@ -21,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NO_WHEEL = re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)")
+CONFLICT = re.compile(r"Cannot install ([A-Za-z0-9][A-Za-z0-9._-]*)==")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 CANNOT_TELL = 2
 
@@ -41,8 +43,20 @@ def requirements(extras: list[str]) -> list[str]:
     return found
 
 
+class CannotTellError(Exception):
+    """pip failed for a reason other than a missing wheel (no network, say)."""
+
+
+class UnnamedError(Exception):
+    """A requirement of this requirement has no wheel, and pip names only this one."""
+
+
 def first_without_wheel(wanted: list[str]) -> str | None:
-    """None when pip resolves ``wanted`` from wheels alone, else the first name it could not."""
+    """None when pip resolves ``wanted`` from wheels alone, else the first name it could not.
+
+    A requirement of a requirement without any wheel makes pip report a conflict on the one that
+    needs it ("Cannot install cryptography==...") without naming it: UnnamedError then.
+    """
     if not wanted:
         return None
     command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed"]
@@ -50,25 +64,43 @@ def first_without_wheel(wanted: list[str]) -> str | None:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode == 0:
         return None
-    match = NO_WHEEL.search(done.stderr)
-    if match is None:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        print(f"pip: {last}", file=sys.stderr)
-        raise SystemExit(CANNOT_TELL)
-    return match.group(1)
+    if match := NO_WHEEL.search(done.stderr):
+        return match.group(1)
+    if match := CONFLICT.search(done.stderr):
+        raise UnnamedError(match.group(1))
+    raise CannotTellError((done.stderr.strip().splitlines() or ["no output"])[-1])
 
 
 def missing(wanted: list[str]) -> list[str]:
     """The requirements pip finds no wheel for, in the order it meets them."""
     found: list[str] = []
-    while (name := first_without_wheel(wanted)) is not None:
+    while True:
+        try:
+            name = first_without_wheel(wanted)
+        except UnnamedError as unnamed:
+            # What is left needs what was found (or something pip does not name).
+            return found or [f"a dependency of {unnamed.args[0]}"]
+        except CannotTellError:
+            if found:
+                return found
+            raise
+        if name is None or name in found:
+            return found
         found.append(name)
         rest = [r for r in wanted if canonical(r) != canonical(name)]
-        if rest == wanted:  # a dependency of a dependency: pip cannot resolve past it
-            break
+        if rest == wanted:  # a requirement of a requirement: pip cannot resolve past it
+            return found
         wanted = rest
-    return found
+
+
+def main() -> None:
+    """Print the names, or say on stderr why pip could not tell and exit 2."""
+    try:
+        print(" ".join(missing(requirements(sys.argv[1:]))))
+    except CannotTellError as error:
+        print(f"pip: {error}", file=sys.stderr)
+        raise SystemExit(CANNOT_TELL) from error
 
 
 if __name__ == "__main__":
-    print(" ".join(missing(requirements(sys.argv[1:]))))
+    main()
