@@ -71,6 +71,17 @@ def first_without_wheel(wanted: list[str]) -> str | None:
     raise CannotTellError((done.stderr.strip().splitlines() or ["no output"])[-1])
 
 
+def on_the_index(name: str) -> bool:
+    """Whether pip finds any release of ``name`` at all, source ones included.
+
+    pip reports an index it cannot reach as it reports a project without a wheel (and says
+    nothing more when told not to retry): this tells the two apart.
+    """
+    command = [sys.executable, "-m", "pip", "index", "versions", name]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    return done.returncode == 0
+
+
 def missing(wanted: list[str]) -> list[str]:
     """The requirements pip finds no wheel for, in the order it meets them."""
     found: list[str] = []
@@ -86,6 +97,8 @@ def missing(wanted: list[str]) -> list[str]:
             raise
         if name is None or name in found:
             return found
+        if not on_the_index(name):
+            raise CannotTellError(f"no release of {name} found at all: is the index reachable?")
         found.append(name)
         rest = [r for r in wanted if canonical(r) != canonical(name)]
         if rest == wanted:  # a requirement of a requirement: pip cannot resolve past it
