@@ -175,7 +175,7 @@ def test_the_wheel_runs_against_the_hosts_broker(
         "HAN2MQTT_MQTT__PORT": str(broker.port),
         "HAN2MQTT_MQTT__CLIENT_ID": f"armhf-{broker.port}",
         "HAN2MQTT_STATE__DIR": "/tmp/state",
-        "HAN2MQTT_WEB__PORT": "0",
+        "HAN2MQTT_WEB__ENABLED": "false",
     }
     daemon = subprocess.Popen(
         armhf.command(f"exec {wheel_venv} run", env),
@@ -184,7 +184,12 @@ def test_the_wheel_runs_against_the_hosts_broker(
         text=True,
     )
     try:
-        capture.wait_for(lambda _m: capture.last(f"han2mqtt/{AIDON_ID}/state") is not None, 180)
+        try:
+            capture.wait_for(lambda _m: capture.last(f"han2mqtt/{AIDON_ID}/state") is not None, 180)
+        except AssertionError as missing:
+            daemon.kill()
+            errors = daemon.communicate(timeout=30)[1]
+            raise AssertionError(f"{missing}\n{errors[-3000:]}") from None
         capture.wait_value(f"han2mqtt/{AIDON_ID}/availability", "online")
         state = json.loads(capture.last(f"han2mqtt/{AIDON_ID}/state") or "{}")
         assert state["meter_id"] == AIDON_ID
