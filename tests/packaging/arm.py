@@ -106,7 +106,7 @@ def _cached(tarball: Path, make: Callable[[Path], None]) -> Path:
             make(root)
         finally:
             _unmount_below(root)  # an interrupted run leaves /proc mounted
-        partial = tarball.with_suffix(".partial")
+        partial = Path(work) / "partial.tar"  # its own per maker: two runs may race
         subprocess.run(
             ["tar", "--numeric-owner", "-C", str(root), "-cf", str(partial), "."],
             check=True,
