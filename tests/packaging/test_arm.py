@@ -112,6 +112,7 @@ def test_demo_sh_sets_itself_up_on_armhf(demo_sh: subprocess.CompletedProcess[st
     assert "setup: installing python3-venv" in demo_sh.stdout
     why = WHY.search(demo_sh.stdout)
     assert why, demo_sh.stdout[-2000:]
+    print(why.group(0))
     assert {"cffi", "PyYAML"} <= set(why.group("names").split())
     messages = demo_sh.stdout[demo_sh.stdout.index("han2mqtt/bridge/state online") :]
     assert _comparable(messages) == _comparable(host_demo)
