@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +111,19 @@ def build_context_hash() -> str:
     return _hash(*parts)
 
 
+@dataclass(frozen=True)
+class Platform:
+    """A foreign platform to build for (``--arch``/``--variant``) and its stand-in base's maker."""
+
+    arch: str
+    variant: str
+    base: Callable[[], Path]
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return ("--arch", self.arch, "--variant", self.variant)
+
+
 @dataclass
 class Podman:
     """``podman`` with a private configuration and store."""
@@ -173,23 +187,27 @@ class Podman:
     def exists(self, image: str) -> bool:
         return self("image", "exists", image, check=False).returncode == 0
 
-    def ensure_base_image(self) -> str:
+    def ensure_base_image(self, platform: Platform | None = None) -> str:
         """Import the stand-in base image under its real name, unless it is there already."""
         name = base_image_name()
         if not self.exists(name):
-            self("import", str(base_tarball()), name, timeout=600)
+            tarball = platform.base() if platform else base_tarball()
+            self("import", *(platform.args if platform else ()), str(tarball), name, timeout=600)
         return name
 
-    def build(self) -> str:
+    def build(
+        self, image: str = IMAGE, platform: Platform | None = None, timeout: float = 1200
+    ) -> str:
         """Build the Dockerfile unchanged (only once per build context), return the image."""
-        tag = f"{IMAGE}:{build_context_hash()}"
+        tag = f"{image}:{build_context_hash()}"
         if self.exists(tag):
             return tag
-        self.ensure_base_image()
+        self.ensure_base_image(platform)
         pip_conf = self.home / "pip.conf"
         pip_conf.write_text(host_pip_network_config())
         result = self(
             "build",
+            *(platform.args if platform else ()),
             "--pull=never",
             "--format",
             "docker",  # the OCI format has no HEALTHCHECK
@@ -202,7 +220,7 @@ class Podman:
             "--tag",
             tag,
             str(ROOT),
-            timeout=1200,
+            timeout=timeout,
             check=False,
         )
         (self.home / "build.log").write_text(result.stdout + result.stderr)
