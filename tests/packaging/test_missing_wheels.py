@@ -41,8 +41,9 @@ def _missing(platform: str | None, python: str, *extras: str) -> subprocess.Comp
 @pytest.mark.parametrize(
     ("platform", "python", "expected"),
     [
-        # 32-bit Raspberry Pi OS: cffi (through cryptography) and PyYAML have no armv7l wheel.
-        (ARMV7, "3.11", "PyYAML cffi"),
+        # 32-bit Raspberry Pi OS: crcmod-plus, cffi (through cryptography) and PyYAML have no
+        # armv7l wheel.
+        (ARMV7, "3.11", "crcmod-plus PyYAML cffi"),
         # 64-bit Pi OS: everything comes as a wheel (3.13: Debian trixie).
         (AARCH64, "3.13", ""),
         (None, "", ""),  # this machine
@@ -71,4 +72,4 @@ def test_it_says_when_pip_cannot_tell(tmp_path: Path):
         check=False,
     )
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == ("pip: no release of paho-mqtt found at all: is the index reachable?\n")
+    assert result.stderr == ("pip: no release of crcmod-plus found at all: is the index reachable?\n")
