@@ -72,4 +72,6 @@ def test_it_says_when_pip_cannot_tell(tmp_path: Path):
         check=False,
     )
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == ("pip: no release of crcmod-plus found at all: is the index reachable?\n")
+    assert result.stderr == (
+        "pip: no release of crcmod-plus found at all: is the index reachable?\n"
+    )
