@@ -61,8 +61,19 @@ def _timed(what: str, started: float) -> None:
 
 
 def _comparable(demo_output: str) -> str:
-    """The demo's messages without the receive times, which differ from run to run."""
-    return re.sub(r'"timestamp":"[^"]*"', '"timestamp":"…"', demo_output)
+    """The demo's messages without what depends on the wall clock, not on the meters.
+
+    Receive times differ from run to run; ``bridge/info`` goes out when its counters change but at
+    most once a second, so a run under emulation (tens of times slower) sends more of them, and
+    the closing line counts them.  Every meter's lines must be the same.
+    """
+    lines = [
+        line
+        for line in demo_output.splitlines()
+        if not line.startswith("han2mqtt/bridge/info ")
+        and not re.match(r"\d+ messages on \d+ topics", line)
+    ]
+    return re.sub(r'"timestamp":"[^"]*"', '"timestamp":"…"', "\n".join(lines))
 
 
 @pytest.fixture(scope="module")
