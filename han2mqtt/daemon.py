@@ -58,7 +58,11 @@ EXIT_FAILED = 1
 """``run`` ends with this when it cannot start (the history database is another process's)."""
 _LOGGER = logging.getLogger("han2mqtt")
 _HOUSEKEEPING_PERIOD = 1.0
-_DEMO_GRACE = 0.5
+_DEMO_QUIET = 1.0
+"""Seconds without a frame, after the simulated time is over, that end the demo."""
+_DEMO_POLL = 0.1
+_DEMO_MAX_WAIT = 300.0
+"""Seconds the demo waits at most for the bridge to catch up with the simulator."""
 """Seconds the demo waits after its meters' last frame before it stops."""
 _HA_RESEND_DELAY = (1.0, 5.0)
 _REPLAY_WAIT = 0.1
@@ -306,18 +310,15 @@ async def run_daemon(
     """Run until SIGTERM/SIGINT, ``stop``, or ``frame_limit`` frames; return the exit code."""
     stop = stop or asyncio.Event()
     demo: asyncio.Server | None = None
+    ending: _DemoEnd | None = None
     if settings.source.type == "demo":
-        loop = asyncio.get_running_loop()
         source = settings.source
-
-        def finished() -> None:
-            loop.call_later(_DEMO_GRACE, stop.set)
-
+        ending = _DemoEnd(stop)
         demo = await serve_demo(
             interval=source.demo_interval,
             speed=source.demo_speed,
             hours=source.demo_hours,
-            on_done=finished,  # the simulated time is over: what was sent is handled, then stop
+            on_done=ending.simulation_over,  # what was sent is handled, then the demo stops
         )
         port = demo.sockets[0].getsockname()[1]
         settings = settings.model_copy(
@@ -326,7 +327,7 @@ async def run_daemon(
             }
         )
     try:
-        return await _run(settings, publisher, stop, frame_limit)
+        return await _run(settings, publisher, stop, frame_limit, ending)
     finally:
         if demo is not None:
             demo.close()
@@ -362,8 +363,52 @@ def _bridge(
     return bridge, keeper, history
 
 
+def _clear_heartbeat(settings: Settings) -> None:
+    """One left by an earlier run (a container's /tmp survives a restart) is not our health."""
+    if settings.health.heartbeat_file is not None:
+        with contextlib.suppress(OSError):
+            settings.health.heartbeat_file.unlink(missing_ok=True)
+
+
+class _DemoEnd:
+    """Stops the demo once its simulated time is over and the bridge has read every frame sent.
+
+    A fixed grace is not enough where the bridge runs far slower than the simulator (a Pi, or
+    an ARM test under emulation): it stops when no frame has come for :data:`_DEMO_QUIET` s.
+    """
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+        self._bridge: Bridge | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, bridge: Bridge) -> None:
+        """The bridge whose frames tell when the line has gone quiet."""
+        self._bridge = bridge
+
+    def simulation_over(self) -> None:
+        """The simulator sent its last frame."""
+        self._task = asyncio.get_running_loop().create_task(self._quiet(), name="demo-end")
+
+    async def _quiet(self) -> None:
+        seen, quiet_since = -1, 0.0
+        deadline = time.monotonic() + _DEMO_MAX_WAIT
+        while time.monotonic() < deadline:
+            frames = -1 if self._bridge is None else self._bridge.frames
+            if frames != seen:
+                seen, quiet_since = frames, time.monotonic()
+            elif time.monotonic() - quiet_since >= _DEMO_QUIET:
+                break
+            await asyncio.sleep(_DEMO_POLL)
+        self._stop.set()
+
+
 async def _run(
-    settings: Settings, publisher: Publisher | None, stop: asyncio.Event, frame_limit: int | None
+    settings: Settings,
+    publisher: Publisher | None,
+    stop: asyncio.Event,
+    frame_limit: int | None,
+    ending: _DemoEnd | None = None,
 ) -> int:
     _handle_stop_signals(stop)
     _preflight(settings)
@@ -374,13 +419,12 @@ async def _run(
     except StateError as exc:
         _LOGGER.error("%s", exc)  # noqa: TRY400 - one line, the reason says it all
         return EXIT_FAILED
+    if ending is not None:
+        ending.watch(bridge)
     queue: asyncio.Queue[bytes | Delivery] = asyncio.Queue(maxsize=256)
     readers = _ReaderTotals(settings)
     manager = _stream_source(bridge, queue, readers)
-    if settings.health.heartbeat_file is not None:
-        # One left by an earlier run (a container's /tmp survives a restart) is not our health.
-        with contextlib.suppress(OSError):
-            settings.health.heartbeat_file.unlink(missing_ok=True)
+    _clear_heartbeat(settings)
     prices = _Prices.start(settings, bridge, mqtt)
     page = await _start_page(bridge, manager)  # before MQTT: a taken port ends the start
     try:

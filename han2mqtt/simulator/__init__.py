@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 from importlib import resources
 from zoneinfo import ZoneInfo
 
@@ -135,9 +135,14 @@ class Simulation:
 
 
 def demo_start(zone: tzinfo = SIMULATED_ZONE) -> datetime:
-    """Minute 55 of the current hour: the demo's first hourly list comes within a few steps."""
-    now = datetime.now(zone).replace(second=0, microsecond=0)
-    return now.replace(minute=55)
+    """23:55 yesterday: the first hourly list comes within a few steps, and midnight with it.
+
+    The demo's three meter hours then always show the hour's, the last hour's and the day's
+    energy (a day's energy needs the register at midnight), whatever the time it is run at, and
+    two runs print the same.
+    """
+    yesterday = datetime.now(zone).date() - timedelta(days=1)
+    return datetime.combine(yesterday, time(23, 55), tzinfo=zone)
 
 
 _MAX_BACKLOG = 1 << 20
