@@ -174,6 +174,22 @@ def stop_daemon(process: subprocess.Popen[str], sig: int = signal.SIGTERM) -> tu
     return process.returncode, err
 
 
+def run_until_done(config: Path, timeout: float = 240) -> str:
+    """Run the daemon on ``config`` (a recording) until it ends by itself; its stderr.
+
+    A replay that does not end within ``timeout`` is stopped and fails the test; so does an exit
+    code other than 0.
+    """
+    process = start_daemon(config)
+    try:
+        _, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _, err = stop_daemon(process)
+        raise AssertionError(f"the replay did not end by itself:\n{err}") from None
+    assert process.returncode == 0, err
+    return err
+
+
 def han2mqtt(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "han2mqtt", *args],
@@ -194,6 +210,7 @@ __all__ = [
     "daemon_on_pty",
     "han2mqtt",
     "pty_pair",
+    "run_until_done",
     "signal",
     "start_daemon",
     "stop_daemon",

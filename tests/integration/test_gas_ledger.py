@@ -12,7 +12,6 @@ and the gas meter publishes ``cost_gas_today`` and ``cost_gas_month``.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +24,11 @@ from han2mqtt.protocol.crc import crc16_arc
 from han2mqtt.protocol.recording import Chunk, format_line, header_lines
 from tests import corpus
 from tests.conftest import Broker, Capture
-from tests.integration.helpers import han2mqtt, start_daemon, stop_daemon, write_config
+from tests.integration.helpers import (
+    han2mqtt,
+    run_until_done,
+    write_config,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
@@ -116,13 +119,7 @@ def test_gas_and_water_hours_in_the_ledger_and_gas_costs(
         publish={"obis": False, "fields": False},
         prices={"gas": GAS_PRICE},
     )
-    process = start_daemon(config)
-    try:
-        _, err = process.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        _, err = stop_daemon(process)
-        raise AssertionError(f"the replay did not end by itself:\n{err}") from None
-    assert process.returncode == 0, err
+    run_until_done(config)
     gas = export(config, "--meter", GAS)
     assert (gas["unit"], gas["currency"]) == ("m³", "EUR")
     hours = {datetime.fromisoformat(i["start"]): i for i in gas["intervals"]}

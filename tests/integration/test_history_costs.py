@@ -14,7 +14,6 @@ import asyncio
 import csv
 import io
 import json
-import subprocess
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ import yaml
 
 from tests.conftest import Broker, Capture, free_port
 from tests.energy.kamstrup import day_of_frames
-from tests.integration.helpers import han2mqtt, start_daemon, stop_daemon
+from tests.integration.helpers import han2mqtt, run_until_done, start_daemon, stop_daemon
 from tests.integration.test_prices_day import (
     DAY,
     OSLO,
@@ -73,13 +72,7 @@ def test_history_costs_equal_energy_times_price_and_null_without_prices(
     spots = _hourly_spot_nok(primary_works=True)
     with PriceServerThread(PriceServer()) as prices:
         config = _config(tmp_path, broker, recording, prices.base)
-        process = start_daemon(config)
-        try:
-            _, err = process.communicate(timeout=240)
-        except subprocess.TimeoutExpired:
-            _, err = stop_daemon(process)
-            raise AssertionError(f"the replay did not end by itself:\n{err}") from None
-        assert process.returncode == 0, err
+        run_until_done(config)
         hourly = _export(config, "hour")
         assert hourly["currency"] == "NOK"
         assert hourly["unit"] == "kWh"
@@ -166,13 +159,7 @@ def test_quarter_prices_cost_the_ledgers_quarters_live_and_in_the_history(
         settings["prices"]["resolution"] = 15
         settings["history"] = {"retention": {"quarter": None}}  # 1 October 2025 is old
         config.write_text(yaml.safe_dump(settings))
-        process = start_daemon(config)
-        try:
-            _, err = process.communicate(timeout=240)
-        except subprocess.TimeoutExpired:
-            _, err = stop_daemon(process)
-            raise AssertionError(f"the replay did not end by itself:\n{err}") from None
-        assert process.returncode == 0, err
+        run_until_done(config)
         quarters = _export(config, "quarter")["intervals"]
         hours = _export(config, "hour")["intervals"]
     with capture.lock:

@@ -28,7 +28,13 @@ from han2mqtt.history.ledger import LedgerStore
 from han2mqtt.protocol.recording import Chunk, format_line, header_lines
 from tests.conftest import Broker, Capture, free_port
 from tests.energy.kamstrup import LIST3_DELAY, METER_ID, kamstrup_frame, power_at
-from tests.integration.helpers import han2mqtt, start_daemon, stop_daemon, write_config
+from tests.integration.helpers import (
+    han2mqtt,
+    run_until_done,
+    start_daemon,
+    stop_daemon,
+    write_config,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.broker]
 
@@ -101,14 +107,7 @@ def _replay(broker: Broker, directory: Path, recording: Path, port: int) -> str:
         publish={"obis": False, "fields": False},
         web={"port": port},
     )
-    process = start_daemon(config)
-    try:
-        _, err = process.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        _, err = stop_daemon(process)
-        raise AssertionError(f"the replay did not end by itself:\n{err}") from None
-    assert process.returncode == 0, err
-    return err
+    return run_until_done(config)
 
 
 def _intervals(
